@@ -1,0 +1,61 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/transport"
+)
+
+// Plan is what one member's sidecar does, derived from the cluster file by
+// Config.Plan. Every address in it is resolved (templates evaluated,
+// defaults applied) and every TLS option parsed.
+type Plan struct {
+	Group    string
+	Member   string        // the member this sidecar runs beside
+	Listen   string        // inbound link listener, host:port
+	LocalIP  string        // this member's loopback address
+	Channels []ChannelPlan // sorted by name
+	Outbound []Route       // one loopback listener per (peer, channel), sorted by Listen
+	Inbound  []Delivery    // where inbound links of each channel are delivered, sorted by channel
+	Members  []MemberInfo  // every member of the group, this one included, sorted by name
+
+	ReloadInterval time.Duration // periodic certificate re-check (reload_interval, default 30s)
+	CloseOnExpiry  bool          // cut links whose peer certificate expires (close_on_expiry, default true)
+	Admin          string        // admin listener host:port, "" when off
+}
+
+// ChannelPlan is the effective TLS policy of one channel, after inheriting
+// unset keys from the top-level tls block.
+type ChannelPlan struct {
+	Name         string
+	Mode         transport.Mode
+	Source       certs.Source // files; empty for DISABLED
+	MinVersion   uint16       // from tls_version; 0 means Go's default
+	MaxVersion   uint16
+	CipherSuites []uint16   // from ssl_cipher; nil means Go's default
+	TLS13Suites  []uint16   // from tls_ciphersuites; nil means all
+	Options      TLSOptions // the effective options as written, for printing
+}
+
+// Route is one outbound listener: a loopback port that tunnels to a peer.
+type Route struct {
+	Listen       string // local_ip:ports[channel] of the peer
+	Channel      string
+	Peer         string // peer member name
+	PeerAddress  string // host:port of the peer's sidecar, resolved at each dial
+	PeerIdentity string // the name the peer's certificate must carry
+}
+
+// Delivery says where inbound links of a channel go.
+type Delivery struct {
+	Channel string
+	Target  string // local_ip:ports[channel] of this member
+}
+
+// MemberInfo is what every sidecar knows of one member.
+type MemberInfo struct {
+	Name     string
+	Address  string
+	Identity string
+}
