@@ -23,6 +23,15 @@ type Plan struct {
 	ReloadInterval time.Duration // periodic certificate re-check (reload_interval, default 30s)
 	CloseOnExpiry  bool          // cut links whose peer certificate expires (close_on_expiry, default true)
 	Admin          string        // admin listener host:port, "" when off
+
+	DialTimeout      time.Duration // TCP dial to a peer (dial_timeout, default 5s)
+	HandshakeTimeout time.Duration // TLS handshake plus HELLO/ACCEPT (handshake_timeout, default 10s)
+	IdleTimeout      time.Duration // cut links idle this long (idle_timeout); 0 means never
+	AllowNonLoopback bool          // local_ip may be a non-loopback address (allow_non_loopback)
+
+	// Warnings are things worth saying at start: channels in REQUIRED or
+	// DISABLED mode, ssl_cipher names Go cannot do.
+	Warnings []Problem
 }
 
 // ChannelPlan is the effective TLS policy of one channel, after inheriting
@@ -36,6 +45,8 @@ type ChannelPlan struct {
 	CipherSuites []uint16   // from ssl_cipher; nil means Go's default
 	TLS13Suites  []uint16   // from tls_ciphersuites; nil means all
 	Options      TLSOptions // the effective options as written, for printing
+
+	DroppedCiphers []string // ssl_cipher names Go cannot do, left out of CipherSuites
 }
 
 // Route is one outbound listener: a loopback port that tunnels to a peer.
