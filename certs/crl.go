@@ -1,0 +1,296 @@
+//go:build certs_wip
+
+package certs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+)
+
+// CRLSet indexes loaded CRLs by issuer, with revoked serials in a set. The
+// parsed lists are dropped after indexing: a 100,000-entry CRL keeps about
+// 5 MiB here instead of 30+ MiB. A CRLSet is immutable once built.
+type CRLSet struct {
+	byIssuer map[string][]*crlIndex // key: the issuing CA's RawSubject
+	all      []*crlIndex            // in load order, for Info
+}
+
+// CRLInfo describes one loaded CRL, for metrics and the status page.
+type CRLInfo struct {
+	File       string    // the file it was loaded from
+	Issuer     string    // subject of the CA that signed it
+	ThisUpdate time.Time // when it was issued
+	NextUpdate time.Time // when it expires; zero if the CRL names none
+	Revoked    int       // number of revoked serials
+}
+
+// crlIndex is what Check needs of one CRL.
+type crlIndex struct {
+	file       string
+	issuer     *x509.Certificate // the configured CA whose key signed it
+	thisUpdate time.Time
+	nextUpdate time.Time
+	revoked    map[string]struct{} // key: serialKey
+	// critical names an unhandled critical extension of the CRL or of one
+	// of its entries; such a CRL fails every check, as in OpenSSL.
+	critical string
+}
+
+// Info lists the loaded CRLs in load order. A nil set has none.
+func (s *CRLSet) Info() []CRLInfo {
+	if s == nil {
+		return nil
+	}
+	out := make([]CRLInfo, 0, len(s.all))
+	for _, c := range s.all {
+		out = append(out, CRLInfo{
+			File:       c.file,
+			Issuer:     c.issuer.Subject.String(),
+			ThisUpdate: c.thisUpdate,
+			NextUpdate: c.nextUpdate,
+			Revoked:    len(c.revoked),
+		})
+	}
+	return out
+}
+
+// loadCRLs reads ssl_crl and ssl_crlpath into a CRLSet, checking each CRL's
+// signature against one of cas. Both empty gives a nil set (no checking).
+func loadCRLs(crlFile, crlPath string, cas []*x509.Certificate, d *digester) (*CRLSet, error) {
+	if crlFile == "" && crlPath == "" {
+		return nil, nil
+	}
+	set := &CRLSet{byIssuer: make(map[string][]*crlIndex)}
+	seen := make(map[[32]byte]bool)
+	add := func(option, path string) error {
+		data, err := readFile(path, d)
+		if err != nil {
+			return fmt.Errorf("load %s %s: %w", option, path, err)
+		}
+		ders, err := crlDERs(data)
+		if err != nil {
+			return fmt.Errorf("load %s %s: %w", option, path, err)
+		}
+		for i, der := range ders {
+			sum := sha256.Sum256(der)
+			if seen[sum] {
+				continue
+			}
+			seen[sum] = true
+			idx, err := indexCRL(der, path, cas)
+			if err != nil {
+				if len(ders) > 1 {
+					err = fmt.Errorf("CRL #%d: %w", i+1, err)
+				}
+				return fmt.Errorf("load %s %s: %w", option, path, err)
+			}
+			key := string(idx.issuer.RawSubject)
+			set.byIssuer[key] = append(set.byIssuer[key], idx)
+			set.all = append(set.all, idx)
+		}
+		return nil
+	}
+	if crlFile != "" {
+		if err := add("ssl_crl", crlFile); err != nil {
+			return nil, err
+		}
+	}
+	if crlPath != "" {
+		files, err := listDir(crlPath, hashedCRLName, ".crl", ".pem")
+		if err != nil {
+			return nil, fmt.Errorf("load ssl_crlpath %s: %w", crlPath, err)
+		}
+		for _, f := range files {
+			if err := add("ssl_crlpath", f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Newest first, so that Check prefers the most recent CRL of an issuer.
+	for _, list := range set.byIssuer {
+		sort.SliceStable(list, func(i, j int) bool { return list[i].thisUpdate.After(list[j].thisUpdate) })
+	}
+	return set, nil
+}
+
+// crlDERs returns the DER of every "X509 CRL" block of a PEM file, or the
+// file itself when it is not PEM (a DER CRL).
+func crlDERs(data []byte) ([][]byte, error) {
+	trimmed := bytes.TrimSpace(data)
+	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {
+		if len(trimmed) == 0 {
+			return nil, errors.New("file is empty")
+		}
+		return [][]byte{data}, nil
+	}
+	var out [][]byte
+	rest := trimmed
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "X509 CRL" {
+			out = append(out, block.Bytes)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New(`no PEM "X509 CRL" block found`)
+	}
+	return out, nil
+}
+
+// indexCRL parses one DER CRL (v2, or v1 through the deprecated parser),
+// verifies its signature against the configured CA that issued it, and
+// keeps only what Check needs.
+func indexCRL(der []byte, file string, cas []*x509.Certificate) (*crlIndex, error) {
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		idx, v1err := indexCRLv1(der, file, cas)
+		if v1err == nil {
+			return idx, nil
+		}
+		if errors.Is(v1err, errNotV1) {
+			return nil, fmt.Errorf("parse CRL: %w", err)
+		}
+		return nil, v1err
+	}
+	issuer, err := crlIssuer(rl.RawIssuer, rl.Issuer.String(), cas, rl.CheckSignatureFrom)
+	if err != nil {
+		return nil, err
+	}
+	idx := &crlIndex{
+		file:       file,
+		issuer:     issuer,
+		thisUpdate: rl.ThisUpdate,
+		nextUpdate: rl.NextUpdate,
+		revoked:    make(map[string]struct{}, len(rl.RevokedCertificateEntries)),
+		critical:   unhandledCritical(rl.Extensions, crlExtHandled),
+	}
+	for _, e := range rl.RevokedCertificateEntries {
+		if c := unhandledCritical(e.Extensions, entryExtHandled); c != "" && idx.critical == "" {
+			idx.critical = "entry " + formatSerial(e.SerialNumber) + ": " + c
+		}
+		idx.revoked[string(serialKey(e.SerialNumber, nil))] = struct{}{}
+	}
+	return idx, nil
+}
+
+// errNotV1 says that the deprecated parser's result is not a v1 CRL, so
+// the fallback does not apply.
+var errNotV1 = errors.New("not a v1 CRL")
+
+// indexCRLv1 handles v1 CRLs (no version field), which
+// x509.ParseRevocationList rejects but OpenSSL and old MySQL test data use.
+func indexCRLv1(der []byte, file string, cas []*x509.Certificate) (*crlIndex, error) {
+	//lint:ignore SA1019 the deprecated parser is the only one that reads v1 CRLs.
+	cl, err := x509.ParseDERCRL(der) //nolint:staticcheck
+	if err != nil || cl.TBSCertList.Version != 0 {
+		return nil, errNotV1
+	}
+	tbs := &cl.TBSCertList
+	check := func(ca *x509.Certificate) error {
+		return ca.CheckCRLSignature(cl) //nolint:staticcheck
+	}
+	issuer, err := crlIssuer(nil, tbs.Issuer.String(), cas, check)
+	if err != nil {
+		return nil, err
+	}
+	idx := &crlIndex{
+		file:       file,
+		issuer:     issuer,
+		thisUpdate: tbs.ThisUpdate,
+		nextUpdate: tbs.NextUpdate,
+		revoked:    make(map[string]struct{}, len(tbs.RevokedCertificates)),
+		critical:   unhandledCritical(tbs.Extensions, crlExtHandled),
+	}
+	for _, e := range tbs.RevokedCertificates {
+		if c := unhandledCritical(e.Extensions, entryExtHandled); c != "" && idx.critical == "" {
+			idx.critical = "entry " + formatSerial(e.SerialNumber) + ": " + c
+		}
+		idx.revoked[string(serialKey(e.SerialNumber, nil))] = struct{}{}
+	}
+	return idx, nil
+}
+
+// crlIssuer finds the configured CA that signed a CRL. CAs are matched by
+// raw subject when rawIssuer is known, else by the subject's string form;
+// among those, the first whose key verifies the signature wins.
+func crlIssuer(rawIssuer []byte, issuerName string, cas []*x509.Certificate, check func(*x509.Certificate) error) (*x509.Certificate, error) {
+	var sigErr error
+	named := false
+	for _, ca := range cas {
+		if rawIssuer != nil && !bytes.Equal(ca.RawSubject, rawIssuer) {
+			continue
+		}
+		if rawIssuer == nil && ca.Subject.String() != issuerName {
+			continue
+		}
+		named = true
+		if err := check(ca); err != nil {
+			sigErr = err
+			continue
+		}
+		return ca, nil
+	}
+	if !named {
+		return nil, fmt.Errorf("CRL issuer %q is not a configured CA (ssl_ca/ssl_capath)", issuerName)
+	}
+	return nil, fmt.Errorf("CRL signature does not verify with the key of configured CA %q: %w", issuerName, sigErr)
+}
+
+// OIDs of the extensions Check handles; any other critical one makes the
+// CRL unusable. Issuing distribution points and delta CRL indicators are
+// deliberately not handled.
+var (
+	crlExtHandled = []asn1.ObjectIdentifier{
+		{2, 5, 29, 20}, // cRLNumber
+		{2, 5, 29, 35}, // authorityKeyIdentifier
+	}
+	entryExtHandled = []asn1.ObjectIdentifier{
+		{2, 5, 29, 21}, // reasonCode
+		{2, 5, 29, 24}, // invalidityDate
+	}
+)
+
+// unhandledCritical names the first critical extension not in handled, or
+// returns "".
+func unhandledCritical(exts []pkix.Extension, handled []asn1.ObjectIdentifier) string {
+next:
+	for _, e := range exts {
+		if !e.Critical {
+			continue
+		}
+		for _, h := range handled {
+			if e.Id.Equal(h) {
+				continue next
+			}
+		}
+		return "unhandled critical extension " + e.Id.String()
+	}
+	return ""
+}
+
+// serialKey encodes a serial number as a map key: its big-endian magnitude,
+// with a leading '-' for the (non-conforming) negative ones. buf, when big
+// enough, avoids an allocation.
+func serialKey(n *big.Int, buf []byte) []byte {
+	size := (n.BitLen() + 7) / 8
+	if n.Sign() < 0 {
+		return append([]byte{'-'}, n.Bytes()...)
+	}
+	if cap(buf) < size {
+		return n.Bytes()
+	}
+	return n.FillBytes(buf[:size])
+}

@@ -1,0 +1,117 @@
+//go:build certs_wip
+
+package certs
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Store holds the current snapshot of one Source and reloads it
+// all-or-nothing: a reload that fails leaves the old snapshot in force.
+// Its methods are safe for concurrent use.
+type Store struct {
+	name string
+	src  Source
+	cur  atomic.Pointer[Snapshot]
+
+	reloadMu sync.Mutex // serialises Reload
+
+	statusMu   sync.Mutex
+	lastErr    error
+	lastReload time.Time
+}
+
+// NewStore loads src; the first load must succeed. name says what the
+// material is for in logs and errors, for example "channel group".
+func NewStore(name string, src Source) (*Store, error) {
+	snap, err := Load(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	s := &Store{name: name, src: src, lastReload: snap.LoadedAt}
+	s.cur.Store(snap)
+	return s, nil
+}
+
+// Name returns the name given to NewStore.
+func (s *Store) Name() string { return s.name }
+
+// Source returns the files the store loads.
+func (s *Store) Source() Source { return s.src }
+
+// Current returns the snapshot in force. It never returns nil.
+func (s *Store) Current() *Snapshot { return s.cur.Load() }
+
+// Reload rebuilds the snapshot from the files and swaps it in if it is
+// valid and differs; on error the old snapshot stays in force and the
+// error, prefixed with the store's name, is returned and kept for
+// LastError. changed is false when the files' content is unchanged.
+func (s *Store) Reload() (changed bool, err error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	snap, err := Load(s.src)
+	if err != nil {
+		err = fmt.Errorf("reload %s: %w", s.name, err)
+	} else if snap.Digest != s.cur.Load().Digest {
+		s.cur.Store(snap)
+		changed = true
+	}
+	s.statusMu.Lock()
+	s.lastErr, s.lastReload = err, time.Now()
+	s.statusMu.Unlock()
+	return changed, err
+}
+
+// LastError returns the error of the latest reload, or nil if it
+// succeeded (or none was tried since NewStore).
+func (s *Store) LastError() error {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	return s.lastErr
+}
+
+// LastReload returns when the latest reload was attempted (or the first
+// load, before any reload), whether or not it succeeded or changed
+// anything.
+func (s *Store) LastReload() time.Time {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	return s.lastReload
+}
+
+// Paths returns the configured files (ssl_ca, ssl_cert, ssl_key, ssl_crl)
+// and folders (ssl_capath, ssl_crlpath), empty options left out.
+func (s *Store) Paths() (files, dirs []string) {
+	for _, f := range []string{s.src.CA, s.src.Cert, s.src.Key, s.src.CRL} {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	for _, d := range []string{s.src.CAPath, s.src.CRLPath} {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return files, dirs
+}
+
+// ReloadAll reloads every store, as on SIGHUP, calling onReload (when not
+// nil) after each attempt. It returns the failures joined; stores that
+// failed keep their old snapshot.
+func ReloadAll(stores []*Store, onReload func(s *Store, changed bool, err error)) error {
+	var errs []error
+	for _, s := range stores {
+		changed, err := s.Reload()
+		if onReload != nil {
+			onReload(s, changed, err)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
