@@ -91,7 +91,7 @@ func Init(opts DirOptions, members []string) error {
 	if err != nil {
 		return err
 	}
-	st := &dirState{Version: stateVersion, NextCRLNumber: 1, Members: map[string]*memberState{}}
+	st := &dirState{Version: stateVersion, NextCRLNumber: 1, Members: map[string]*memberState{}, Revoked: []revokedCert{}}
 	if err := WriteFile(filepath.Join(opts.Dir, CAKeyFile), ca.KeyPEM, 0o600); err != nil {
 		return err
 	}
