@@ -1,5 +1,3 @@
-//go:build certs_wip
-
 package certs
 
 import (
@@ -138,6 +136,9 @@ func crlDERs(data []byte) ([][]byte, error) {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
+			if err := checkPEMRest(rest); err != nil {
+				return nil, err
+			}
 			break
 		}
 		if block.Type == "X509 CRL" {

@@ -1,5 +1,3 @@
-//go:build certs_wip
-
 package certs
 
 import (

@@ -1,5 +1,3 @@
-//go:build certs_wip
-
 package certs
 
 import (
@@ -103,6 +101,9 @@ func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
+			if err := checkPEMRest(rest); err != nil {
+				return nil, err
+			}
 			break
 		}
 		if block.Type != "CERTIFICATE" {
@@ -119,6 +120,17 @@ func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM CERTIFICATE block found")
 	}
 	return out, nil
+}
+
+// checkPEMRest returns an error if what pem.Decode left over still holds a
+// BEGIN line: a truncated (half-written) or corrupt block, which must not
+// be skipped silently, or a chain could lose its intermediate.
+func checkPEMRest(rest []byte) error {
+	if i := bytes.Index(rest, []byte("-----BEGIN")); i >= 0 {
+		line, _, _ := bytes.Cut(rest[i:], []byte("\n"))
+		return fmt.Errorf("truncated or malformed PEM block %q", bytes.TrimSpace(line))
+	}
+	return nil
 }
 
 // isSelfSigned reports whether c is its own issuer, by name and signature.

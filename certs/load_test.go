@@ -1,5 +1,3 @@
-//go:build certs_wip
-
 package certs
 
 import (
@@ -36,6 +34,7 @@ func TestLoadErrorsNameOptionAndFile(t *testing.T) {
 	writeFile(t, p.path("other-key.pem"), otherLeaf.KeyPEM)
 	writeFile(t, p.path("foreign.crl"), crl(t, other))
 	writeFile(t, p.path("impostor.crl"), crl(t, impostor))
+	writeFile(t, p.path("empty.pem"), nil)
 	writeFile(t, p.path("notcrl.pem"), p.leaf.CertPEM)
 
 	tests := []struct {
@@ -46,7 +45,9 @@ func TestLoadErrorsNameOptionAndFile(t *testing.T) {
 		{"missing ssl_ca", func(s Source) Source { s.CA = p.path("nope.pem"); return s },
 			[]string{"load ssl_ca " + p.path("nope.pem"), "no such file"}},
 		{"garbage ssl_cert", func(s Source) Source { s.Cert = p.path("garbage.pem"); return s },
-			[]string{"load ssl_cert " + p.path("garbage.pem"), "no PEM CERTIFICATE block"}},
+			[]string{"load ssl_cert " + p.path("garbage.pem"), `truncated or malformed PEM block "-----BEGIN CERTIFICATE-----"`}},
+		{"empty ssl_ca", func(s Source) Source { s.CA = p.path("empty.pem"); return s },
+			[]string{"load ssl_ca " + p.path("empty.pem"), "no PEM CERTIFICATE block"}},
 		{"key of another cert", func(s Source) Source { s.Key = p.path("other-key.pem"); return s },
 			[]string{"load ssl_key " + p.path("other-key.pem") + ": private key does not match certificate " + p.path("cert.pem")}},
 		{"cert without key", func(s Source) Source { s.Key = ""; return s },
