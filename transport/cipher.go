@@ -190,7 +190,18 @@ func (ev *cipherEval) apply(elem string) error {
 func (ev *cipherEval) command(elem string) error {
 	switch {
 	case strings.EqualFold(elem, "@STRENGTH"):
-		slices.SortStableFunc(ev.order, func(a, b int) int { return opensslSuites[b].bits - opensslSuites[a].bits })
+		// As OpenSSL: active suites move to the end, strongest first;
+		// inactive ones keep their order.
+		var inactive, active []int
+		for _, i := range ev.order {
+			if ev.active[i] {
+				active = append(active, i)
+			} else {
+				inactive = append(inactive, i)
+			}
+		}
+		slices.SortStableFunc(active, func(a, b int) int { return opensslSuites[b].bits - opensslSuites[a].bits })
+		ev.order = append(inactive, active...)
 		return nil
 	case len(elem) == len("@SECLEVEL=n") && strings.EqualFold(elem[:10], "@SECLEVEL=") && elem[10] >= '0' && elem[10] <= '5':
 		return nil
