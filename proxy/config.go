@@ -1,5 +1,13 @@
 package proxy
 
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
 // TLSOptions are the MySQL-style TLS options of the cluster file's `tls`
 // block and of `channels.NAME.tls`. An empty string means unset (inherited).
 type TLSOptions struct {
@@ -13,4 +21,90 @@ type TLSOptions struct {
 	SSLCipher       string `yaml:"ssl_cipher"`
 	TLSCiphersuites string `yaml:"tls_ciphersuites"`
 	TLSVersion      string `yaml:"tls_version"`
+}
+
+// Defaults of the cluster file's optional keys.
+const (
+	DefaultReloadInterval   = 30 * time.Second
+	DefaultDialTimeout      = 5 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultLocalIP          = "127.0.0.1"
+)
+
+// Config is a cluster file as written: decoded strictly and checked for
+// structure, but with ${VAR} references, listen templates and TLS options
+// not yet evaluated. Config.Plan turns it into one member's Plan.
+type Config struct {
+	file string     // name the file was loaded under, for errors
+	dir  string     // folder relative ssl_* paths are resolved against
+	raw  fileConfig // the decoded file
+}
+
+// fileConfig mirrors the cluster file's keys.
+type fileConfig struct {
+	Group            string                   `yaml:"group"`
+	TLS              TLSOptions               `yaml:"tls"`
+	Channels         map[string]channelConfig `yaml:"channels"`
+	Members          map[string]memberConfig  `yaml:"members"`
+	ReloadInterval   *duration                `yaml:"reload_interval"`
+	CloseOnExpiry    *bool                    `yaml:"close_on_expiry"`
+	AllowNonLoopback bool                     `yaml:"allow_non_loopback"`
+	Admin            string                   `yaml:"admin"`
+	DialTimeout      *duration                `yaml:"dial_timeout"`
+	HandshakeTimeout *duration                `yaml:"handshake_timeout"`
+	IdleTimeout      *duration                `yaml:"idle_timeout"`
+}
+
+// channelConfig is one entry of `channels`.
+type channelConfig struct {
+	TLS TLSOptions `yaml:"tls"`
+}
+
+// memberConfig is one entry of `members`.
+type memberConfig struct {
+	Address  string         `yaml:"address"`  // host:port of the member's sidecar, as peers dial it
+	Listen   string         `yaml:"listen"`   // inbound listener; default ":" + port of address
+	Identity string         `yaml:"identity"` // name its certificate carries; default host of address
+	LocalIP  string         `yaml:"local_ip"` // loopback address of the member; default 127.0.0.1
+	Admin    *string        `yaml:"admin"`    // overrides the top-level admin; "" turns it off
+	Ports    map[string]int `yaml:"ports"`    // the member's service port per channel
+}
+
+// ParseConfig decodes a cluster file strictly (an unknown key is an error
+// naming it and its line) and checks its structure. name is used in errors
+// and its folder is where relative ssl_* paths are resolved. Problems are
+// returned together as a *ConfigError.
+func ParseConfig(data []byte, name string) (*Config, error) {
+	raw, probs := decodeConfig(data)
+	if len(probs) == 0 {
+		probs = validateStructure(&raw)
+	}
+	if len(probs) > 0 {
+		return nil, &ConfigError{File: name, Problems: probs}
+	}
+	return &Config{file: name, dir: filepath.Dir(name), raw: raw}, nil
+}
+
+// LoadConfig reads and parses the cluster file at path.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read cluster file: %w", err)
+	}
+	return ParseConfig(data, path)
+}
+
+// Members returns the names of the group's members, sorted.
+func (c *Config) Members() []string {
+	return sortedKeys(c.raw.Members)
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

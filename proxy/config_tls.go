@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/transport"
+)
+
+// tlsFields lists the keys of a TLS block with access to their values, in
+// the order they are checked and printed.
+var tlsFields = []struct {
+	key string
+	get func(*TLSOptions) *string
+}{
+	{"ssl_mode", func(o *TLSOptions) *string { return &o.SSLMode }},
+	{"ssl_ca", func(o *TLSOptions) *string { return &o.SSLCA }},
+	{"ssl_capath", func(o *TLSOptions) *string { return &o.SSLCAPath }},
+	{"ssl_cert", func(o *TLSOptions) *string { return &o.SSLCert }},
+	{"ssl_key", func(o *TLSOptions) *string { return &o.SSLKey }},
+	{"ssl_crl", func(o *TLSOptions) *string { return &o.SSLCRL }},
+	{"ssl_crlpath", func(o *TLSOptions) *string { return &o.SSLCRLPath }},
+	{"ssl_cipher", func(o *TLSOptions) *string { return &o.SSLCipher }},
+	{"tls_ciphersuites", func(o *TLSOptions) *string { return &o.TLSCiphersuites }},
+	{"tls_version", func(o *TLSOptions) *string { return &o.TLSVersion }},
+}
+
+// mergeTLS fills every unset key of the channel's options from the top-level
+// ones. from maps each key to the path it was taken from ("tls.ssl_ca" or
+// "channels.NAME.tls.ssl_ca"); unset keys map to the channel's path.
+func mergeTLS(channel string, top, ch TLSOptions) (eff TLSOptions, from map[string]string) {
+	from = make(map[string]string, len(tlsFields))
+	chPath := "channels." + channel + ".tls."
+	for _, f := range tlsFields {
+		v := *f.get(&ch)
+		from[f.key] = chPath + f.key
+		if v == "" && *f.get(&top) != "" {
+			v = *f.get(&top)
+			from[f.key] = "tls." + f.key
+		}
+		*f.get(&eff) = v
+	}
+	return eff, from
+}
+
+// planChannel merges and checks the TLS options of one channel (already
+// expanded) and parses them into a ChannelPlan. Relative file paths are
+// resolved against dir.
+func planChannel(name string, top, ch TLSOptions, dir string, ps *problems) ChannelPlan {
+	eff, from := mergeTLS(name, top, ch)
+	cp := ChannelPlan{Name: name, Options: eff}
+	modePath := "channels." + name + ".tls.ssl_mode"
+	if eff.SSLMode == "" {
+		ps.add(modePath, "not set (set it in tls or in the channel)")
+	} else if mode, err := transport.ParseMode(eff.SSLMode); err != nil {
+		ps.add(from["ssl_mode"], "%v", err)
+	} else {
+		cp.Mode = mode
+	}
+	switch cp.Mode {
+	case 0: // not set or unknown: only the mode-independent options can be checked
+		parseTLSKnobs(&cp, from, ps)
+		return cp
+	case transport.Disabled:
+		ps.warn(modePath, "DISABLED: channel %s crosses the network in plaintext, unauthenticated", name)
+		return cp
+	}
+	if cp.Mode >= transport.VerifyCA && eff.SSLCA == "" && eff.SSLCAPath == "" {
+		ps.add("channels."+name+".tls", "ssl_mode %s needs ssl_ca or ssl_capath (in tls or in the channel)", eff.SSLMode)
+	}
+	checkKeyPair(name, eff, from, ps)
+	if cp.Mode == transport.Required {
+		ps.warn(modePath, "REQUIRED encrypts but verifies no peer (use VERIFY_CA or VERIFY_IDENTITY)")
+	}
+	parseTLSKnobs(&cp, from, ps)
+	cp.Source = certs.Source{
+		CA:      resolvePath(dir, eff.SSLCA),
+		CAPath:  resolvePath(dir, eff.SSLCAPath),
+		Cert:    resolvePath(dir, eff.SSLCert),
+		Key:     resolvePath(dir, eff.SSLKey),
+		CRL:     resolvePath(dir, eff.SSLCRL),
+		CRLPath: resolvePath(dir, eff.SSLCRLPath),
+	}
+	return cp
+}
+
+// checkKeyPair requires ssl_cert and ssl_key together: links are mutual
+// TLS, so each sidecar shows its own certificate in every TLS mode.
+func checkKeyPair(channel string, eff TLSOptions, from map[string]string, ps *problems) {
+	switch {
+	case eff.SSLCert == "" && eff.SSLKey == "":
+		ps.add("channels."+channel+".tls", "ssl_mode %s needs ssl_cert and ssl_key (each sidecar shows its certificate to the other)", eff.SSLMode)
+	case eff.SSLKey == "":
+		ps.add(strings.TrimSuffix(from["ssl_cert"], "ssl_cert")+"ssl_key", "not set, but ssl_cert is (%s)", from["ssl_cert"])
+	case eff.SSLCert == "":
+		ps.add(strings.TrimSuffix(from["ssl_key"], "ssl_key")+"ssl_cert", "not set, but ssl_key is (%s)", from["ssl_key"])
+	}
+}
+
+// parseTLSKnobs parses tls_version, ssl_cipher and tls_ciphersuites.
+func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
+	o := cp.Options
+	if o.TLSVersion != "" {
+		lo, hi, err := transport.ParseTLSVersion(o.TLSVersion)
+		if err != nil {
+			ps.add(from["tls_version"], "%v", err)
+		}
+		cp.MinVersion, cp.MaxVersion = lo, hi
+	}
+	if o.SSLCipher != "" {
+		suites, dropped, err := transport.ParseCipherList(o.SSLCipher)
+		if err != nil {
+			ps.add(from["ssl_cipher"], "%v", err)
+		}
+		if len(dropped) > 0 {
+			ps.warn(from["ssl_cipher"], "Go cannot do %s; left out", strings.Join(dropped, ", "))
+		}
+		cp.CipherSuites = suites
+		cp.DroppedCiphers = dropped
+	}
+	if o.TLSCiphersuites != "" {
+		suites, err := transport.ParseTLS13Ciphersuites(o.TLSCiphersuites)
+		if err != nil {
+			ps.add(from["tls_ciphersuites"], "%v", err)
+		}
+		cp.TLS13Suites = suites
+	}
+}
+
+// resolvePath makes a relative path relative to dir; "" stays "".
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) || dir == "" {
+		return p
+	}
+	return filepath.Join(dir, p)
+}

@@ -1,0 +1,227 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// member is one member of the group with its strings expanded and its
+// addresses parsed; fields are zero where a problem was recorded.
+type member struct {
+	name     string
+	cfg      memberConfig // expanded
+	host     string       // host of address
+	port     int          // port of address
+	identity string       // identity, or host of address
+	ip       netip.Addr   // local_ip
+}
+
+// Plan derives what member's sidecar does: ${VAR} references are expanded
+// from env (GROUPWIRE_MEMBER defaults to member), listen and admin
+// templates are evaluated, TLS options are inherited and parsed, and every
+// check that needs those values is made. All problems are returned together
+// as a *ConfigError. A nil env is an empty environment.
+func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, error) {
+	if _, ok := c.raw.Members[member]; !ok {
+		return nil, fmt.Errorf("cluster file %s: unknown member %q (members: %s)", c.file, member, strings.Join(c.Members(), ", "))
+	}
+	var ps problems
+	x := newExpander(withMember(env, member), &ps)
+	raw := &c.raw
+
+	group := x.expand("group", raw.Group)
+	top := x.tls("tls", raw.TLS)
+	channels := make([]ChannelPlan, 0, len(raw.Channels))
+	for _, name := range sortedKeys(raw.Channels) {
+		chPath := "channels." + name + ".tls"
+		channels = append(channels, planChannel(name, top, x.tls(chPath, raw.Channels[name].TLS), c.dir, &ps))
+	}
+	members := resolveMembers(raw, x)
+	checkUnique(members, &ps)
+	checkPortConflicts(members, &ps)
+	me := members[sort.Search(len(members), func(i int) bool { return members[i].name >= member })]
+	listen, admin := planListeners(me, raw, x)
+	checkBinds(me, members, listen, admin, &ps)
+
+	if err := ps.err(c.file); err != nil {
+		return nil, err
+	}
+	p := &Plan{
+		Group:            group,
+		Member:           member,
+		Listen:           listen.addr.String(),
+		LocalIP:          me.ip.String(),
+		Channels:         channels,
+		ReloadInterval:   raw.ReloadInterval.or(DefaultReloadInterval),
+		CloseOnExpiry:    raw.CloseOnExpiry == nil || *raw.CloseOnExpiry,
+		DialTimeout:      raw.DialTimeout.or(DefaultDialTimeout),
+		HandshakeTimeout: raw.HandshakeTimeout.or(DefaultHandshakeTimeout),
+		IdleTimeout:      raw.IdleTimeout.or(0),
+		AllowNonLoopback: raw.AllowNonLoopback,
+		Warnings:         ps.warnings(),
+	}
+	if admin.path != "" {
+		p.Admin = admin.addr.String()
+	}
+	fillRoutes(p, me, members)
+	return p, nil
+}
+
+// resolveMembers expands and parses every member, sorted by name.
+func resolveMembers(raw *fileConfig, x expander) []member {
+	var out []member
+	for _, name := range sortedKeys(raw.Members) {
+		path := "members." + name
+		m := member{name: name, cfg: x.member(path, raw.Members[name])}
+		if !x.failed[path+".address"] {
+			host, port, err := peerAddress(m.cfg.Address)
+			if err != nil {
+				x.ps.add(path+".address", "%v", err)
+			}
+			m.host, m.port = host, port
+		}
+		m.identity = m.cfg.Identity
+		if m.identity == "" && !x.failed[path+".identity"] {
+			m.identity = m.host
+		}
+		if !x.failed[path+".local_ip"] {
+			ip, err := localIP(m.cfg.LocalIP, raw.AllowNonLoopback)
+			if err != nil {
+				x.ps.add(path+".local_ip", "%v", err)
+			}
+			m.ip = ip
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// checkUnique refuses two members with one address or one identity: a peer
+// could not be told apart from another.
+func checkUnique(members []member, ps *problems) {
+	addrs := make(map[string]string)
+	idents := make(map[string]string)
+	for _, m := range members {
+		if m.host != "" {
+			key := strings.ToLower(net.JoinHostPort(m.host, strconv.Itoa(m.port)))
+			if other, ok := addrs[key]; ok {
+				ps.add("members."+m.name+".address", "%s already used by %s", m.cfg.Address, other)
+			} else {
+				addrs[key] = m.name
+			}
+		}
+		if m.identity != "" {
+			key := strings.ToLower(strings.TrimSuffix(m.identity, "."))
+			if other, ok := idents[key]; ok {
+				ps.add("members."+m.name+".identity", "identity %q already used by %s (set identity to tell them apart)", m.identity, other)
+			} else {
+				idents[key] = m.name
+			}
+		}
+	}
+}
+
+// checkPortConflicts refuses a port used twice on one local_ip, by two
+// members or by two channels of one member. Members on different local_ips
+// may reuse ports.
+func checkPortConflicts(members []member, ps *problems) {
+	type owner struct{ member, channel string }
+	used := make(map[netip.AddrPort]owner)
+	for _, m := range members {
+		if !m.ip.IsValid() {
+			continue
+		}
+		for _, ch := range sortedKeys(m.cfg.Ports) {
+			port := m.cfg.Ports[ch]
+			key := netip.AddrPortFrom(m.ip, uint16(port))
+			prev, ok := used[key]
+			switch {
+			case !ok:
+				used[key] = owner{m.name, ch}
+			case prev.member == m.name:
+				ps.add("members."+m.name+".ports."+ch, "port %d already used by channel %s", port, prev.channel)
+			default:
+				ps.add("members."+m.name+".ports."+ch, "port %d already used by %s", port, prev.member)
+			}
+		}
+	}
+}
+
+// listener is a planned listen address with the key path it came from; path
+// is "" when there is no listener.
+type listener struct {
+	addr bindAddr
+	path string
+}
+
+// planListeners evaluates the member's inbound listen address (default: all
+// interfaces at the port of its address) and its admin address.
+func planListeners(me member, raw *fileConfig, x expander) (listen, admin listener) {
+	path := "members." + me.name
+	switch {
+	case x.failed[path+".listen"]:
+	case me.cfg.Listen == "":
+		if me.port != 0 {
+			listen = listener{addr: bindAddr{Port: me.port}, path: path + ".address"}
+		}
+	default:
+		a, err := listenAddr(me.cfg.Listen)
+		if err != nil {
+			x.ps.add(path+".listen", "%v", err)
+		} else {
+			listen = listener{addr: a, path: path + ".listen"}
+		}
+	}
+	adminPath, adminStr := "admin", x.expand("admin", raw.Admin)
+	if me.cfg.Admin != nil {
+		adminPath, adminStr = path+".admin", *me.cfg.Admin
+	}
+	if adminStr != "" && !x.failed[adminPath] {
+		a, err := listenAddr(adminStr)
+		if err != nil {
+			x.ps.add(adminPath, "%v", err)
+		} else {
+			admin = listener{addr: a, path: adminPath}
+		}
+	}
+	return listen, admin
+}
+
+// fillRoutes fills the plan's outbound routes, deliveries and member list.
+func fillRoutes(p *Plan, me member, members []member) {
+	for _, ch := range p.Channels {
+		p.Inbound = append(p.Inbound, Delivery{
+			Channel: ch.Name,
+			Target:  netip.AddrPortFrom(me.ip, uint16(me.cfg.Ports[ch.Name])).String(),
+		})
+	}
+	type keyed struct {
+		key netip.AddrPort
+		r   Route
+	}
+	var routes []keyed
+	for _, peer := range members {
+		p.Members = append(p.Members, MemberInfo{Name: peer.name, Address: peer.cfg.Address, Identity: peer.identity})
+		if peer.name == me.name {
+			continue
+		}
+		for _, ch := range p.Channels {
+			listen := netip.AddrPortFrom(me.ip, uint16(peer.cfg.Ports[ch.Name]))
+			routes = append(routes, keyed{listen, Route{
+				Listen:       listen.String(),
+				Channel:      ch.Name,
+				Peer:         peer.name,
+				PeerAddress:  peer.cfg.Address,
+				PeerIdentity: peer.identity,
+			}})
+		}
+	}
+	sort.Slice(routes, func(i, j int) bool { return routes[i].key.Compare(routes[j].key) < 0 })
+	for _, r := range routes {
+		p.Outbound = append(p.Outbound, r.r)
+	}
+}

@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/groupwire/groupwire/transport"
+)
+
+// FormatPlan writes the plan for humans, as `groupwire check` shows it:
+// listeners, where each outbound listener leads, where inbound links are
+// delivered, the effective TLS of each channel, timings and warnings.
+// Write errors are ignored; w is written once.
+func FormatPlan(w io.Writer, p *Plan) {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "member %s of group %s (local_ip %s)\n", p.Member, p.Group, p.LocalIP)
+
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nlisteners\n")
+	fmt.Fprintf(tw, "  inbound\t%s\tlinks from peers%s\n", p.Listen, allInterfaces(p.Listen))
+	if p.Admin != "" {
+		fmt.Fprintf(tw, "  admin\t%s\tmetrics, health, status%s\n", p.Admin, allInterfaces(p.Admin))
+	}
+	for _, r := range p.Outbound {
+		fmt.Fprintf(tw, "  outbound\t%s\t→ %s at %s (identity %s), channel %s\n",
+			r.Listen, r.Peer, r.PeerAddress, r.PeerIdentity, r.Channel)
+	}
+	fmt.Fprintf(tw, "\ndeliveries (inbound links to this member)\n")
+	for _, d := range p.Inbound {
+		fmt.Fprintf(tw, "  channel %s\t→ %s\n", d.Channel, d.Target)
+	}
+	tw.Flush()
+
+	for _, ch := range p.Channels {
+		formatChannel(&buf, ch)
+	}
+
+	fmt.Fprintf(&buf, "\ntimings\n  dial %s, handshake %s, idle %s; certificates re-checked every %s; close links on peer certificate expiry: %s\n",
+		p.DialTimeout, p.HandshakeTimeout, idleName(p.IdleTimeout), p.ReloadInterval, yesNo(p.CloseOnExpiry))
+	if p.AllowNonLoopback {
+		fmt.Fprintf(&buf, "  allow_non_loopback: local_ip may be a non-loopback address\n")
+	}
+	if len(p.Warnings) > 0 {
+		fmt.Fprintf(&buf, "\nwarnings\n")
+		for _, wp := range p.Warnings {
+			fmt.Fprintf(&buf, "  %s\n", wp)
+		}
+	}
+	_, _ = w.Write(buf.Bytes())
+}
+
+// formatChannel writes the effective TLS of one channel.
+func formatChannel(buf *bytes.Buffer, ch ChannelPlan) {
+	fmt.Fprintf(buf, "\nchannel %s: %s\n", ch.Name, ch.Mode)
+	switch ch.Mode {
+	case transport.Disabled:
+		fmt.Fprintf(buf, "  plaintext between sidecars; other tls options are ignored\n")
+		return
+	case transport.Required:
+		fmt.Fprintf(buf, "  encrypts, verifies no peer\n")
+	case transport.VerifyCA:
+		fmt.Fprintf(buf, "  verifies the peer's chain to the CA, in both directions\n")
+	case transport.VerifyIdentity:
+		fmt.Fprintf(buf, "  verifies the peer's chain to the CA and that it names the peer, in both directions\n")
+	}
+	tw := tabwriter.NewWriter(buf, 0, 4, 2, ' ', 0)
+	for _, f := range []struct{ key, val string }{
+		{"ssl_ca", ch.Source.CA}, {"ssl_capath", ch.Source.CAPath},
+		{"ssl_cert", ch.Source.Cert}, {"ssl_key", ch.Source.Key},
+		{"ssl_crl", ch.Source.CRL}, {"ssl_crlpath", ch.Source.CRLPath},
+	} {
+		if f.val != "" {
+			fmt.Fprintf(tw, "  %s\t%s\n", f.key, f.val)
+		}
+	}
+	if ch.Source.CRL == "" && ch.Source.CRLPath == "" {
+		fmt.Fprintf(tw, "  revocation\tnot checked (no ssl_crl or ssl_crlpath)\n")
+	}
+	fmt.Fprintf(tw, "  tls_version\t%s\n", versionRange(ch.MinVersion, ch.MaxVersion))
+	fmt.Fprintf(tw, "  ssl_cipher\t%s\n", suiteList(ch.CipherSuites, "Go's default TLS 1.2 suites"))
+	fmt.Fprintf(tw, "  tls_ciphersuites\t%s\n", suiteList(ch.TLS13Suites, "all TLS 1.3 suites Go implements"))
+	tw.Flush()
+}
+
+// suiteName names a cipher suite, OpenSSL-style where known.
+var suiteName = tls.CipherSuiteName
+
+// suiteList names suites, or def when none are configured.
+func suiteList(ids []uint16, def string) string {
+	if len(ids) == 0 {
+		return def
+	}
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = suiteName(id)
+	}
+	return strings.Join(names, ":")
+}
+
+// versionRange renders MinVersion/MaxVersion in MySQL's spelling.
+func versionRange(lo, hi uint16) string {
+	if lo == 0 && hi == 0 {
+		return "Go's default (TLSv1.2 to TLSv1.3)"
+	}
+	if lo == hi {
+		return versionName(lo)
+	}
+	return versionName(lo) + " to " + versionName(hi)
+}
+
+// versionName spells a TLS version as MySQL's tls_version does.
+func versionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case 0:
+		return "Go's default"
+	}
+	return fmt.Sprintf("0x%04x", v)
+}
+
+// allInterfaces notes a listener bound to every interface.
+func allInterfaces(addr string) string {
+	if strings.HasPrefix(addr, ":") || strings.HasPrefix(addr, "0.0.0.0:") || strings.HasPrefix(addr, "[::]:") {
+		return " (all interfaces)"
+	}
+	return ""
+}
+
+func idleName(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
