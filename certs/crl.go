@@ -194,14 +194,14 @@ var errNotV1 = errors.New("not a v1 CRL")
 // indexCRLv1 handles v1 CRLs (no version field), which
 // x509.ParseRevocationList rejects but OpenSSL and old MySQL test data use.
 func indexCRLv1(der []byte, file string, cas []*x509.Certificate) (*crlIndex, error) {
-	//lint:ignore SA1019 the deprecated parser is the only one that reads v1 CRLs.
-	cl, err := x509.ParseDERCRL(der) //nolint:staticcheck
+	// The deprecated parser is the only one in crypto/x509 that reads v1.
+	cl, err := x509.ParseDERCRL(der)
 	if err != nil || cl.TBSCertList.Version != 0 {
 		return nil, errNotV1
 	}
 	tbs := &cl.TBSCertList
 	check := func(ca *x509.Certificate) error {
-		return ca.CheckCRLSignature(cl) //nolint:staticcheck
+		return ca.CheckCRLSignature(cl)
 	}
 	issuer, err := crlIssuer(nil, tbs.Issuer.String(), cas, check)
 	if err != nil {

@@ -50,12 +50,8 @@ func (d *digester) sum() (out [32]byte) {
 // readFile reads path (following symlinks), refusing anything that is not
 // a regular file or is larger than maxFileSize, and adds it to d.
 func readFile(path string, d *digester) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	// Stat before Open: opening a FIFO for reading would block.
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +61,11 @@ func readFile(path string, d *digester) ([]byte, error) {
 	if fi.Size() > maxFileSize {
 		return nil, errTooLarge
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
