@@ -1,0 +1,115 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/groupwire/groupwire/proxy/localgroup"
+)
+
+// syncBuffer is a log sink that tests can read while sidecars write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitForLog waits until the log holds every one of wants.
+func (s *syncBuffer) waitFor(t *testing.T, wants ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		log := s.String()
+		missing := ""
+		for _, w := range wants {
+			if !strings.Contains(log, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log never said %q; log:\n%s", missing, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ipPrefix returns a random 127.x.y prefix so that concurrently running
+// test binaries never share addresses.
+func ipPrefix() string {
+	return fmt.Sprintf("127.%d.%d", 1+rand.IntN(250), 1+rand.IntN(250))
+}
+
+// startGroup prepares and starts a local group and stops it at the end of
+// the test. It returns the group and its log.
+func startGroup(t *testing.T, opts localgroup.Options, tweak ...func(*localgroup.Group)) (*localgroup.Group, *localgroup.Running, *syncBuffer) {
+	t.Helper()
+	opts.Dir = t.TempDir()
+	if opts.IPPrefix == "" {
+		opts.IPPrefix = ipPrefix()
+	}
+	g, err := localgroup.Prepare(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tweak {
+		f(g)
+	}
+	logs := &syncBuffer{}
+	r, err := g.Start(context.Background(), zerolog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return g, r, logs
+}
+
+// TestEveryPairEveryMode: in each ssl_mode, every member reaches every
+// other member on both channels, the second channel with its own CA and
+// member certificates.
+func TestEveryPairEveryMode(t *testing.T) {
+	for _, mode := range []string{"DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"} {
+		t.Run(mode, func(t *testing.T) {
+			g, _, logs := startGroup(t, localgroup.Options{Mode: mode, ChannelCAs: true})
+			ctx := context.Background()
+			for _, from := range g.Members {
+				for _, to := range g.Members {
+					if from.Name == to.Name {
+						continue
+					}
+					for _, ch := range g.Channels {
+						msg := fmt.Sprintf("%s to %s on %s", from.Name, to.Name, ch)
+						if _, err := g.Ping(ctx, from.Name, to.Name, ch, msg); err != nil {
+							t.Fatalf("%s → %s [%s]: %v\nlog:\n%s", from.Name, to.Name, ch, err, logs)
+						}
+					}
+				}
+			}
+			if mode == "REQUIRED" && !strings.Contains(logs.String(), "verifies no peer") {
+				t.Errorf("REQUIRED did not warn at start; log:\n%s", logs)
+			}
+		})
+	}
+}

@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/groupwire/groupwire/transport"
+)
+
+// Direction says which side dialed a link.
+type Direction string
+
+// Link directions.
+const (
+	Outbound Direction = "out" // this member's service dialed a peer through us
+	Inbound  Direction = "in"  // a peer's sidecar dialed us
+)
+
+// liveLink is one link in flight: the member's connection, the link to the
+// peer's sidecar, and how it ends.
+type liveLink struct {
+	id        uint64
+	peer      string
+	channel   string
+	direction Direction
+	started   time.Time
+	link      *transport.Link
+	member    *net.TCPConn
+
+	reason atomic.Pointer[string] // why the link was cut; the first kill wins
+}
+
+// kill closes both connections; the first reason given is the one logged.
+func (l *liveLink) kill(reason string) {
+	l.reason.CompareAndSwap(nil, &reason)
+	l.link.Close()
+	l.member.Close()
+}
+
+// killReason returns why the link was cut, or "" if it was not.
+func (l *liveLink) killReason() string {
+	if r := l.reason.Load(); r != nil {
+		return *r
+	}
+	return ""
+}
+
+// LinkInfo describes a live link for the status page and tests.
+type LinkInfo struct {
+	ID        uint64
+	Peer      string
+	Channel   string
+	Direction Direction
+	Started   time.Time
+}
+
+// registry tracks the live links of one sidecar.
+type registry struct {
+	mu     sync.Mutex
+	nextID uint64
+	links  map[uint64]*liveLink // guarded by mu
+}
+
+func newRegistry() *registry { return &registry{links: make(map[uint64]*liveLink)} }
+
+func (r *registry) add(l *liveLink) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextID++
+	l.id = r.nextID
+	r.links[l.id] = l
+}
+
+func (r *registry) remove(l *liveLink) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.links, l.id)
+}
+
+// all returns the live links, oldest first.
+func (r *registry) all() []*liveLink {
+	r.mu.Lock()
+	out := make([]*liveLink, 0, len(r.links))
+	for _, l := range r.links {
+		out = append(out, l)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func (r *registry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.links)
+}

@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/groupwire/groupwire/certs"
+)
+
+// watchCredentials reloads key material when its files change, and after
+// every reload checks each live link's peer again, cutting those whose
+// peer is no longer trusted (revoked, CA gone). It also cuts links whose
+// peer certificate expires, unless close_on_expiry is off.
+func (s *Sidecar) watchCredentials(ctx context.Context) {
+	if len(s.stores) == 0 {
+		<-ctx.Done()
+		return
+	}
+	stores := make([]*certs.Store, 0, len(s.stores))
+	for _, st := range s.stores {
+		stores = append(stores, st)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := certs.Watch(ctx, stores, certs.WatchOptions{Interval: s.plan.ReloadInterval, OnReload: s.onReload})
+		if err != nil && ctx.Err() == nil {
+			s.log.Error().Err(err).Msg("certificate watcher stopped; changes are picked up by SIGHUP only")
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			return
+		case <-tick.C:
+			if s.plan.CloseOnExpiry {
+				s.cutExpired(s.now())
+			}
+		}
+	}
+}
+
+func (s *Sidecar) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// Reload reloads every channel's key material at once (SIGHUP), then
+// checks the live links again.
+func (s *Sidecar) Reload() {
+	for _, st := range s.stores {
+		changed, err := st.Reload()
+		s.onReload(st, changed, err)
+	}
+}
+
+// onReload logs a reload attempt and, when the material changed, checks
+// the live links of the channels that use the store.
+func (s *Sidecar) onReload(st *certs.Store, changed bool, err error) {
+	if err != nil {
+		s.log.Error().Str("store", st.Name()).Err(err).Msg("reload failed; the last good certificates stay in force")
+		return
+	}
+	if !changed {
+		return
+	}
+	s.log.Info().Str("store", st.Name()).Msg("certificates reloaded")
+	for name, cs := range s.stores {
+		if cs == st {
+			s.recheckChannel(name)
+		}
+	}
+}
+
+// recheckChannel verifies the peer of every live link of a channel against
+// the current key material and cuts the links that fail.
+func (s *Sidecar) recheckChannel(channel string) {
+	p := s.policies[channel]
+	for _, l := range s.links.all() {
+		if l.channel != channel || len(l.link.PeerCertificates) == 0 {
+			continue
+		}
+		if err := p.Reverify(l.link.PeerCertificates, l.direction == Inbound); err != nil {
+			s.log.Warn().Str("peer", l.peer).Str("channel", channel).Str("dir", string(l.direction)).
+				Str("serial", l.link.PeerCertificates[0].SerialNumber.Text(16)).Err(err).
+				Msg("cutting link: peer no longer trusted")
+			l.kill("peer no longer trusted: " + err.Error())
+		}
+	}
+}
+
+// cutExpired cuts links whose peer presented a certificate that has since
+// expired.
+func (s *Sidecar) cutExpired(now time.Time) {
+	for _, l := range s.links.all() {
+		p := s.policies[l.channel]
+		if p == nil || !p.Mode.VerifiesChain() {
+			continue
+		}
+		for _, c := range l.link.PeerCertificates {
+			if now.After(c.NotAfter) {
+				s.log.Warn().Str("peer", l.peer).Str("channel", l.channel).Str("dir", string(l.direction)).
+					Str("subject", c.Subject.String()).Time("not_after", c.NotAfter).Msg("cutting link: peer certificate expired")
+				l.kill("peer certificate " + c.Subject.String() + " expired at " + c.NotAfter.UTC().Format(time.RFC3339))
+				break
+			}
+		}
+	}
+}

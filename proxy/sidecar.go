@@ -1,0 +1,240 @@
+// Package proxy runs one member's groupwire sidecar: it reads the cluster
+// file, turns it into the plan for one member, opens the loopback listeners
+// that tunnel to each peer and the inbound listener that peers dial, relays
+// bytes between members and links, tracks live links, and drains on
+// shutdown. The link protocol and TLS policy live in package transport; key
+// material in package certs.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/transport"
+)
+
+// Options tune a Sidecar beyond what the plan says.
+type Options struct {
+	// Logger receives one line per link and every reload; the zero value
+	// discards everything.
+	Logger zerolog.Logger
+	// DrainTimeout bounds how long Run waits for live links to end after
+	// its context is cancelled before it cuts them; zero means 10s.
+	DrainTimeout time.Duration
+	// Now is the clock for certificate checks; nil means time.Now.
+	Now func() time.Time
+}
+
+// Sidecar is one member's groupwire. Create it with New, start it with Run.
+type Sidecar struct {
+	plan     *Plan
+	opts     Options
+	log      zerolog.Logger
+	stores   map[string]*certs.Store // by channel; TLS channels only
+	policies map[string]*transport.Policy
+	acceptor *transport.Acceptor
+	routes   []outboundRoute
+	delivery map[string]string // channel → member service address
+	pool     *bufferPool
+	links    *registry
+	ready    chan struct{}
+	wg       sync.WaitGroup // every goroutine Run starts
+}
+
+type outboundRoute struct {
+	Route
+	dialer *transport.Dialer
+}
+
+// New loads every channel's key material and prepares the sidecar for
+// plan. Nothing listens until Run.
+func New(plan *Plan, opts Options) (*Sidecar, error) {
+	s := &Sidecar{
+		plan:     plan,
+		opts:     opts,
+		log:      opts.Logger.With().Str("member", plan.Member).Logger(),
+		stores:   make(map[string]*certs.Store),
+		policies: make(map[string]*transport.Policy),
+		delivery: make(map[string]string),
+		pool:     newBufferPool(),
+		links:    newRegistry(),
+		ready:    make(chan struct{}),
+	}
+	var policies []*transport.Policy
+	for _, ch := range plan.Channels {
+		p := &transport.Policy{
+			Channel:      ch.Name,
+			Mode:         ch.Mode,
+			MinVersion:   ch.MinVersion,
+			MaxVersion:   ch.MaxVersion,
+			CipherSuites: ch.CipherSuites,
+			TLS13Suites:  ch.TLS13Suites,
+			Now:          opts.Now,
+		}
+		if ch.Mode.UsesTLS() {
+			store, err := certs.NewStore("channel "+ch.Name, ch.Source)
+			if err != nil {
+				return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
+			}
+			s.stores[ch.Name] = store
+			p.Creds = store
+		}
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		if ch.Mode == transport.Required {
+			s.log.Warn().Str("channel", ch.Name).Msg("ssl_mode REQUIRED encrypts but verifies no peer: any TLS client can join this channel")
+		}
+		s.policies[ch.Name] = p
+		policies = append(policies, p)
+	}
+	identities := make(map[string]string, len(plan.Members))
+	for _, m := range plan.Members {
+		identities[m.Name] = m.Identity
+	}
+	s.acceptor = transport.NewAcceptor(plan.Member, policies, identities, plan.HandshakeTimeout)
+	dialOpts := transport.DialOptions{DialTimeout: plan.DialTimeout, HandshakeTimeout: plan.HandshakeTimeout}
+	for _, r := range plan.Outbound {
+		p, ok := s.policies[r.Channel]
+		if !ok {
+			return nil, fmt.Errorf("route %s: unknown channel %s", r.Listen, r.Channel)
+		}
+		peer := transport.Peer{Name: r.Peer, Address: r.PeerAddress, Identity: r.PeerIdentity}
+		s.routes = append(s.routes, outboundRoute{Route: r, dialer: transport.NewDialer(p, plan.Member, peer, dialOpts)})
+	}
+	for _, d := range plan.Inbound {
+		s.delivery[d.Channel] = d.Target
+	}
+	return s, nil
+}
+
+// Ready is closed once every listener is bound.
+func (s *Sidecar) Ready() <-chan struct{} { return s.ready }
+
+// Links returns the live links, oldest first.
+func (s *Sidecar) Links() []LinkInfo {
+	var out []LinkInfo
+	for _, l := range s.links.all() {
+		out = append(out, LinkInfo{ID: l.id, Peer: l.peer, Channel: l.channel, Direction: l.direction, Started: l.started})
+	}
+	return out
+}
+
+// Stores returns the credential store of each TLS channel.
+func (s *Sidecar) Stores() map[string]*certs.Store { return s.stores }
+
+// Run binds every listener, serves links until ctx is cancelled, then
+// stops accepting, lets live links finish for up to DrainTimeout, cuts the
+// rest and returns once every goroutine it started has ended. A listener
+// that cannot be bound is an error before anything is served.
+func (s *Sidecar) Run(ctx context.Context) error {
+	listeners, err := s.listen()
+	if err != nil {
+		return err
+	}
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	for _, l := range listeners {
+		s.wg.Add(1)
+		go s.acceptLoop(serveCtx, l)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchCredentials(serveCtx)
+	}()
+	close(s.ready)
+	s.log.Info().Str("listen", s.plan.Listen).Int("routes", len(s.routes)).Msg("sidecar running")
+
+	<-ctx.Done()
+	for _, l := range listeners {
+		l.ln.Close()
+	}
+	s.drain()
+	stopServing()
+	s.wg.Wait()
+	s.log.Info().Msg("sidecar stopped")
+	return nil
+}
+
+// drain waits for live links to end, then cuts those still open.
+func (s *Sidecar) drain() {
+	timeout := s.opts.DrainTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	for s.links.count() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, l := range s.links.all() {
+		l.kill("sidecar shutting down")
+	}
+}
+
+// boundListener is a listener and what it serves.
+type boundListener struct {
+	ln    *net.TCPListener
+	route *outboundRoute // nil for the inbound listener
+}
+
+func (s *Sidecar) listen() ([]boundListener, error) {
+	var out []boundListener
+	fail := func(err error) ([]boundListener, error) {
+		for _, l := range out {
+			l.ln.Close()
+		}
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", s.plan.Listen)
+	if err != nil {
+		return fail(fmt.Errorf("inbound listener: %w", err))
+	}
+	out = append(out, boundListener{ln: ln.(*net.TCPListener)})
+	for i := range s.routes {
+		r := &s.routes[i]
+		ln, err := net.Listen("tcp", r.Listen)
+		if err != nil {
+			return fail(fmt.Errorf("outbound listener for %s (channel %s): %w", r.Peer, r.Channel, err))
+		}
+		out = append(out, boundListener{ln: ln.(*net.TCPListener), route: r})
+	}
+	return out, nil
+}
+
+// acceptLoop accepts connections until the listener is closed, backing off
+// on temporary errors such as EMFILE (5 ms doubling to 1 s, as net/http).
+func (s *Sidecar) acceptLoop(ctx context.Context, l boundListener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn().Err(err).Str("listen", l.ln.Addr().String()).Dur("retry_in", delay).Msg("accept failed")
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		s.wg.Add(1)
+		if l.route == nil {
+			go s.serveInbound(ctx, c)
+		} else {
+			go s.serveOutbound(ctx, c, l.route)
+		}
+	}
+}

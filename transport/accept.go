@@ -1,0 +1,261 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Acceptor answers links that other members' sidecars dial to this member.
+// One Acceptor serves every channel on the member's inbound listener: the
+// first byte tells TLS (a ClientHello) from a plaintext HELLO, and for TLS
+// the ALPN name picks the channel's credentials.
+type Acceptor struct {
+	member     string
+	policies   map[string]*Policy
+	identities map[string]string // member name → identity
+	timeout    time.Duration
+	tls        *tls.Config // nil when every channel is DISABLED
+}
+
+// NewAcceptor returns an Acceptor for member. members maps every member's
+// name (this one included) to the identity its certificate must carry.
+// handshakeTimeout bounds the handshake and HELLO (zero means 10s).
+func NewAcceptor(member string, policies []*Policy, members map[string]string, handshakeTimeout time.Duration) *Acceptor {
+	a := &Acceptor{
+		member:     member,
+		policies:   make(map[string]*Policy, len(policies)),
+		identities: members,
+		timeout:    orDefault(handshakeTimeout, 10*time.Second),
+	}
+	ids := make([]string, 0, len(members))
+	for name, id := range members {
+		if name != member {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	configs := make(map[string]*tls.Config)
+	var first *tls.Config // the TLS channel that sorts first
+	sorted := slices.SortedFunc(slices.Values(policies), func(x, y *Policy) int { return strings.Compare(x.Channel, y.Channel) })
+	for _, p := range sorted {
+		a.policies[p.Channel] = p
+		if p.Mode.UsesTLS() {
+			configs[ALPN(p.Channel)] = p.ServerConfig(ids)
+			if first == nil {
+				first = configs[ALPN(p.Channel)]
+			}
+		}
+	}
+	if first != nil {
+		a.tls = &tls.Config{
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				for _, proto := range hello.SupportedProtos {
+					if cfg, ok := configs[proto]; ok {
+						return cfg, nil
+					}
+				}
+				// An unknown channel: finish the handshake with the first
+				// TLS channel's policy so the refusal can be said in
+				// words once HELLO names the channel.
+				cfg := first.Clone()
+				cfg.NextProtos = hello.SupportedProtos
+				return cfg, nil
+			},
+		}
+	}
+	return a
+}
+
+// Channels returns the channel names this Acceptor serves, sorted.
+func (a *Acceptor) Channels() []string {
+	names := make([]string, 0, len(a.policies))
+	for name := range a.policies {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// RefusedError is returned by Accept when this side refused the link; the
+// refusal has been sent to the dialer.
+type RefusedError struct {
+	Refuse
+	Peer string // the dialing member named in HELLO, if it got that far
+}
+
+func (e *RefusedError) Error() string {
+	if e.Peer != "" {
+		return fmt.Sprintf("refused link from %s: %s", e.Peer, e.Reason)
+	}
+	return "refused link: " + e.Reason
+}
+
+// Accept runs the accepting side of a link on a freshly accepted
+// connection: it tells TLS from plaintext, completes the handshake, reads
+// and checks HELLO. On success the caller connects the member's service
+// and answers with Link.Accept or Link.Refuse. On failure the connection is
+// closed; a *RefusedError means the dialer was told why.
+func (a *Acceptor) Accept(ctx context.Context, raw *net.TCPConn) (*Link, error) {
+	link, err := a.accept(ctx, raw)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return link, nil
+}
+
+func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, error) {
+	deadline := time.Now().Add(a.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := raw.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	first, err := peekByte(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read first byte: %w", err)
+	}
+	link := &Link{Raw: raw, Conn: raw}
+	switch {
+	case first == 0x16: // TLS handshake record
+		if a.tls == nil {
+			return nil, a.refuse(raw, "", Refuse{Code: RefuseModeMismatch, Mode: Disabled,
+				Reason: "this member runs DISABLED on every channel, but the peer started a TLS handshake"})
+		}
+		tc := tls.Server(raw, a.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		cs := tc.ConnectionState()
+		link.Conn, link.TLS, link.PeerCertificates = tc, &cs, cs.PeerCertificates
+	case first == 'G':
+	default:
+		return nil, fmt.Errorf("not a groupwire peer: first byte 0x%02x", first)
+	}
+	typ, body, err := ReadFrame(link.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("read HELLO: %w", err)
+	}
+	if typ != FrameHello {
+		return nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: fmt.Sprintf("expected HELLO, got frame type %d", typ)})
+	}
+	hello, err := ParseHello(body)
+	if err != nil {
+		return nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: err.Error()})
+	}
+	link.Hello = hello
+	if r, ok := a.check(link); !ok {
+		return nil, a.refuse(link.Conn, hello.From, r)
+	}
+	if err := raw.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	if err := raw.SetNoDelay(true); err != nil {
+		return nil, err
+	}
+	link.acceptTimeout = a.timeout
+	return link, nil
+}
+
+// check applies the HELLO rules; it returns the refusal to send, if any.
+func (a *Acceptor) check(link *Link) (Refuse, bool) {
+	h := link.Hello
+	p, ok := a.policies[h.Channel]
+	if !ok {
+		return Refuse{Code: RefuseUnknownChannel, Reason: fmt.Sprintf("unknown channel %q (this member serves %s)", h.Channel, strings.Join(a.Channels(), ", "))}, false
+	}
+	link.Policy = p
+	if link.TLS != nil && link.TLS.NegotiatedProtocol != ALPN(h.Channel) {
+		return Refuse{Code: RefuseBadHello, Mode: p.Mode, Reason: fmt.Sprintf("HELLO names channel %s but the TLS handshake was for %q", h.Channel, link.TLS.NegotiatedProtocol)}, false
+	}
+	if link.TLS == nil && p.Mode.UsesTLS() {
+		return Refuse{Code: RefuseModeMismatch, Mode: p.Mode, Reason: fmt.Sprintf("peer %s runs %s on channel %s, this listener requires TLS (%s)", h.From, h.Mode, h.Channel, p.Mode)}, false
+	}
+	if h.Mode != p.Mode {
+		return Refuse{Code: RefuseModeMismatch, Mode: p.Mode, Reason: fmt.Sprintf("peer %s runs %s on channel %s, this member runs %s", h.From, h.Mode, h.Channel, p.Mode)}, false
+	}
+	identity, ok := a.identities[h.From]
+	if !ok || h.From == a.member {
+		return Refuse{Code: RefuseUnknownMember, Mode: p.Mode, Reason: fmt.Sprintf("%q is not a peer member of this group", h.From)}, false
+	}
+	if h.To != a.member {
+		return Refuse{Code: RefuseWrongMember, Mode: p.Mode, Reason: fmt.Sprintf("this is member %s, not %s", a.member, h.To)}, false
+	}
+	if p.Mode.VerifiesIdentity() {
+		var leaf = link.PeerCertificates[0]
+		if !NameMatches(leaf, identity) {
+			return Refuse{Code: RefuseIdentity, Mode: p.Mode, Reason: fmt.Sprintf("HELLO says member %s, but the client certificate %s does not name %q", h.From, certName(leaf), identity)}, false
+		}
+	}
+	return Refuse{}, true
+}
+
+func (a *Acceptor) refuse(c net.Conn, peer string, r Refuse) error {
+	// Best effort: the dialer may already be gone.
+	_, _ = c.Write(AppendRefuse(nil, r))
+	if tc, ok := c.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+	}
+	return &RefusedError{Refuse: r, Peer: peer}
+}
+
+// Accept answers ACCEPT on an accepted link; the link is then a raw byte
+// stream.
+func (l *Link) Accept() error {
+	if err := l.Conn.SetWriteDeadline(time.Now().Add(l.acceptTimeout)); err != nil {
+		return err
+	}
+	if _, err := l.Conn.Write(AppendAccept(nil)); err != nil {
+		return fmt.Errorf("send ACCEPT: %w", err)
+	}
+	return l.Conn.SetWriteDeadline(time.Time{})
+}
+
+// Refuse answers REFUSE on an accepted link and closes it.
+func (l *Link) Refuse(code RefuseCode, reason string) error {
+	mode := Mode(0)
+	if l.Policy != nil {
+		mode = l.Policy.Mode
+	}
+	_ = l.Conn.SetWriteDeadline(time.Now().Add(l.acceptTimeout))
+	_, err := l.Conn.Write(AppendRefuse(nil, Refuse{Code: code, Mode: mode, Reason: reason}))
+	l.Conn.Close()
+	return err
+}
+
+// peekByte waits for and returns the first byte of c without consuming
+// it, so the raw *net.TCPConn can still be handed to crypto/tls or spliced.
+// It honours c's read deadline.
+func peekByte(c *net.TCPConn) (byte, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var b [1]byte
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, io.EOF
+	}
+	return b[0], nil
+}

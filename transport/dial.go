@@ -1,0 +1,186 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// Peer names a member that a Dialer reaches.
+type Peer struct {
+	Name     string // member name
+	Address  string // host:port of its sidecar; DNS names are resolved on every dial
+	Identity string // the name its certificate must carry under VERIFY_IDENTITY
+}
+
+// DialOptions bound a Dialer's blocking steps.
+type DialOptions struct {
+	DialTimeout      time.Duration // TCP connect; zero means 5s
+	HandshakeTimeout time.Duration // TLS handshake and HELLO write; zero means 10s
+	KeepAlive        time.Duration // TCP keepalive period; zero means 15s
+}
+
+func (o DialOptions) dialTimeout() time.Duration { return orDefault(o.DialTimeout, 5*time.Second) }
+func (o DialOptions) handshakeTimeout() time.Duration {
+	return orDefault(o.HandshakeTimeout, 10*time.Second)
+}
+func (o DialOptions) keepAlive() time.Duration { return orDefault(o.KeepAlive, 15*time.Second) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Dialer opens links from this member to one peer on one channel. It is
+// safe for concurrent use; build one per (peer, channel) and keep it, so
+// TLS sessions are resumed across links.
+type Dialer struct {
+	policy *Policy
+	peer   Peer
+	opts   DialOptions
+	tls    *tls.Config // nil for DISABLED
+	hello  []byte      // the encoded HELLO, the same for every link
+}
+
+// NewDialer returns a Dialer for links from member from to peer.
+func NewDialer(p *Policy, from string, peer Peer, opts DialOptions) *Dialer {
+	d := &Dialer{
+		policy: p,
+		peer:   peer,
+		opts:   opts,
+		hello:  AppendHello(nil, Hello{Mode: p.Mode, Channel: p.Channel, From: from, To: peer.Name}),
+	}
+	if p.Mode.UsesTLS() {
+		d.tls = p.ClientConfig(peer.Identity, tls.NewLRUClientSessionCache(32))
+	}
+	return d
+}
+
+// Peer returns the peer this Dialer reaches.
+func (d *Dialer) Peer() Peer { return d.peer }
+
+// Dial connects to the peer, completes the TLS handshake (unless DISABLED)
+// and sends HELLO. It does not wait for ACCEPT: the caller relays member
+// bytes at once and calls Link.AwaitAccept before relaying the other way.
+// ctx bounds only the setup, not the link's lifetime.
+func (d *Dialer) Dial(ctx context.Context) (*Link, error) {
+	nd := net.Dialer{Timeout: d.opts.dialTimeout(), KeepAlive: d.opts.keepAlive()}
+	c, err := nd.DialContext(ctx, "tcp", d.peer.Address)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s at %s: %w", d.peer.Name, d.peer.Address, err)
+	}
+	raw := c.(*net.TCPConn)
+	link, err := d.handshake(ctx, raw)
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("link to %s at %s (channel %s): %w", d.peer.Name, d.peer.Address, d.policy.Channel, err)
+	}
+	return link, nil
+}
+
+func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error) {
+	if err := raw.SetNoDelay(true); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(d.opts.handshakeTimeout())
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	link := &Link{Raw: raw, Conn: raw, Policy: d.policy, Hello: Hello{Mode: d.policy.Mode, Channel: d.policy.Channel, To: d.peer.Name}}
+	if err := raw.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	if d.tls != nil {
+		tc := tls.Client(raw, d.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, explainHandshakeError(err)
+		}
+		cs := tc.ConnectionState()
+		link.Conn = tc
+		link.TLS = &cs
+		link.PeerCertificates = cs.PeerCertificates
+	}
+	if _, err := link.Conn.Write(d.hello); err != nil {
+		return nil, fmt.Errorf("send HELLO: %w", err)
+	}
+	if err := raw.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	link.dialer = true
+	link.acceptTimeout = d.opts.handshakeTimeout()
+	return link, nil
+}
+
+// explainHandshakeError turns a plaintext REFUSE that arrived instead of a
+// TLS ServerHello (the peer runs DISABLED) into that refusal.
+func explainHandshakeError(err error) error {
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && rh.Conn != nil && rh.RecordHeader[0] == 'G' {
+		typ, body, ferr := ReadFrameAfter(rh.RecordHeader[:], rh.Conn)
+		if ferr == nil && typ == FrameRefuse {
+			if r, perr := ParseRefuse(body); perr == nil {
+				return r
+			}
+		}
+	}
+	return fmt.Errorf("TLS handshake: %w", err)
+}
+
+// Link is one established link between two sidecars. Conn carries the
+// member's bytes: the raw *net.TCPConn under DISABLED (so the kernel can
+// splice), a *tls.Conn otherwise.
+type Link struct {
+	Conn   net.Conn
+	Raw    *net.TCPConn
+	Policy *Policy
+	Hello  Hello
+	// TLS is the handshake's state; nil under DISABLED.
+	TLS *tls.ConnectionState
+	// PeerCertificates are the certificates the peer presented, leaf
+	// first, kept to check the peer again when CAs or CRLs change.
+	PeerCertificates []*x509.Certificate
+
+	dialer        bool
+	acceptTimeout time.Duration
+}
+
+// Dialed reports whether this side dialed the link.
+func (l *Link) Dialed() bool { return l.dialer }
+
+// AwaitAccept reads the acceptor's answer on a dialed link. It returns nil
+// on ACCEPT and the Refuse (which is an error) on REFUSE. Under TLS 1.3 a
+// peer that rejected this side's certificate reports it here, as an alert.
+func (l *Link) AwaitAccept() error {
+	if err := l.Conn.SetReadDeadline(time.Now().Add(l.acceptTimeout)); err != nil {
+		return err
+	}
+	typ, body, err := ReadFrame(l.Conn)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("await ACCEPT: peer closed the link without an answer")
+		}
+		return fmt.Errorf("await ACCEPT: %w", err)
+	}
+	switch typ {
+	case FrameAccept:
+		return l.Conn.SetReadDeadline(time.Time{})
+	case FrameRefuse:
+		r, err := ParseRefuse(body)
+		if err != nil {
+			return fmt.Errorf("await ACCEPT: %w", err)
+		}
+		return r
+	default:
+		return fmt.Errorf("await ACCEPT: unexpected frame type %d", typ)
+	}
+}
+
+// Close closes the link's connection.
+func (l *Link) Close() error { return l.Conn.Close() }
