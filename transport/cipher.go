@@ -23,6 +23,13 @@ type opensslSuite struct {
 	bits             int    // cipher key size, for @STRENGTH
 }
 
+// needsSecret reports a PSK or SRP suite, which authenticates with a shared
+// secret instead of a certificate: an OpenSSL server without PSK/SRP
+// callbacks (MySQL) never uses them, so they are not reported as dropped.
+func (s *opensslSuite) needsSecret() bool {
+	return strings.Contains(s.kx, "PSK") || strings.Contains(s.kx, "SRP")
+}
+
 // opensslAlias is one OpenSSL cipher-string alias and the suites it selects.
 type opensslAlias struct {
 	name string
@@ -158,6 +165,9 @@ func (ev *cipherEval) apply(elem string) error {
 			rest = append(rest, i)
 			continue
 		}
+		if op == 0 && named {
+			ev.explicit[i] = true // even when already active
+		}
 		switch {
 		case op == '!':
 		case op == 0 && !ev.active[i], op == '+' && ev.active[i], op == '-' && ev.active[i]:
@@ -170,7 +180,6 @@ func (ev *cipherEval) apply(elem string) error {
 	case 0:
 		for _, i := range moved {
 			ev.active[i] = true
-			ev.explicit[i] = ev.explicit[i] || named
 		}
 		ev.order = append(rest, moved...)
 	case '+':
@@ -267,6 +276,9 @@ func (ev *cipherEval) selection() CipherSelection {
 			continue
 		}
 		s := &opensslSuites[i]
+		if s.needsSecret() && !ev.explicit[i] {
+			continue // as openssl ciphers -s: unusable without a PSK or SRP callback
+		}
 		insecure, ok := goSuites[s.id]
 		switch {
 		case !ok:

@@ -58,18 +58,19 @@ type suite struct {
 // legacy are suites Go still implements (tls.InsecureCipherSuites) that
 // OpenSSL 3 builds without the legacy provider no longer list. Their names
 // and attributes are OpenSSL's, from its ssl/s3_lib.c; their aliases are
-// those their attributes imply. They sort after every listed suite.
+// those their attributes imply, and like RC4 since OpenSSL 1.1.0, 3DES is
+// not in DEFAULT. They sort after every listed suite.
 var legacy = []suite{
 	{id: 0x0005, name: "RC4-SHA", std: "TLS_RSA_WITH_RC4_128_SHA", proto: "SSLv3", kx: "RSA", au: "RSA", enc: "RC4(128)", mac: "SHA1", bits: 128,
 		aliases: []string{"ALL", "COMPLEMENTOFDEFAULT", "kRSA", "aRSA", "RSA", "RC4", "SHA1", "SHA", "SSLv3", "TLSv1", "TLSv1.0"}},
 	{id: 0x000A, name: "DES-CBC3-SHA", std: "TLS_RSA_WITH_3DES_EDE_CBC_SHA", proto: "SSLv3", kx: "RSA", au: "RSA", enc: "3DES(168)", mac: "SHA1", bits: 112,
-		aliases: []string{"ALL", "MEDIUM", "kRSA", "aRSA", "RSA", "3DES", "CBC", "SHA1", "SHA", "SSLv3", "TLSv1", "TLSv1.0"}},
+		aliases: []string{"ALL", "COMPLEMENTOFDEFAULT", "MEDIUM", "kRSA", "aRSA", "RSA", "3DES", "CBC", "SHA1", "SHA", "SSLv3", "TLSv1", "TLSv1.0"}},
 	{id: 0xC007, name: "ECDHE-ECDSA-RC4-SHA", std: "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", proto: "TLSv1", kx: "ECDH", au: "ECDSA", enc: "RC4(128)", mac: "SHA1", bits: 128,
 		aliases: []string{"ALL", "COMPLEMENTOFDEFAULT", "kEECDH", "kECDHE", "EECDH", "ECDHE", "ECDH", "aECDSA", "ECDSA", "RC4", "SHA1", "SHA", "TLSv1", "TLSv1.0"}},
 	{id: 0xC011, name: "ECDHE-RSA-RC4-SHA", std: "TLS_ECDHE_RSA_WITH_RC4_128_SHA", proto: "TLSv1", kx: "ECDH", au: "RSA", enc: "RC4(128)", mac: "SHA1", bits: 128,
 		aliases: []string{"ALL", "COMPLEMENTOFDEFAULT", "kEECDH", "kECDHE", "EECDH", "ECDHE", "ECDH", "aRSA", "RC4", "SHA1", "SHA", "TLSv1", "TLSv1.0"}},
 	{id: 0xC012, name: "ECDHE-RSA-DES-CBC3-SHA", std: "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", proto: "TLSv1", kx: "ECDH", au: "RSA", enc: "3DES(168)", mac: "SHA1", bits: 112,
-		aliases: []string{"ALL", "MEDIUM", "kEECDH", "kECDHE", "EECDH", "ECDHE", "ECDH", "aRSA", "3DES", "CBC", "SHA1", "SHA", "TLSv1", "TLSv1.0"}},
+		aliases: []string{"ALL", "COMPLEMENTOFDEFAULT", "MEDIUM", "kEECDH", "kECDHE", "EECDH", "ECDHE", "ECDH", "aRSA", "3DES", "CBC", "SHA1", "SHA", "TLSv1", "TLSv1.0"}},
 }
 
 func main() {
