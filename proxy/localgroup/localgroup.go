@@ -225,7 +225,7 @@ func (g *Group) clusterFile(o Options) string {
 			continue
 		}
 		d := rel(pki.Dir)
-		fmt.Fprintf(&b, "  %s:\n    tls: {ssl_ca: %s/ca.pem, ssl_cert: %s/${GROUPWIRE_MEMBER}.pem, ssl_key: %s/${GROUPWIRE_MEMBER}-key.pem, ssl_crl: %s/crl.pem}\n", ch, d, d, d, d)
+		fmt.Fprintf(&b, "  %s:\n    tls:\n      ssl_ca: %s/ca.pem\n      ssl_cert: %s/${GROUPWIRE_MEMBER}.pem\n      ssl_key: %s/${GROUPWIRE_MEMBER}-key.pem\n      ssl_crl: %s/crl.pem\n", ch, d, d, d, d)
 	}
 	b.WriteString("members:\n")
 	for _, m := range g.Members {
