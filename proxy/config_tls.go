@@ -46,12 +46,23 @@ func mergeTLS(channel string, top, ch TLSOptions) (eff TLSOptions, from map[stri
 
 // planChannel merges and checks the TLS options of one channel (already
 // expanded) and parses them into a ChannelPlan. Relative file paths are
-// resolved against dir.
-func planChannel(name string, top, ch TLSOptions, dir string, ps *problems) ChannelPlan {
+// resolved against dir. Keys whose expansion failed (failed reports their
+// paths) are already reported and are not checked again.
+func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]bool, ps *problems) ChannelPlan {
 	eff, from := mergeTLS(name, top, ch)
+	broken := func(keys ...string) bool {
+		for _, k := range keys {
+			if failed["tls."+k] || failed["channels."+name+".tls."+k] {
+				return true
+			}
+		}
+		return false
+	}
 	cp := ChannelPlan{Name: name, Options: eff}
 	modePath := "channels." + name + ".tls.ssl_mode"
-	if eff.SSLMode == "" {
+	if broken("ssl_mode") {
+		// reported where it failed to expand
+	} else if eff.SSLMode == "" {
 		ps.add(modePath, "not set (set it in tls or in the channel)")
 	} else if mode, err := transport.ParseMode(eff.SSLMode); err != nil {
 		ps.add(from["ssl_mode"], "%v", err)
@@ -66,10 +77,12 @@ func planChannel(name string, top, ch TLSOptions, dir string, ps *problems) Chan
 		ps.warn(modePath, "DISABLED: channel %s crosses the network in plaintext, unauthenticated", name)
 		return cp
 	}
-	if cp.Mode >= transport.VerifyCA && eff.SSLCA == "" && eff.SSLCAPath == "" {
+	if cp.Mode >= transport.VerifyCA && eff.SSLCA == "" && eff.SSLCAPath == "" && !broken("ssl_ca", "ssl_capath") {
 		ps.add("channels."+name+".tls", "ssl_mode %s needs ssl_ca or ssl_capath (in tls or in the channel)", eff.SSLMode)
 	}
-	checkKeyPair(name, eff, from, ps)
+	if !broken("ssl_cert", "ssl_key") {
+		checkKeyPair(name, eff, from, ps)
+	}
 	if cp.Mode == transport.Required {
 		ps.warn(modePath, "REQUIRED encrypts but verifies no peer (use VERIFY_CA or VERIFY_IDENTITY)")
 	}
@@ -104,14 +117,14 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 	if o.TLSVersion != "" {
 		lo, hi, err := transport.ParseTLSVersion(o.TLSVersion)
 		if err != nil {
-			ps.add(from["tls_version"], "%v", err)
+			ps.add(from["tls_version"], "%s", trimKey(err, "tls_version"))
 		}
 		cp.MinVersion, cp.MaxVersion = lo, hi
 	}
 	if o.SSLCipher != "" {
 		suites, dropped, err := transport.ParseCipherList(o.SSLCipher)
 		if err != nil {
-			ps.add(from["ssl_cipher"], "%v", err)
+			ps.add(from["ssl_cipher"], "%s", trimKey(err, "ssl_cipher"))
 		}
 		if len(dropped) > 0 {
 			ps.warn(from["ssl_cipher"], "Go cannot do %s; left out", strings.Join(dropped, ", "))
@@ -122,7 +135,7 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 	if o.TLSCiphersuites != "" {
 		suites, err := transport.ParseTLS13Ciphersuites(o.TLSCiphersuites)
 		if err != nil {
-			ps.add(from["tls_ciphersuites"], "%v", err)
+			ps.add(from["tls_ciphersuites"], "%s", trimKey(err, "tls_ciphersuites"))
 		}
 		cp.TLS13Suites = suites
 	}
@@ -134,4 +147,10 @@ func resolvePath(dir, p string) string {
 		return p
 	}
 	return filepath.Join(dir, p)
+}
+
+// trimKey drops a leading "key: " from an error message, since the problem's
+// path already names the key.
+func trimKey(err error, key string) string {
+	return strings.TrimPrefix(err.Error(), key+": ")
 }

@@ -38,7 +38,7 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 	channels := make([]ChannelPlan, 0, len(raw.Channels))
 	for _, name := range sortedKeys(raw.Channels) {
 		chPath := "channels." + name + ".tls"
-		channels = append(channels, planChannel(name, top, x.tls(chPath, raw.Channels[name].TLS), c.dir, &ps))
+		channels = append(channels, planChannel(name, top, x.tls(chPath, raw.Channels[name].TLS), c.dir, x.failed, &ps))
 	}
 	members := resolveMembers(raw, x)
 	checkUnique(members, &ps)

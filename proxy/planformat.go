@@ -87,9 +87,6 @@ func formatChannel(buf *bytes.Buffer, ch ChannelPlan) {
 	tw.Flush()
 }
 
-// suiteName names a cipher suite, OpenSSL-style where known.
-var suiteName = tls.CipherSuiteName
-
 // suiteList names suites, or def when none are configured.
 func suiteList(ids []uint16, def string) string {
 	if len(ids) == 0 {
@@ -97,7 +94,7 @@ func suiteList(ids []uint16, def string) string {
 	}
 	names := make([]string, len(ids))
 	for i, id := range ids {
-		names[i] = suiteName(id)
+		names[i] = transport.CipherSuiteName(id)
 	}
 	return strings.Join(names, ":")
 }
