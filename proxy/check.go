@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -227,47 +226,11 @@ func chainMessage(err error) string {
 // does for VERIFY_IDENTITY: an IP address must be an IP SAN; a DNS name must
 // match a DNS SAN, where a leading "*." covers exactly one non-empty label
 // and needs at least two labels after it; the subject CN counts only when
-// the certificate has no DNS SAN. Case and a trailing dot are ignored.
+// the certificate has no DNS SAN. Case and a trailing dot are ignored. It is
+// transport.NameMatches, the check the links make, so that `check` and the
+// handshake cannot disagree.
 func NameMatches(cert *x509.Certificate, name string) bool {
-	if cert == nil || name == "" {
-		return false
-	}
-	if ip, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
-		for _, san := range cert.IPAddresses {
-			if a, ok := netip.AddrFromSlice(san); ok && a.Unmap() == ip.Unmap() {
-				return true
-			}
-		}
-		return false
-	}
-	name = normalizeHost(name)
-	if len(cert.DNSNames) == 0 {
-		return hostMatches(normalizeHost(cert.Subject.CommonName), name)
-	}
-	for _, san := range cert.DNSNames {
-		if hostMatches(normalizeHost(san), name) {
-			return true
-		}
-	}
-	return false
-}
-
-func normalizeHost(s string) string { return strings.TrimSuffix(strings.ToLower(s), ".") }
-
-// hostMatches matches a normalized pattern against a normalized host name.
-func hostMatches(pattern, host string) bool {
-	if pattern == "" || host == "" {
-		return false
-	}
-	if pattern == host {
-		return true
-	}
-	rest, ok := strings.CutPrefix(pattern, "*.")
-	if !ok || !strings.Contains(rest, ".") {
-		return false
-	}
-	label, suffix, found := strings.Cut(host, ".")
-	return found && label != "" && suffix == rest
+	return transport.NameMatches(cert, name)
 }
 
 // certNames lists the names a certificate carries, for messages.
