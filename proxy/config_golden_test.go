@@ -93,9 +93,8 @@ func TestConfigGolden(t *testing.T) {
 			if got != string(want) {
 				t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", path, golden, got, want)
 			}
-			// Valid files must say so in their name or comments; invalid files
-			// are named bad_*, *missing*, *unknown*, ... so a file that
-			// silently turned valid (or invalid) shows up here too.
+			// A file that silently turned valid (or invalid) fails here even
+			// after -update rewrote its golden.
 			wantErr := !validGolden[name]
 			if gotErr := strings.HasPrefix(got, "error: "); gotErr != wantErr {
 				t.Errorf("%s: error = %v, want %v", path, gotErr, wantErr)
