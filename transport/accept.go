@@ -108,10 +108,27 @@ func (e *RefusedError) Error() string {
 func (a *Acceptor) Accept(ctx context.Context, raw *net.TCPConn) (*Link, error) {
 	link, err := a.accept(ctx, raw)
 	if err != nil {
-		raw.Close()
+		lingerClose(raw)
 		return nil, err
 	}
 	return link, nil
+}
+
+// lingerTimeout bounds lingerClose.
+const lingerTimeout = 500 * time.Millisecond
+
+// lingerClose closes a refused connection so that the dialer reads the
+// refusal or TLS alert: closing a socket with unread input (the dialer
+// pipelines HELLO and member bytes) makes the kernel answer with a reset,
+// which can destroy the answer before the dialer reads it. So send FIN
+// first and read what the dialer still sends, for a short while.
+func lingerClose(raw *net.TCPConn) {
+	defer raw.Close()
+	if raw.CloseWrite() != nil {
+		return
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.Copy(io.Discard, io.LimitReader(raw, 1<<20))
 }
 
 func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, error) {
@@ -230,7 +247,10 @@ func (l *Link) Refuse(code RefuseCode, reason string) error {
 	}
 	_ = l.Conn.SetWriteDeadline(time.Now().Add(l.acceptTimeout))
 	_, err := l.Conn.Write(AppendRefuse(nil, Refuse{Code: code, Mode: mode, Reason: reason}))
-	l.Conn.Close()
+	if tc, ok := l.Conn.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+	}
+	lingerClose(l.Raw)
 	return err
 }
 

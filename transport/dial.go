@@ -98,10 +98,14 @@ func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error)
 		return nil, err
 	}
 	if d.tls != nil {
-		tc := tls.Client(raw, d.tls)
+		// The replay copy lets a plaintext REFUSE (the peer runs
+		// DISABLED) be read in full after crypto/tls has read ahead.
+		rc := NewReplayConn(raw)
+		tc := tls.Client(rc, d.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, explainHandshakeError(err)
+			return nil, explainHandshakeError(err, rc)
 		}
+		rc.Forget()
 		cs := tc.ConnectionState()
 		link.Conn = tc
 		link.TLS = &cs
@@ -120,10 +124,10 @@ func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error)
 
 // explainHandshakeError turns a plaintext REFUSE that arrived instead of a
 // TLS ServerHello (the peer runs DISABLED) into that refusal.
-func explainHandshakeError(err error) error {
+func explainHandshakeError(err error, rc *ReplayConn) error {
 	var rh tls.RecordHeaderError
-	if errors.As(err, &rh) && rh.Conn != nil && rh.RecordHeader[0] == 'G' {
-		typ, body, ferr := ReadFrameAfter(rh.RecordHeader[:], rh.Conn)
+	if errors.As(err, &rh) && rh.RecordHeader[0] == 'G' {
+		typ, body, ferr := ReadFrame(rc.Replay())
 		if ferr == nil && typ == FrameRefuse {
 			if r, perr := ParseRefuse(body); perr == nil {
 				return r
