@@ -94,7 +94,9 @@ func (p *Policy) ClientConfig(identity string, cache tls.ClientSessionCache) *tl
 	// which also runs on resumed sessions, so revocation and CA rotation
 	// reach them too.
 	cfg.InsecureSkipVerify = true
-	cfg.ClientSessionCache = cache
+	if cache != nil {
+		cfg.ClientSessionCache = &snapshotSessionCache{inner: cache, policy: p}
+	}
 	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		cert := p.Creds.Current().Cert
 		if cert == nil {
@@ -122,6 +124,7 @@ func (p *Policy) ServerConfig(identities []string) *tls.Config {
 	default:
 		cfg.ClientAuth = tls.RequireAnyClientCert
 	}
+	p.bindTicketsToSnapshot(cfg)
 	ids := slices.Clone(identities)
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		return p.verifyClient(cs, ids)
