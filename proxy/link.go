@@ -78,60 +78,42 @@ func (s *Sidecar) runLink(l *liveLink) {
 
 	memberEnd := endpoint{conn: l.member, raw: l.member}
 	peerEnd := endpoint{conn: l.link.Conn, raw: l.link.Raw}
-	type result struct {
-		toPeer bool
-		n      int64
-		err    error
-	}
-	results := make(chan result, 2)
+	var toMember int64
+	var refusal error // why the peer did not accept a link this side dialed
+	done := make(chan struct{})
 	go func() { // the peer → member direction
+		defer close(done)
 		if l.link.Dialed() {
 			if err := l.link.AwaitAccept(); err != nil {
-				results <- result{err: err}
+				refusal = err
+				l.kill("not accepted by peer")
 				return
 			}
 		}
-		n, err := pipe(memberEnd, peerEnd, s.pool)
-		results <- result{n: n, err: err}
-	}()
-	n, err := pipe(peerEnd, memberEnd, s.pool)
-	results <- result{toPeer: true, n: n, err: err}
-
-	var toPeer, toMember int64
-	var firstErr error
-	for range 2 {
-		r := <-results
-		if r.toPeer {
-			toPeer = r.n
-		} else {
-			toMember = r.n
-		}
-		if r.err != nil && firstErr == nil {
-			firstErr = r.err
+		var err error
+		toMember, err = pipe(memberEnd, peerEnd, s.pool)
+		if err != nil {
 			// One side failed: the other direction must not linger.
-			l.kill(describe(r.err, r.toPeer))
+			l.kill("peer→member: " + err.Error())
 		}
+	}()
+	toPeer, err := pipe(peerEnd, memberEnd, s.pool)
+	if err != nil {
+		l.kill("member→peer: " + err.Error())
 	}
+	<-done
 	l.kill("")
-	s.logLink(l, toPeer, toMember, firstErr)
+	s.logLink(l, toPeer, toMember, refusal)
 }
 
-// describe says which way a relay error went.
-func describe(err error, toPeer bool) string {
-	if toPeer {
-		return "member→peer: " + err.Error()
-	}
-	return "peer→member: " + err.Error()
-}
-
-func (s *Sidecar) logLink(l *liveLink, toPeer, toMember int64, err error) {
+func (s *Sidecar) logLink(l *liveLink, toPeer, toMember int64, refusal error) {
 	reason := l.killReason()
 	level := zerolog.InfoLevel
-	var refused transport.Refuse
-	if errors.As(err, &refused) {
+	switch {
+	case refusal != nil:
 		level = zerolog.WarnLevel
-		reason = "refused by peer: " + refused.Error()
-	} else if reason == "" {
+		reason = "not accepted: " + refusal.Error()
+	case reason == "":
 		reason = "closed"
 	}
 	s.log.WithLevel(level).

@@ -55,6 +55,9 @@ type LinkInfo struct {
 	Channel   string
 	Direction Direction
 	Started   time.Time
+	// PeerSerial is the serial number (hex) of the certificate the peer
+	// presented, "" under DISABLED or when it presented none.
+	PeerSerial string
 }
 
 // registry tracks the live links of one sidecar.

@@ -122,7 +122,11 @@ func (s *Sidecar) Ready() <-chan struct{} { return s.ready }
 func (s *Sidecar) Links() []LinkInfo {
 	var out []LinkInfo
 	for _, l := range s.links.all() {
-		out = append(out, LinkInfo{ID: l.id, Peer: l.peer, Channel: l.channel, Direction: l.direction, Started: l.started})
+		info := LinkInfo{ID: l.id, Peer: l.peer, Channel: l.channel, Direction: l.direction, Started: l.started}
+		if pc := l.link.PeerCertificates; len(pc) > 0 {
+			info.PeerSerial = pc[0].SerialNumber.Text(16)
+		}
+		out = append(out, info)
 	}
 	return out
 }

@@ -1,0 +1,171 @@
+package proxy_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupwire/groupwire/certs/devpki"
+	"github.com/groupwire/groupwire/proxy/localgroup"
+)
+
+// session is one long-lived member connection through the sidecars.
+type session struct {
+	from, to string
+	c        net.Conn
+	r        *bufio.Reader
+}
+
+func openSession(t *testing.T, g *localgroup.Group, from, to, channel string) *session {
+	t.Helper()
+	c := dialFrom(t, g, from, g.TunnelAddr(from, to, channel))
+	return &session{from: from, to: to, c: c, r: bufio.NewReader(c)}
+}
+
+// ping sends one line and waits for its echo.
+func (s *session) ping(msg string) error {
+	s.c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(s.c, "%s\n", msg); err != nil {
+		return err
+	}
+	line, err := s.r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if want := s.to + ": " + msg + "\n"; line != want {
+		return fmt.Errorf("echo %q, want %q", line, want)
+	}
+	return nil
+}
+
+// waitClosed waits until the session's link has been cut.
+func (s *session) waitClosed(timeout time.Duration) error {
+	s.c.SetReadDeadline(time.Now().Add(timeout))
+	_, err := s.r.ReadString('\n')
+	if err == nil {
+		return fmt.Errorf("%s → %s still open", s.from, s.to)
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return fmt.Errorf("%s → %s not cut within %v", s.from, s.to, timeout)
+	}
+	return nil
+}
+
+func openAllPairs(t *testing.T, g *localgroup.Group, channel string) []*session {
+	t.Helper()
+	var out []*session
+	for _, from := range g.Members {
+		for _, to := range g.Members {
+			if from.Name != to.Name {
+				s := openSession(t, g, from.Name, to.Name, channel)
+				if err := s.ping("hello"); err != nil {
+					t.Fatalf("%s → %s: %v", from.Name, to.Name, err)
+				}
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// TestRevocationCutsLiveLinks: revoking mysql-3 in the CRL file cuts
+// exactly the live links to and from mysql-3 within a second, while the
+// links between the other members keep carrying messages; new links from
+// mysql-3 are refused.
+func TestRevocationCutsLiveLinks(t *testing.T) {
+	g, _, logs := startGroup(t, localgroup.Options{Mode: "VERIFY_IDENTITY"})
+	sessions := openAllPairs(t, g, "group")
+
+	revokedAt := time.Now()
+	if err := g.CAs["group"].Revoke("mysql-3"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions {
+		if s.from != "mysql-3" && s.to != "mysql-3" {
+			continue
+		}
+		if err := s.waitClosed(time.Second - time.Since(revokedAt)); err != nil {
+			t.Fatalf("%v\nlog:\n%s", err, logs)
+		}
+	}
+	t.Logf("links of the revoked member cut %v after the CRL was written", time.Since(revokedAt).Round(time.Millisecond))
+	for _, s := range sessions {
+		if s.from == "mysql-3" || s.to == "mysql-3" {
+			continue
+		}
+		for i := range 3 {
+			if err := s.ping(fmt.Sprintf("still here %d", i)); err != nil {
+				t.Fatalf("%s → %s cut too: %v\nlog:\n%s", s.from, s.to, err, logs)
+			}
+		}
+	}
+	serial := g.CAs["group"].Leaves["mysql-3"].Cert.SerialNumber.Text(16)
+	logs.waitFor(t, "cutting link: peer no longer trusted", serial)
+	if _, err := g.Ping(context.Background(), "mysql-3", "mysql-1", "group", "let me in"); err == nil {
+		t.Fatal("a new link from the revoked member was accepted")
+	}
+	logs.waitFor(t, "is revoked")
+}
+
+// TestRotationKeepsLinks: a new certificate for mysql-2 is used by the
+// next handshake at once, while links opened before keep working.
+func TestRotationKeepsLinks(t *testing.T) {
+	g, r, logs := startGroup(t, localgroup.Options{Mode: "VERIFY_IDENTITY"})
+	old := openSession(t, g, "mysql-1", "mysql-2", "group")
+	if err := old.ping("before"); err != nil {
+		t.Fatal(err)
+	}
+	pki := g.CAs["group"]
+	oldSerial := pki.Leaves["mysql-2"].Cert.SerialNumber.Text(16)
+	if err := pki.Issue("mysql-2", devpki.LeafTemplate{CommonName: "mysql-2", DNSNames: []string{"mysql-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	newSerial := pki.Leaves["mysql-2"].Cert.SerialNumber.Text(16)
+	rotatedAt := time.Now()
+	logs.waitFor(t, "certificates reloaded")
+	t.Logf("reload seen %v after the files changed", time.Since(rotatedAt).Round(time.Millisecond))
+
+	fresh := openSession(t, g, "mysql-1", "mysql-2", "group")
+	if err := fresh.ping("after"); err != nil {
+		t.Fatalf("new link after rotation: %v\nlog:\n%s", err, logs)
+	}
+	serials := map[string]bool{}
+	for _, l := range r.Sidecars["mysql-1"].Links() {
+		serials[l.PeerSerial] = true
+	}
+	if !serials[oldSerial] || !serials[newSerial] {
+		t.Fatalf("mysql-1's links present serials %v, want the old %s and the new %s", serials, oldSerial, newSerial)
+	}
+	if err := old.ping("old link still up"); err != nil {
+		t.Fatalf("link opened before the rotation: %v", err)
+	}
+}
+
+// TestBadFileKeepsOldCertificate: a garbage certificate file is refused
+// with a log line naming it, the last good certificate stays in force, and
+// the next good write is picked up.
+func TestBadFileKeepsOldCertificate(t *testing.T) {
+	g, _, logs := startGroup(t, localgroup.Options{Mode: "VERIFY_CA"})
+	pki := g.CAs["group"]
+	if err := devpki.WriteFile(pki.CertPath("mysql-2"), []byte("-----BEGIN CERTIFICATE-----\nnot base64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "reload failed", pki.CertPath("mysql-2"))
+	if _, err := g.Ping(context.Background(), "mysql-1", "mysql-2", "group", "still served"); err != nil {
+		t.Fatalf("link after a bad file: %v\nlog:\n%s", err, logs)
+	}
+	if err := pki.Issue("mysql-2", devpki.LeafTemplate{CommonName: "mysql-2", DNSNames: []string{"mysql-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "certificates reloaded")
+	if _, err := g.Ping(context.Background(), "mysql-2", "mysql-1", "group", "new cert"); err != nil {
+		t.Fatalf("link after the good write: %v\nlog:\n%s", err, logs)
+	}
+	_ = os.Remove
+	_ = strings.Contains
+}
