@@ -89,11 +89,11 @@ func New(plan *Plan, opts Options) (*Sidecar, error) {
 		if err := p.Validate(); err != nil {
 			return nil, err
 		}
-		if ch.Mode == transport.Required {
-			s.log.Warn().Str("channel", ch.Name).Msg("ssl_mode REQUIRED encrypts but verifies no peer: any TLS client can join this channel")
-		}
 		s.policies[ch.Name] = p
 		policies = append(policies, p)
+	}
+	for _, w := range plan.Warnings {
+		s.log.Warn().Str("key", w.Path).Msg(w.Msg)
 	}
 	identities := make(map[string]string, len(plan.Members))
 	for _, m := range plan.Members {
