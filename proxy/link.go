@@ -17,8 +17,13 @@ import (
 func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *outboundRoute) {
 	defer s.wg.Done()
 	setSocketOptions(member)
+	start := time.Now()
 	link, err := r.dialer.Dial(ctx)
+	if err == nil {
+		s.metrics.linkSetup.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
+		s.metrics.links.WithLabelValues(r.Channel, r.Peer, string(Outbound), "failed").Inc()
 		member.Close()
 		s.log.Warn().Str("peer", r.Peer).Str("channel", r.Channel).Str("dir", string(Outbound)).Err(err).Msg("link failed")
 		return
@@ -38,6 +43,9 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn) {
 		var refused *transport.RefusedError
 		if errors.As(err, &refused) {
 			ev = ev.Str("peer", refused.Peer).Str("code", refused.Code.String())
+			s.metrics.refused.WithLabelValues(refused.Code.String()).Inc()
+		} else {
+			s.metrics.refused.WithLabelValues("handshake").Inc()
 		}
 		ev.Msg("link refused")
 		return
@@ -49,6 +57,7 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn) {
 	if err != nil {
 		reason := fmt.Sprintf("member %s's service for channel %s at %s is not reachable: %v", s.plan.Member, h.Channel, target, err)
 		_ = link.Refuse(transport.RefuseUnavailable, reason)
+		s.metrics.refused.WithLabelValues(transport.RefuseUnavailable.String()).Inc()
 		s.log.Warn().Str("peer", h.From).Str("channel", h.Channel).Str("dir", string(Inbound)).Msg("link refused: " + reason)
 		return
 	}
@@ -109,20 +118,27 @@ func (s *Sidecar) runLink(l *liveLink) {
 func (s *Sidecar) logLink(l *liveLink, toPeer, toMember int64, refusal error) {
 	reason := l.killReason()
 	level := zerolog.InfoLevel
+	outcome := "ok"
 	switch {
 	case refusal != nil:
 		level = zerolog.WarnLevel
 		reason = "not accepted: " + refusal.Error()
+		outcome = "not_accepted"
 	case reason == "":
 		reason = "closed"
+	default:
+		outcome = "failed"
 	}
+	s.metrics.links.WithLabelValues(l.channel, l.peer, string(l.direction), outcome).Inc()
+	s.metrics.bytes.WithLabelValues(l.channel, l.peer, "to_peer").Add(float64(toPeer))
+	s.metrics.bytes.WithLabelValues(l.channel, l.peer, "to_member").Add(float64(toMember))
 	s.log.WithLevel(level).
 		Str("peer", l.peer).
 		Str("channel", l.channel).
 		Str("dir", string(l.direction)).
 		Int64("bytes_to_peer", toPeer).
 		Int64("bytes_to_member", toMember).
-		Dur("duration", time.Since(l.started)).
+		Float64("duration_s", time.Since(l.started).Seconds()).
 		Str("reason", reason).
 		Msg("link closed")
 }

@@ -33,11 +33,13 @@ type liveLink struct {
 	reason atomic.Pointer[string] // why the link was cut; the first kill wins
 }
 
-// kill closes both connections; the first reason given is the one logged.
-func (l *liveLink) kill(reason string) {
-	l.reason.CompareAndSwap(nil, &reason)
+// kill closes both connections; the first reason given is the one
+// logged. It reports whether this call was the first.
+func (l *liveLink) kill(reason string) bool {
+	first := l.reason.CompareAndSwap(nil, &reason)
 	l.link.Close()
 	l.member.Close()
+	return first
 }
 
 // killReason returns why the link was cut, or "" if it was not.

@@ -63,12 +63,15 @@ func (s *Sidecar) Reload() {
 // the live links of the channels that use the store.
 func (s *Sidecar) onReload(st *certs.Store, changed bool, err error) {
 	if err != nil {
+		s.metrics.reloads.WithLabelValues(st.Name(), "failed").Inc()
 		s.log.Error().Str("store", st.Name()).Err(err).Msg("reload failed; the last good certificates stay in force")
 		return
 	}
 	if !changed {
+		s.metrics.reloads.WithLabelValues(st.Name(), "unchanged").Inc()
 		return
 	}
+	s.metrics.reloads.WithLabelValues(st.Name(), "changed").Inc()
 	s.log.Info().Str("store", st.Name()).Msg("certificates reloaded")
 	for name, cs := range s.stores {
 		if cs == st {
@@ -86,10 +89,13 @@ func (s *Sidecar) recheckChannel(channel string) {
 			continue
 		}
 		if err := p.Reverify(l.link.PeerCertificates, l.direction == Inbound); err != nil {
+			if !l.kill("peer no longer trusted: " + err.Error()) {
+				continue // already on its way out
+			}
+			s.metrics.cut.WithLabelValues(channel, "untrusted").Inc()
 			s.log.Warn().Str("peer", l.peer).Str("channel", channel).Str("dir", string(l.direction)).
 				Str("serial", l.link.PeerCertificates[0].SerialNumber.Text(16)).Err(err).
 				Msg("cutting link: peer no longer trusted")
-			l.kill("peer no longer trusted: " + err.Error())
 		}
 	}
 }
@@ -103,12 +109,15 @@ func (s *Sidecar) cutExpired(now time.Time) {
 			continue
 		}
 		for _, c := range l.link.PeerCertificates {
-			if now.After(c.NotAfter) {
+			if !now.After(c.NotAfter) {
+				continue
+			}
+			if l.kill("peer certificate " + c.Subject.String() + " expired at " + c.NotAfter.UTC().Format(time.RFC3339)) {
+				s.metrics.cut.WithLabelValues(l.channel, "expired").Inc()
 				s.log.Warn().Str("peer", l.peer).Str("channel", l.channel).Str("dir", string(l.direction)).
 					Str("subject", c.Subject.String()).Time("not_after", c.NotAfter).Msg("cutting link: peer certificate expired")
-				l.kill("peer certificate " + c.Subject.String() + " expired at " + c.NotAfter.UTC().Format(time.RFC3339))
-				break
 			}
+			break
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -44,7 +45,9 @@ type Sidecar struct {
 	delivery map[string]string // channel → member service address
 	pool     *bufferPool
 	links    *registry
+	metrics  *metrics
 	ready    chan struct{}
+	serving  atomic.Bool    // listeners bound and not draining
 	wg       sync.WaitGroup // every goroutine Run starts
 }
 
@@ -112,6 +115,7 @@ func New(plan *Plan, opts Options) (*Sidecar, error) {
 	for _, d := range plan.Inbound {
 		s.delivery[d.Channel] = d.Target
 	}
+	s.metrics = newMetrics(s)
 	return s, nil
 }
 
@@ -143,8 +147,24 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var admin net.Listener
+	if s.plan.Admin != "" {
+		if admin, err = net.Listen("tcp", s.plan.Admin); err != nil {
+			for _, l := range listeners {
+				l.ln.Close()
+			}
+			return fmt.Errorf("admin listener: %w", err)
+		}
+	}
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
+	if admin != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveAdmin(serveCtx, admin)
+		}()
+	}
 	for _, l := range listeners {
 		s.wg.Add(1)
 		go s.acceptLoop(serveCtx, l)
@@ -154,10 +174,12 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		defer s.wg.Done()
 		s.watchCredentials(serveCtx)
 	}()
+	s.serving.Store(true)
 	close(s.ready)
-	s.log.Info().Str("listen", s.plan.Listen).Int("routes", len(s.routes)).Msg("sidecar running")
+	s.log.Info().Str("listen", s.plan.Listen).Int("routes", len(s.routes)).Str("admin", s.plan.Admin).Msg("sidecar running")
 
 	<-ctx.Done()
+	s.serving.Store(false)
 	for _, l := range listeners {
 		l.ln.Close()
 	}

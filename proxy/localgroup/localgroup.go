@@ -35,6 +35,9 @@ type Options struct {
 	ChannelCAs bool
 	// ExtraYAML is appended to the cluster file's top level.
 	ExtraYAML string
+	// AdminPort, when set, gives every member an admin listener at its
+	// own address and this port.
+	AdminPort int
 	// NoEcho leaves the members' service ports to the caller: Start runs
 	// only the sidecars.
 	NoEcho bool
@@ -234,8 +237,12 @@ func (g *Group) clusterFile(o Options) string {
 			ports = append(ports, fmt.Sprintf("%s: %d", ch, m.Ports[ch]))
 		}
 		addr := net.JoinHostPort(m.IP, fmt.Sprint(o.LinkPort))
-		fmt.Fprintf(&b, "  %s: {address: %q, listen: %q, identity: %s, local_ip: %s, ports: {%s}}\n",
-			m.Name, addr, addr, m.Name, m.IP, strings.Join(ports, ", "))
+		admin := ""
+		if o.AdminPort != 0 {
+			admin = fmt.Sprintf(", admin: %q", net.JoinHostPort(m.IP, fmt.Sprint(o.AdminPort)))
+		}
+		fmt.Fprintf(&b, "  %s: {address: %q, listen: %q, identity: %s, local_ip: %s%s, ports: {%s}}\n",
+			m.Name, addr, addr, m.Name, m.IP, admin, strings.Join(ports, ", "))
 	}
 	b.WriteString(o.ExtraYAML)
 	return b.String()
