@@ -20,6 +20,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	mode := fs.String("mode", "VERIFY_IDENTITY", "ssl_mode of both channels")
 	dir := fs.String("dir", "", "folder for the demo's PKI and cluster file (default: a temp folder, removed on exit)")
 	logOpts := addLogFlags(fs)
+	// The demo's own lines show the traffic; sidecar logs only when
+	// something goes wrong, unless asked.
+	fs.Lookup("log-level").DefValue = "warn"
+	_ = fs.Set("log-level", envOr("GROUPWIRE_LOG_LEVEL", "warn"))
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/groupwire/groupwire/proxy/localgroup"
+)
+
+// binary is the groupwire command built once for the process tests.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func groupwireBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "groupwire-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "groupwire")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// runCmd runs the built binary and returns its combined output and error.
+func runCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, groupwireBinary(t), args...).CombinedOutput()
+	return string(out), err
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	out, err := runCmd(t, "version")
+	if err != nil || !strings.HasPrefix(out, "groupwire ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+	out, err = runCmd(t, "frobnicate")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(out, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %v %q", err, out)
+	}
+	out, err = runCmd(t, "run", "--member", "mysql-1")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(out, "--config and --member are required") {
+		t.Fatalf("run without config: %v %q", err, out)
+	}
+}
+
+func ipPrefix() string { return fmt.Sprintf("127.%d.%d", 1+rand.IntN(250), 1+rand.IntN(250)) }
+
+// TestCheckCommand: check prints every member's plan for a good file and
+// names each problem of a bad one, exiting non-zero.
+func TestCheckCommand(t *testing.T) {
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "check", "--config", g.ConfigPath)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	for _, want := range []string{"member mysql-1", "member mysql-3", "channel recovery: VERIFY_IDENTITY", "\nok\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	// mysql-2's certificate names someone else: check must say so.
+	pki := g.CAs["group"]
+	if err := pki.Issue("mysql-2", devpkiLeaf("mysql-9")); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCmd(t, "check", "--config", g.ConfigPath, "--member", "mysql-2")
+	if err == nil || !strings.Contains(out, "mysql-2") || !strings.Contains(out, "ssl_cert") {
+		t.Fatalf("check with a wrong identity: %v\n%s", err, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("group: x\ntls: {ssl_mode: SOMETIMES}\nchannels: {group: {}}\nmembers:\n  a: {address: \"a:1\", ports: {group: 5}}\n  b: {address: \"b:1\", ports: {group: 5}, colour: blue}\n"), 0o644)
+	out, err = runCmd(t, "check", "--config", bad)
+	if err == nil || !strings.Contains(out, "colour") {
+		t.Fatalf("check of a bad file: %v\n%s", err, out)
+	}
+}
+
+// TestCertsCommands: init, issue, revoke make files that OpenSSL accepts
+// and then rejects as revoked.
+func TestCertsCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	if out, err := runCmd(t, "certs", "init", "--dir", dir, "--members", "db-1,db-2", "--ip", "db-1=127.0.0.11"); err != nil {
+		t.Fatalf("certs init: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, "certs", "init", "--dir", dir, "--members", "db-1,db-2"); err == nil || !strings.Contains(out, "exist") {
+		t.Fatalf("certs init over existing files: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "db-1-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi.Mode(), err)
+	}
+	if out, err := runCmd(t, "certs", "issue", "--dir", dir, "db-3"); err != nil {
+		t.Fatalf("certs issue: %v\n%s", err, out)
+	}
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl")
+	}
+	verify := func() (string, error) {
+		out, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", filepath.Join(dir, "ca.pem"),
+			"-CRLfile", filepath.Join(dir, "crl.pem"), filepath.Join(dir, "db-3.pem")).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verify(); err != nil {
+		t.Fatalf("openssl verify before revoke: %v\n%s", err, out)
+	}
+	if out, err := runCmd(t, "certs", "revoke", "--dir", dir, "db-3"); err != nil {
+		t.Fatalf("certs revoke: %v\n%s", err, out)
+	}
+	if out, err := verify(); err == nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("openssl verify after revoke: %v\n%s", err, out)
+	}
+}
+
+// TestDemo: the README's first command shows messages crossing every pair.
+func TestDemo(t *testing.T) {
+	out, err := runCmd(t, "demo", "--duration", "3s", "--interval", "500ms")
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, from := range []string{"mysql-1", "mysql-2", "mysql-3"} {
+		for _, to := range []string{"mysql-1", "mysql-2", "mysql-3"} {
+			for _, ch := range []string{"group", "recovery"} {
+				if from == to {
+					continue
+				}
+				want := fmt.Sprintf("%-8s → %-8s [%-8s]", from, to, ch)
+				if !strings.Contains(out, want) {
+					t.Errorf("demo output lacks %q", want)
+				}
+			}
+		}
+	}
+	if !strings.Contains(out, "demo stopped") {
+		t.Errorf("demo did not stop cleanly:\n%s", out)
+	}
+}
+
+// process is one `groupwire run` child process.
+type process struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+	done chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startProcess(t *testing.T, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(groupwireBinary(t), args...), logs: &lockedBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+func waitReady(t *testing.T, url string, p *process) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("sidecar exited: %v\n%s", err, p.logs)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s never ready\n%s", url, p.logs)
+}
+
+// TestProcessGroup runs the three sidecars as real processes from one
+// cluster file: every pair talks, SIGHUP reloads, SIGTERM drains: live
+// links keep working until they end, then the process exits 0.
+func TestProcessGroup(t *testing.T) {
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), AdminPort: 9900, NoEcho: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	procs := map[string]*process{}
+	for _, m := range g.Members {
+		for _, ch := range g.Channels {
+			echo, err := localgroup.ListenEcho(ctx, m.Name, g.ServiceAddr(m.Name, ch))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(echo.Close)
+		}
+		p := startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
+		procs[m.Name] = p
+	}
+	for _, m := range g.Members {
+		waitReady(t, "http://"+m.IP+":9900/readyz", procs[m.Name])
+	}
+	for _, from := range g.Members {
+		for _, to := range g.Members {
+			if from.Name == to.Name {
+				continue
+			}
+			for _, ch := range g.Channels {
+				if _, err := g.Ping(ctx, from.Name, to.Name, ch, "hi"); err != nil {
+					t.Fatalf("%s → %s [%s]: %v\n%s", from.Name, to.Name, ch, err, procs[from.Name].logs)
+				}
+			}
+		}
+	}
+
+	p1 := procs["mysql-1"]
+	p1.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, p1, "SIGHUP: reloading certificates")
+
+	// A live link from mysql-2 into mysql-1 survives mysql-1's SIGTERM
+	// until mysql-2's member closes it.
+	c, err := dialMember(g, "mysql-2", g.TunnelAddr("mysql-2", "mysql-1", "group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	roundTrip := func(msg string) error {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fmt.Fprintln(c, msg); err != nil {
+			return err
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if line != "mysql-1: "+msg+"\n" {
+			return fmt.Errorf("echo %q", line)
+		}
+		return nil
+	}
+	if err := roundTrip("before"); err != nil {
+		t.Fatal(err)
+	}
+	p1.cmd.Process.Signal(syscall.SIGTERM)
+	waitNotReady(t, "http://"+g.Member("mysql-1").IP+":9900/readyz")
+	if err := roundTrip("while draining"); err != nil {
+		t.Fatalf("live link broken by drain: %v\n%s", err, p1.logs)
+	}
+	c.Close()
+	select {
+	case err := <-p1.done:
+		if err != nil {
+			t.Fatalf("sidecar exit: %v\n%s", err, p1.logs)
+		}
+		p1.done <- err // for the cleanup
+	case <-time.After(8 * time.Second):
+		t.Fatalf("sidecar did not exit after its last link closed\n%s", p1.logs)
+	}
+	waitLog(t, p1, "sidecar stopped")
+}
+
+func waitLog(t *testing.T, p *process, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never said %q:\n%s", want, p.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitNotReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s still ready after SIGTERM", url)
+}
