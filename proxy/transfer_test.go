@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -251,5 +250,4 @@ func TestManyConcurrentLinks(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = bytes.MinRead
 }

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"math/big"
@@ -337,5 +336,4 @@ func TestRefuseIsAnError(t *testing.T) {
 	if !errors.As(err, &r) || r.Code != RefuseUnknownMember {
 		t.Fatalf("got %v, want an unknown-member Refuse", err)
 	}
-	_ = tls.VersionTLS13
 }

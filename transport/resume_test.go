@@ -1,0 +1,67 @@
+package transport
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/certs/devpki"
+)
+
+// TestSessionResumption: the second link to a peer resumes the TLS
+// session (cheaper handshake), and after the acceptor's certificate is
+// rotated the next link does a full handshake that presents the new one.
+func TestSessionResumption(t *testing.T) {
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1")
+	c2, k2, _ := p.member("mysql-2")
+	ca := filepath.Join(p.dir, "ca.pem")
+	serverStore := store(t, certs.Source{CA: ca, Cert: c1, Key: k1})
+	server := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: serverStore}
+	client := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	addr, results := startAcceptor(t, server)
+	d := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, DialOptions{})
+
+	link := func() (resumed bool, serial string) {
+		t.Helper()
+		l, err := d.Dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		// The session ticket arrives after the handshake: read ACCEPT.
+		if err := l.AwaitAccept(); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-results; r.err != nil {
+			t.Fatal(r.err)
+		}
+		return l.TLS.DidResume, l.PeerCertificates[0].SerialNumber.Text(16)
+	}
+	if resumed, _ := link(); resumed {
+		t.Fatal("first link resumed a session")
+	}
+	resumed, oldSerial := link()
+	if !resumed {
+		t.Fatal("second link did not resume the session")
+	}
+
+	leaf, err := p.ca.Issue(devpki.LeafTemplate{CommonName: "mysql-1", DNSNames: []string{"mysql-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(k1, leaf.KeyPEM, 0o600)
+	os.WriteFile(c1, leaf.ChainPEM, 0o600)
+	if changed, err := serverStore.Reload(); err != nil || !changed {
+		t.Fatalf("reload: %v %v", changed, err)
+	}
+	resumed, newSerial := link()
+	if resumed || newSerial == oldSerial || newSerial != leaf.Cert.SerialNumber.Text(16) {
+		t.Fatalf("after rotation: resumed=%v serial %s (old %s, new %s)", resumed, newSerial, oldSerial, leaf.Cert.SerialNumber.Text(16))
+	}
+	if resumed, _ := link(); !resumed {
+		t.Fatal("link after the rotation's full handshake did not resume")
+	}
+}
