@@ -165,3 +165,26 @@ func TestBadFileKeepsOldCertificate(t *testing.T) {
 		t.Fatalf("link after the good write: %v\nlog:\n%s", err, logs)
 	}
 }
+
+// TestExpiryCutsLink: a link whose peer certificate expires while it is
+// open is cut (close_on_expiry defaults to on).
+func TestExpiryCutsLink(t *testing.T) {
+	notAfter := time.Now().Add(2 * time.Second)
+	g, _, logs := startGroup(t, localgroup.Options{Mode: "VERIFY_CA"}, func(g *localgroup.Group) {
+		err := g.CAs["group"].Issue("mysql-2", devpki.LeafTemplate{CommonName: "mysql-2", DNSNames: []string{"mysql-2"}, NotAfter: notAfter})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	s := openSession(t, g, "mysql-1", "mysql-2", "group")
+	if err := s.ping("before expiry"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.waitClosed(time.Until(notAfter) + 1500*time.Millisecond); err != nil {
+		t.Fatalf("%v\nlog:\n%s", err, logs)
+	}
+	if late := time.Since(notAfter); late < 0 {
+		t.Fatalf("link cut %v before the certificate expired", -late)
+	}
+	logs.waitFor(t, "cutting link: peer certificate expired")
+}

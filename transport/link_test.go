@@ -211,6 +211,11 @@ func TestLinkRefusals(t *testing.T) {
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
 	wc2, wk2, _ := group.member("mysql-9")
 	emptyCRL := group.crl("crl.pem")
+	expiredData, err := group.ca.CRL(nil, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredCRL := group.write("expired-crl.pem", expiredData)
 	revokedCRL := group.crl("revoked-crl.pem", leaf2.Cert.SerialNumber)
 	// A CA file holding both CAs, with a CRL for only the group CA.
 	bothCAs := group.write("both.pem", append(append([]byte{}, group.ca.CertPEM...), other.ca.CertPEM...))
@@ -262,6 +267,13 @@ func TestLinkRefusals(t *testing.T) {
 			client:     &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: bothCAs, Cert: oc2, Key: ok2})},
 			dialerWant: "bad certificate",
 			serverWant: "unable to get certificate CRL",
+		},
+		{
+			name:       "expired CRL",
+			server:     serverPolicy(VerifyCA, certs.Source{CA: ca, Cert: c1, Key: k1, CRL: expiredCRL}),
+			client:     &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})},
+			dialerWant: "bad certificate",
+			serverWant: "CRL has expired",
 		},
 		{
 			name:       "certificate names no member",
