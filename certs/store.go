@@ -1,6 +1,9 @@
 package certs
 
 import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,7 +19,11 @@ type Store struct {
 	src  Source
 	cur  atomic.Pointer[Snapshot]
 
-	reloadMu sync.Mutex // serialises Reload
+	reloadMu sync.Mutex // serialises Reload and SetCertificate
+	// Guarded by reloadMu: the digest of the files as last loaded, and the
+	// certificate set by SetCertificate (nil when ssl_cert/ssl_key are used).
+	filesDigest [32]byte
+	ext         *tls.Certificate
 
 	statusMu   sync.Mutex
 	lastErr    error
@@ -30,7 +37,7 @@ func NewStore(name string, src Source) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	s := &Store{name: name, src: src, lastReload: snap.LoadedAt}
+	s := &Store{name: name, src: src, lastReload: snap.LoadedAt, filesDigest: snap.Digest}
 	s.cur.Store(snap)
 	return s, nil
 }
@@ -54,7 +61,7 @@ func (s *Store) Reload() (changed bool, err error) {
 	snap, err := Load(s.src)
 	if err != nil {
 		err = fmt.Errorf("reload %s: %w", s.name, err)
-	} else if snap.Digest != s.cur.Load().Digest {
+	} else if s.filesDigest = snap.Digest; s.withExternal(snap) != s.cur.Load().Digest {
 		s.cur.Store(snap)
 		changed = true
 	}
@@ -112,4 +119,73 @@ func ReloadAll(stores []*Store, onReload func(s *Store, changed bool, err error)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SetCertificate makes cert (a chain, leaf first, with its private key) the
+// member's own certificate in place of ssl_cert/ssl_key, as an ACME client
+// supplies it: a new snapshot with the new certificate and a new Digest is
+// swapped in atomically, and later reloads of the other files keep it.
+// It is an error when the store's Source names ssl_cert or ssl_key, or
+// when the key does not match the leaf. Setting the certificate in force
+// again changes nothing.
+func (s *Store) SetCertificate(cert *tls.Certificate) error {
+	if s.src.Cert != "" || s.src.Key != "" {
+		return fmt.Errorf("%s: set certificate: ssl_cert/ssl_key (%s, %s) are configured; a supplied certificate cannot replace them", s.name, s.src.Cert, s.src.Key)
+	}
+	if err := checkSuppliedCert(cert); err != nil {
+		return fmt.Errorf("%s: set certificate: %w", s.name, err)
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.ext = cert
+	cur := s.cur.Load()
+	next := *cur
+	s.withExternal(&next)
+	if next.Digest != cur.Digest {
+		next.LoadedAt = time.Now()
+		s.cur.Store(&next)
+	}
+	return nil
+}
+
+// withExternal puts the supplied certificate, if any, into a snapshot of
+// the files (whose digest is s.filesDigest) and mixes it into the Digest,
+// so that TLS sessions tied to the old digest are not resumed after a
+// change. It returns the snapshot's Digest. The caller holds reloadMu.
+func (s *Store) withExternal(snap *Snapshot) [32]byte {
+	if s.ext == nil {
+		return snap.Digest
+	}
+	d := newDigester()
+	d.add("files", s.filesDigest[:])
+	for i, der := range s.ext.Certificate {
+		d.add(fmt.Sprintf("supplied certificate #%d", i), der)
+	}
+	snap.Cert = s.ext
+	snap.Digest = d.sum()
+	return snap.Digest
+}
+
+// checkSuppliedCert checks that cert holds a parsable leaf (setting Leaf
+// when missing) whose public key matches the private key.
+func checkSuppliedCert(cert *tls.Certificate) error {
+	if cert == nil || len(cert.Certificate) == 0 {
+		return errors.New("no certificate")
+	}
+	if cert.Leaf == nil {
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			return fmt.Errorf("parse leaf certificate: %w", err)
+		}
+		cert.Leaf = leaf
+	}
+	signer, ok := cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return fmt.Errorf("private key of type %T cannot sign", cert.PrivateKey)
+	}
+	pub, ok := cert.Leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(signer.Public()) {
+		return fmt.Errorf("private key does not match certificate %s", cert.Leaf.Subject)
+	}
+	return nil
 }
