@@ -78,6 +78,12 @@ func openAllPairs(t *testing.T, g *localgroup.Group, channel string) []*session 
 func TestRevocationCutsLiveLinks(t *testing.T) {
 	g, _, logs := startGroup(t, localgroup.Options{Mode: "VERIFY_IDENTITY"})
 	sessions := openAllPairs(t, g, "group")
+	var others []*pinger // the pairs without mysql-3 keep streaming throughout
+	for _, s := range sessions {
+		if s.from != "mysql-3" && s.to != "mysql-3" {
+			others = append(others, startPinger(s))
+		}
+	}
 
 	revokedAt := time.Now()
 	if err := g.CAs["group"].Revoke("mysql-3"); err != nil {
@@ -92,14 +98,10 @@ func TestRevocationCutsLiveLinks(t *testing.T) {
 		}
 	}
 	t.Logf("links of the revoked member cut %v after the CRL was written", time.Since(revokedAt).Round(time.Millisecond))
-	for _, s := range sessions {
-		if s.from == "mysql-3" || s.to == "mysql-3" {
-			continue
-		}
-		for i := range 3 {
-			if err := s.ping(fmt.Sprintf("still here %d", i)); err != nil {
-				t.Fatalf("%s → %s cut too: %v\nlog:\n%s", s.from, s.to, err, logs)
-			}
+	time.Sleep(200 * time.Millisecond)
+	for _, p := range others {
+		if _, err := p.finish(); err != nil {
+			t.Fatalf("a link between unrevoked members was hurt: %v\nlog:\n%s", err, logs)
 		}
 	}
 	serial := g.CAs["group"].Leaves["mysql-3"].Cert.SerialNumber.Text(16)
@@ -187,4 +189,104 @@ func TestExpiryCutsLink(t *testing.T) {
 		t.Fatalf("link cut %v before the certificate expired", -late)
 	}
 	logs.waitFor(t, "cutting link: peer certificate expired")
+}
+
+// pinger keeps one session busy until stopped and counts what failed.
+type pinger struct {
+	s      *session
+	stop   chan struct{}
+	done   chan struct{}
+	sent   int
+	failed error
+}
+
+func startPinger(s *session) *pinger {
+	p := &pinger{s: s, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			if err := s.ping(fmt.Sprintf("msg %d", p.sent)); err != nil {
+				p.failed = fmt.Errorf("%s → %s after %d messages: %w", s.from, s.to, p.sent, err)
+				return
+			}
+			p.sent++
+		}
+	}()
+	return p
+}
+
+func (p *pinger) finish() (int, error) {
+	close(p.stop)
+	<-p.done
+	return p.sent, p.failed
+}
+
+// TestRotationUnderTraffic: every member's certificate is replaced while
+// links stream messages and new links keep being opened; not one message
+// or link fails, and links opened after the rotation present the new
+// serials.
+func TestRotationUnderTraffic(t *testing.T) {
+	g, r, logs := startGroup(t, localgroup.Options{Mode: "VERIFY_IDENTITY"})
+	var pingers []*pinger
+	for _, s := range openAllPairs(t, g, "group") {
+		pingers = append(pingers, startPinger(s))
+	}
+	stopDialing := make(chan struct{})
+	dialed := make(chan error, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stopDialing:
+				dialed <- nil
+				return
+			default:
+			}
+			from, to := g.Members[n%3].Name, g.Members[(n+1)%3].Name
+			if _, err := g.Ping(context.Background(), from, to, "group", "new link"); err != nil {
+				dialed <- fmt.Errorf("new link %s → %s during rotation: %w", from, to, err)
+				return
+			}
+			n++
+		}
+	}()
+	pki := g.CAs["group"]
+	time.Sleep(100 * time.Millisecond)
+	for _, m := range g.Members {
+		if err := pki.Issue(m.Name, devpki.LeafTemplate{CommonName: m.Name, DNSNames: []string{m.Name}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(400 * time.Millisecond)
+	close(stopDialing)
+	if err := <-dialed; err != nil {
+		t.Fatalf("%v\nlog:\n%s", err, logs)
+	}
+	for _, p := range pingers {
+		sent, err := p.finish()
+		if err != nil {
+			t.Fatalf("%v\nlog:\n%s", err, logs)
+		}
+		if sent < 10 {
+			t.Fatalf("%s → %s carried only %d messages", p.s.from, p.s.to, sent)
+		}
+	}
+	fresh := openSession(t, g, "mysql-3", "mysql-1", "group")
+	if err := fresh.ping("after"); err != nil {
+		t.Fatal(err)
+	}
+	want := pki.Leaves["mysql-1"].Cert.SerialNumber.Text(16)
+	found := false
+	for _, l := range r.Sidecars["mysql-3"].Links() {
+		found = found || l.PeerSerial == want
+	}
+	if !found {
+		t.Fatalf("no link of mysql-3 presents mysql-1's new serial %s", want)
+	}
 }
