@@ -26,7 +26,8 @@ type ACMEConfig struct {
 	// CARoot is a PEM file of the CA certificates trusted for the
 	// directory's own TLS; empty means the system roots.
 	CARoot string
-	// Email is the ACME account's contact; may be empty.
+	// Email is the ACME account's contact. It is required: without it
+	// certmagic prompts for one on the terminal and reads stdin.
 	Email string
 	// Name is the one name the certificate is for (DNS name or IP
 	// address), normally the member's identity. certmagic manages one
@@ -76,7 +77,10 @@ func (c ACMEConfig) Validate() error {
 	if c.Storage == "" {
 		return errors.New("acme storage: not set (a folder for the ACME account, keys and certificates)")
 	}
-	if c.Email != "" && !strings.Contains(c.Email, "@") {
+	if c.Email == "" {
+		return errors.New("acme email: not set (the ACME account's contact address)")
+	}
+	if !strings.Contains(c.Email, "@") {
 		return fmt.Errorf("acme email: %q is not an email address", c.Email)
 	}
 	if c.RenewCheckInterval < 0 {
@@ -210,6 +214,7 @@ func (a *ACME) Run(ctx context.Context) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	managed := false
+	failures := 0
 	for {
 		if !managed {
 			// Puts the certificate in certmagic's cache, whose maintenance
@@ -223,17 +228,40 @@ func (a *ACME) Run(ctx context.Context) error {
 				managed = true
 			}
 		}
+		var retry <-chan time.Time
 		if err := a.refresh(ctx, m); err != nil && ctx.Err() == nil {
-			a.log.Warn().Err(err).Msg("acme: reading the certificate from storage")
+			// certmagic writes the key and the certificate one after the
+			// other, so a read in between finds a pair that does not
+			// match; that passes within moments.
+			failures++
+			lvl := zerolog.DebugLevel
+			if failures >= refreshRetries {
+				lvl = zerolog.WarnLevel
+			}
+			a.log.WithLevel(lvl).Err(err).Int("attempt", failures).Msg("acme: reading the certificate from storage")
+			if failures < refreshRetries {
+				retry = time.After(refreshRetryDelay)
+			}
+		} else {
+			failures = 0
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-a.nudge:
 		case <-tick.C:
+		case <-retry:
 		}
 	}
 }
+
+// A failed read of the stored certificate is retried refreshRetries-1
+// times refreshRetryDelay apart before it is logged as a warning and left
+// to the next renewal check.
+const (
+	refreshRetries    = 5
+	refreshRetryDelay = 200 * time.Millisecond
+)
 
 // renewCheckInterval is the configured interval, or one twentieth of the
 // certificate's lifetime (certmagic's guidance is below a ninth with its

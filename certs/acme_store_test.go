@@ -118,12 +118,12 @@ func TestStoreSetCertificateParsesLeaf(t *testing.T) {
 }
 
 func TestACMEConfigValidate(t *testing.T) {
-	good := ACMEConfig{Directory: "https://ca.internal:9000/acme/acme/directory", Name: "mysql-1", Storage: "/var/lib/gw"}
+	good := ACMEConfig{Directory: "https://ca.internal:9000/acme/acme/directory", Name: "mysql-1", Storage: "/var/lib/gw", Email: "ops@example.com"}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
 	ip := good
-	ip.Name, ip.HTTPListen, ip.Email = "127.0.0.11", "127.0.0.11:8080", "ops@example.com"
+	ip.Name, ip.HTTPListen = "127.0.0.11", "127.0.0.11:8080"
 	if err := ip.Validate(); err != nil {
 		t.Fatalf("valid config with IP name: %v", err)
 	}
@@ -137,6 +137,7 @@ func TestACMEConfigValidate(t *testing.T) {
 		{func(c *ACMEConfig) { c.Name = "" }, "acme names: no name"},
 		{func(c *ACMEConfig) { c.Name = "a b" }, `acme names: "a b" cannot be the subject`},
 		{func(c *ACMEConfig) { c.Storage = "" }, "acme storage: not set"},
+		{func(c *ACMEConfig) { c.Email = "" }, "acme email: not set"},
 		{func(c *ACMEConfig) { c.Email = "ops" }, `acme email: "ops" is not an email address`},
 		{func(c *ACMEConfig) { c.RenewCheckInterval = -time.Second }, "acme renew_check_interval: must not be negative"},
 		{func(c *ACMEConfig) { c.HTTPListen = "127.0.0.1" }, `acme http_listen "127.0.0.1": address 127.0.0.1: missing port`},
@@ -156,7 +157,7 @@ func TestACMEConfigValidate(t *testing.T) {
 
 func TestNewACMEReadsCARoot(t *testing.T) {
 	p := newTestPKI(t)
-	cfg := ACMEConfig{Directory: "https://127.0.0.1:14000/dir", Name: "mysql-1", Storage: t.TempDir()}
+	cfg := ACMEConfig{Directory: "https://127.0.0.1:14000/dir", Name: "mysql-1", Storage: t.TempDir(), Email: "ops@example.com"}
 
 	cfg.CARoot = p.path("missing.pem")
 	if _, err := NewACME(cfg, zerolog.Nop()); err == nil || !strings.HasPrefix(err.Error(), "load acme ca_root "+cfg.CARoot+": ") {

@@ -1,0 +1,183 @@
+package certs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pebble is a Pebble ACME server (github.com/letsencrypt/pebble/v2, a go
+// tool of this module) running as a real process on 127.0.0.1 for one
+// test, with challenge validation switched off by its own
+// PEBBLE_VA_ALWAYS_VALID setting.
+type pebble struct {
+	Directory string // ACME directory URL
+	TLSRoot   string // PEM file trusted for the directory's TLS (pebble.minica.pem)
+	CARoot    string // PEM file of the root that issues certificates (new at every start)
+	Profile   string // the only profile, with the validity asked for
+}
+
+// startPebble builds and starts Pebble with one profile issuing
+// certificates valid for validity, and stops it when the test ends.
+func startPebble(t *testing.T, validity time.Duration) *pebble {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go command not found; Pebble cannot be built")
+	}
+	dir := t.TempDir()
+	modDir := goOutput(t, "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2")
+	bin := filepath.Join(dir, "pebble")
+	goOutput(t, "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
+
+	ports := freePorts(t, 4)
+	p := &pebble{
+		Directory: fmt.Sprintf("https://127.0.0.1:%d/dir", ports[0]),
+		TLSRoot:   filepath.Join(modDir, "test", "certs", "pebble.minica.pem"),
+		CARoot:    filepath.Join(dir, "pebble-root.pem"),
+		Profile:   "groupwire-test",
+	}
+	conf := map[string]any{"pebble": map[string]any{
+		"listenAddress":           fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"managementListenAddress": fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"certificate":             filepath.Join(modDir, "test", "certs", "localhost", "cert.pem"),
+		"privateKey":              filepath.Join(modDir, "test", "certs", "localhost", "key.pem"),
+		"httpPort":                ports[2],
+		"tlsPort":                 ports[3],
+		"ocspResponderURL":        "",
+		"retryAfter":              map[string]int{"authz": 1, "order": 1},
+		"keyAlgorithm":            "ecdsa",
+		"profiles": map[string]any{
+			p.Profile: map[string]any{"description": "groupwire test", "validityPeriod": int(validity / time.Second)},
+		},
+	}}
+	confJSON, err := json.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "pebble.json")
+	if err := os.WriteFile(confPath, confJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-config", confPath)
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start pebble: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("pebble output:\n%s", out.String())
+		}
+	})
+
+	tlsRoots := x509.NewCertPool()
+	minica, err := os.ReadFile(p.TLSRoot)
+	if err != nil || !tlsRoots.AppendCertsFromPEM(minica) {
+		t.Fatalf("read pebble's TLS root %s: %v", p.TLSRoot, err)
+	}
+	client := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tlsRoots}, DisableKeepAlives: true},
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		root, err := httpGet(client, fmt.Sprintf("https://127.0.0.1:%d/roots/0", ports[1]))
+		if err == nil {
+			if _, err := httpGet(client, p.Directory); err == nil {
+				if err := os.WriteFile(p.CARoot, root, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pebble did not come up within 15s: %v\n%s", err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// goOutput runs the go command in the module and returns its trimmed
+// output, failing the test on error.
+func goOutput(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// freePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+func httpGet(c *http.Client, url string) ([]byte, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return body, nil
+}
+
+// lockedBuffer collects a process's output for the test log.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
