@@ -328,4 +328,3 @@ func goroutinesIn(fn string) int {
 	}
 	return n
 }
-
