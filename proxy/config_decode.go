@@ -116,6 +116,8 @@ func wantName(goType string) string {
 		return "true or false"
 	case goType == "string":
 		return "a string"
+	case goType == "[]string":
+		return "a list of strings"
 	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "proxy."):
 		return "a mapping"
 	}
@@ -181,6 +183,7 @@ var knownKeys = map[string]reflect.Type{
 	"proxy.TLSOptions":    reflect.TypeFor[TLSOptions](),
 	"proxy.channelConfig": reflect.TypeFor[channelConfig](),
 	"proxy.memberConfig":  reflect.TypeFor[memberConfig](),
+	"proxy.ACMEOptions":   reflect.TypeFor[ACMEOptions](),
 }
 
 // suggestKey returns "; did you mean K?" for the known key of the block

@@ -110,4 +110,5 @@ var validGolden = map[string]bool{
 	"env":          true,
 	"template_ok":  true,
 	"non_loopback": true,
+	"acme":         true,
 }

@@ -80,9 +80,11 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 	if cp.Mode >= transport.VerifyCA && eff.SSLCA == "" && eff.SSLCAPath == "" && !broken("ssl_ca", "ssl_capath") {
 		ps.add("channels."+name+".tls", "ssl_mode %s needs ssl_ca or ssl_capath (in tls or in the channel)", eff.SSLMode)
 	}
-	if !broken("ssl_cert", "ssl_key") {
+	cp.ACME = planACME(name, top, ch, &eff, dir, failed, ps)
+	if cp.ACME == nil && !broken("ssl_cert", "ssl_key") {
 		checkKeyPair(name, eff, from, ps)
 	}
+	cp.Options = eff
 	if cp.Mode == transport.Required {
 		ps.warn(modePath, "REQUIRED encrypts but verifies no peer (use VERIFY_CA or VERIFY_IDENTITY)")
 	}

@@ -20,6 +20,7 @@ func validateStructure(raw *fileConfig) []Problem {
 		ps.add("group", "not set (name the group, such as orders-gr)")
 	}
 	validateDurations(raw, &ps)
+	validateACMEStructure(raw, &ps)
 	if len(raw.Channels) == 0 {
 		ps.add("channels", "no channel (name at least one, such as group: {})")
 	}

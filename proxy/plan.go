@@ -45,6 +45,10 @@ type ChannelPlan struct {
 	CipherSuites []uint16   // from ssl_cipher; nil means Go's default
 	TLS13Suites  []uint16   // from tls_ciphersuites; nil means all
 	Options      TLSOptions // the effective options as written, for printing
+	// ACME is where the member's certificate comes from when the channel
+	// uses tls.acme (Source then names no ssl_cert/ssl_key); nil otherwise.
+	// An empty Name means the member's identity.
+	ACME *certs.ACMEConfig
 
 	DroppedCiphers []string // ssl_cipher names Go cannot do, left out of CipherSuites
 }
