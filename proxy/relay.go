@@ -3,9 +3,16 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // relayBufferSize is the size of a pooled relay buffer: one full TLS
@@ -14,8 +21,12 @@ import (
 const relayBufferSize = 16 << 10
 
 // bufferPool hands out relay buffers, so the steady-state copy allocates
-// nothing per chunk.
-type bufferPool struct{ pool sync.Pool }
+// nothing per chunk. A relay takes a buffer only while bytes are ready to
+// move, so an idle link holds none; inUse counts the buffers out.
+type bufferPool struct {
+	pool  sync.Pool
+	inUse atomic.Int64
+}
 
 func newBufferPool() *bufferPool {
 	return &bufferPool{pool: sync.Pool{New: func() any {
@@ -24,8 +35,15 @@ func newBufferPool() *bufferPool {
 	}}}
 }
 
-func (p *bufferPool) get() *[]byte  { return p.pool.Get().(*[]byte) }
-func (p *bufferPool) put(b *[]byte) { p.pool.Put(b) }
+func (p *bufferPool) get() *[]byte {
+	p.inUse.Add(1)
+	return p.pool.Get().(*[]byte)
+}
+
+func (p *bufferPool) put(b *[]byte) {
+	p.inUse.Add(-1)
+	p.pool.Put(b)
+}
 
 // endpoint is one side of a link: the connection bytes are read from and
 // written to, and the TCP socket under it.
@@ -46,15 +64,23 @@ func (e endpoint) closeWrite() {
 // pipe copies src to dst until src ends, then half-closes dst. It returns
 // the bytes written to dst and the error that stopped it (nil for a clean
 // end of stream). When both ends are plain TCP the kernel splices the bytes
-// (TCPConn.ReadFrom); otherwise one pooled buffer carries them, read
-// straight into and written straight from, so encryption is the only copy.
+// (TCPConn.ReadFrom); otherwise a pooled buffer carries them, read straight
+// into and written straight from, so encryption is the only copy, and the
+// buffer is taken only once bytes are ready, so an idle link holds none.
 func pipe(dst, src endpoint, pool *bufferPool) (int64, error) {
 	var n int64
 	var err error
-	if d, ok := dst.conn.(*net.TCPConn); ok && src.conn == net.Conn(src.raw) {
-		n, err = d.ReadFrom(src.raw)
-	} else {
-		n, err = copyBuffered(dst.conn, src.conn, pool)
+	switch sc := src.conn.(type) {
+	case *net.TCPConn:
+		if d, ok := dst.conn.(*net.TCPConn); ok {
+			n, err = d.ReadFrom(sc)
+		} else {
+			n, err = copyFromTCP(dst.conn, sc, pool)
+		}
+	case *tls.Conn:
+		n, err = copyFromTLS(dst.conn, sc, src.raw, pool)
+	default:
+		err = fmt.Errorf("relay: unsupported source connection %T", src.conn)
 	}
 	if err == nil {
 		dst.closeWrite()
@@ -62,17 +88,160 @@ func pipe(dst, src endpoint, pool *bufferPool) (int64, error) {
 	return n, err
 }
 
-// copyBuffered is the TLS leg of the relay: an explicit read/write loop
-// over a pooled buffer. io.CopyBuffer would ignore the buffer because
-// *net.TCPConn implements ReaderFrom and WriterTo (golang/go#16474) and fall
-// back to a fresh 32 KiB buffer per call.
-func copyBuffered(dst io.Writer, src io.Reader, pool *bufferPool) (int64, error) {
+// copyFromTCP is the member→TLS leg. It reads inside the socket's
+// readiness callback, so the buffer is taken from the pool only when the
+// kernel has bytes for it and given back before the goroutine parks: the
+// same syscalls as a blocking Read, and no buffer held while idle.
+// (io.CopyBuffer would not do: it ignores its buffer because *net.TCPConn
+// implements ReaderFrom and WriterTo, golang/go#16474.)
+func copyFromTCP(dst io.Writer, src *net.TCPConn, pool *bufferPool) (int64, error) {
+	rc, err := src.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("relay: member socket: %w", err)
+	}
+	r := tcpReader{pool: pool}
+	var total int64
+	for {
+		n, rerr := r.read(rc)
+		var nw int
+		var werr error
+		if n > 0 {
+			nw, werr = dst.Write((*r.buf)[:n])
+		}
+		r.release()
+		total += int64(nw)
+		switch {
+		case werr != nil:
+			return total, werr
+		case nw != n:
+			return total, io.ErrShortWrite
+		case rerr != nil:
+			if errors.Is(rerr, io.EOF) {
+				return total, nil
+			}
+			return total, rerr
+		}
+	}
+}
+
+// tcpReader reads a socket into a pooled buffer taken only when data is
+// ready. Its read callback is a method value made once, so a read
+// allocates nothing.
+type tcpReader struct {
+	pool *bufferPool
+	buf  *[]byte // held from a successful read until release
+	n    int
+	err  error
+	fn   func(fd uintptr) bool
+}
+
+// read waits until the socket is readable and reads it into r.buf. It
+// returns io.EOF at the end of stream.
+func (r *tcpReader) read(rc syscall.RawConn) (int, error) {
+	if r.fn == nil {
+		r.fn = r.readFD
+	}
+	r.n, r.err = 0, nil
+	if err := rc.Read(r.fn); err != nil {
+		return 0, err
+	}
+	return r.n, r.err
+}
+
+// readFD is called by the poller: true when done, false to wait for
+// readability first.
+func (r *tcpReader) readFD(fd uintptr) bool {
+	if r.buf == nil {
+		r.buf = r.pool.get()
+	}
+	for {
+		n, err := unix.Read(int(fd), *r.buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			r.release()
+			return false
+		case err != nil:
+			r.err = os.NewSyscallError("read", err)
+		case n == 0:
+			r.err = io.EOF
+		default:
+			r.n = n
+		}
+		return true
+	}
+}
+
+func (r *tcpReader) release() {
+	if r.buf != nil {
+		r.pool.put(r.buf)
+		r.buf = nil
+	}
+}
+
+// pastDeadline is a read deadline that has passed: a Read under it returns
+// what crypto/tls already holds, or a timeout at once.
+var pastDeadline = time.Unix(1, 0)
+
+// copyFromTLS is the peer→member leg. crypto/tls reads ahead, so a
+// readable socket is not the only sign of bytes ready: after each record
+// it drains what tls.Conn already holds with a zero-deadline Read (a
+// timeout there is not sticky: crypto/tls keeps a partial record and
+// treats a temporary error as retryable), and only when that times out
+// does it give the buffer back and wait on the socket. This goroutine owns
+// src's read deadline.
+func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *bufferPool) (int64, error) {
+	rc, err := raw.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("relay: link socket: %w", err)
+	}
+	w := readinessWaiter{}
+	w.fn = w.check
+	var total int64
+	// The handshake, HELLO or ACCEPT may have read records past them:
+	// drain those before the first wait on the socket.
+	for blocking := false; ; blocking = true {
+		if blocking {
+			if err := w.wait(rc); err != nil {
+				return total, err
+			}
+		}
+		n, err := drainTLS(dst, src, pool, blocking)
+		total += n
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return total, nil
+			}
+			return total, err
+		}
+	}
+}
+
+// drainTLS moves records from src to dst with one pooled buffer: one
+// blocking Read if blocking (the socket is readable), then zero-deadline
+// Reads while crypto/tls holds more. It returns nil when nothing more is
+// ready.
+func drainTLS(dst io.Writer, src *tls.Conn, pool *bufferPool, blocking bool) (int64, error) {
 	bp := pool.get()
 	defer pool.put(bp)
 	buf := *bp
 	var total int64
-	for {
+	for probe := !blocking; ; probe = true {
+		if probe {
+			if err := src.SetReadDeadline(pastDeadline); err != nil {
+				return total, err
+			}
+		}
 		nr, rerr := src.Read(buf)
+		if probe {
+			if err := src.SetReadDeadline(time.Time{}); err != nil {
+				return total, err
+			}
+			if nr == 0 && errors.Is(rerr, os.ErrDeadlineExceeded) {
+				return total, nil // nothing buffered: wait on the socket
+			}
+		}
 		if nr > 0 {
 			nw, werr := dst.Write(buf[:nr])
 			total += int64(nw)
@@ -84,10 +253,36 @@ func copyBuffered(dst io.Writer, src io.Reader, pool *bufferPool) (int64, error)
 			}
 		}
 		if rerr != nil {
-			if errors.Is(rerr, io.EOF) {
-				return total, nil
-			}
 			return total, rerr
 		}
+	}
+}
+
+// readinessWaiter parks until a socket is readable without reading it: a
+// MSG_PEEK probe first (data, end of stream or an error all count as
+// ready, so a readiness edge consumed earlier cannot strand bytes), then
+// the poller's wake-up.
+type readinessWaiter struct {
+	polled bool
+	fn     func(fd uintptr) bool
+}
+
+func (w *readinessWaiter) wait(rc syscall.RawConn) error {
+	w.polled = false
+	return rc.Read(w.fn)
+}
+
+func (w *readinessWaiter) check(fd uintptr) bool {
+	if w.polled {
+		return true // woken by the poller; a spurious wake-up only costs a blocking Read
+	}
+	w.polled = true
+	var b [1]byte
+	for {
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
+			continue
+		}
+		return err != unix.EAGAIN
 	}
 }
