@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+)
+
+// connectDialers is how many clients open links at once.
+const connectDialers = 8
+
+// connectRate opens links from 8 dialers for the test's duration: each
+// link connects, makes one round trip and closes.
+func connectRate(ctx context.Context, cfg runConfig) (map[string]float64, error) {
+	cpu, err := startCPU(cfg.sids)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	end := start.Add(cfg.duration)
+	samples := make([][]time.Duration, connectDialers)
+	errs := make([]error, connectDialers)
+	var wg sync.WaitGroup
+	for i := range connectDialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				d, err := oneLink(ctx, cfg.target)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				samples[i] = append(samples[i], d)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	all := slices.Concat(samples...)
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no link completed")
+	}
+	slices.Sort(all)
+	m := map[string]float64{
+		"links_s": float64(len(all)) / elapsed.Seconds(),
+		"p50_us":  micros(quantile(all, 0.50)),
+		"p99_us":  micros(quantile(all, 0.99)),
+	}
+	if sec, ok, err := cpu.seconds(); err != nil {
+		return nil, err
+	} else if ok {
+		m["cpu_us_per_link"] = sec * 1e6 / float64(len(all))
+	}
+	return m, nil
+}
+
+// oneLink connects, makes one 32-byte round trip and closes, returning
+// the time from connect to the answer.
+func oneLink(ctx context.Context, target string) (time.Duration, error) {
+	t0 := time.Now()
+	c, err := dial(ctx, target, opEcho)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	msg := make([]byte, 32)
+	if _, err := c.Write(msg); err != nil {
+		return 0, fmt.Errorf("write: %w", err)
+	}
+	if _, err := io.ReadFull(c, msg); err != nil {
+		return 0, fmt.Errorf("read the echo: %w", err)
+	}
+	return time.Since(t0), nil
+}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// row is one line of the results table: a metric of a test.
+type row struct {
+	test, metric, label string
+	higherBetter        bool
+}
+
+// rows are the table's lines, in order.
+var rows = []row{
+	{"bulk-up-1", "gbit_s", "bulk →, 1 stream (Gbit/s)", true},
+	{"bulk-down-1", "gbit_s", "bulk ←, 1 stream (Gbit/s)", true},
+	{"bulk-up-8", "gbit_s", "bulk →, 8 streams (Gbit/s)", true},
+	{"bulk-down-8", "gbit_s", "bulk ←, 8 streams (Gbit/s)", true},
+	{"bulk-up-1", "cpu_s_per_gb", "pair CPU s/GB, bulk → 1 stream", false},
+	{"bulk-down-1", "cpu_s_per_gb", "pair CPU s/GB, bulk ← 1 stream", false},
+	{"bulk-up-8", "cpu_s_per_gb", "pair CPU s/GB, bulk → 8 streams", false},
+	{"pp-1", "p50_us", "ping-pong 1 link p50 (µs)", false},
+	{"pp-1", "p99_us", "ping-pong 1 link p99 (µs)", false},
+	{"pp-1", "p999_us", "ping-pong 1 link p99.9 (µs)", false},
+	{"pp-1", "cpu_us_per_msg", "pair CPU µs/msg, 1 link", false},
+	{"pp-16", "msgs_s", "ping-pong 16 links (msgs/s)", true},
+	{"pp-16", "p99_us", "ping-pong 16 links p99 (µs)", false},
+	{"pp-16", "cpu_us_per_msg", "pair CPU µs/msg, 16 links", false},
+	{"connect", "links_s", "new links/s, 8 dialers", true},
+	{"connect", "p50_us", "link setup p50 (µs)", false},
+	{"connect", "p99_us", "link setup p99 (µs)", false},
+	{"connect", "cpu_us_per_link", "pair CPU µs/link", false},
+	{"idle", "kib_per_link", "RSS per idle link, pair (KiB)", false},
+	{"idle", "rss_after_close_kib", "RSS left after closing, pair (KiB)", false},
+}
+
+// reportMain reads JSON results and writes the Markdown report.
+func reportMain(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	in := fs.String("in", "", "results file: one JSON result per line (from gwload run)")
+	out := fs.String("out", "RESULTS.md", "Markdown file to write")
+	pairs := fs.String("pairs", "direct,socat,gw-disabled,gw-verify,stunnel", "pair columns, in order")
+	ref := fs.String("ref", "stunnel", "the pair ratios are also taken against")
+	gw := fs.String("gw", "gw-verify", "the groupwire TLS pair the targets apply to")
+	gwPlain := fs.String("gw-plain", "gw-disabled", "the groupwire plaintext pair")
+	floor := fs.String("floor", "socat", "the plaintext floor")
+	notes := fs.String("notes", "", "file whose text is added under the machine (versions, mode)")
+	_ = fs.Parse(args)
+	f, err := os.Open(*in)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer f.Close()
+	res, err := readResults(f)
+	if err != nil {
+		return fmt.Errorf("report %s: %w", *in, err)
+	}
+	var extra string
+	if *notes != "" {
+		b, err := os.ReadFile(*notes)
+		if err != nil {
+			return fmt.Errorf("report -notes: %w", err)
+		}
+		extra = string(b)
+	}
+	t := newTable(res)
+	var b strings.Builder
+	cols := strings.Split(*pairs, ",")
+	cols = slices.DeleteFunc(cols, func(p string) bool { return !t.hasPair(p) })
+	writeReport(&b, t, cols, *ref, *gw, *gwPlain, *floor, extra)
+	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+func readResults(r io.Reader) ([]result, error) {
+	var out []result
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var res result
+		if err := json.Unmarshal(sc.Bytes(), &res); err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		out = append(out, res)
+	}
+	return out, sc.Err()
+}
+
+// table holds every sample of every (pair, test, metric).
+type table struct {
+	samples map[[3]string][]float64
+	rounds  int
+}
+
+func newTable(res []result) *table {
+	t := &table{samples: make(map[[3]string][]float64)}
+	for _, r := range res {
+		for k, v := range r.Metrics {
+			key := [3]string{r.Pair, r.Test, k}
+			t.samples[key] = append(t.samples[key], v)
+		}
+		t.rounds = max(t.rounds, r.Round)
+	}
+	return t
+}
+
+func (t *table) hasPair(p string) bool {
+	for k := range t.samples {
+		if k[0] == p {
+			return true
+		}
+	}
+	return false
+}
+
+// median of the samples of (pair, test, metric); ok is false without any.
+func (t *table) median(pair, test, metric string) (float64, bool) {
+	s := slices.Clone(t.samples[[3]string{pair, test, metric}])
+	if len(s) == 0 {
+		return 0, false
+	}
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2], true
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
+}
+
+// ratio is pair's median over ref's; ok is false if either is missing.
+func (t *table) ratio(pair, ref, test, metric string) (float64, bool) {
+	a, ok1 := t.median(pair, test, metric)
+	b, ok2 := t.median(ref, test, metric)
+	if !ok1 || !ok2 || b == 0 {
+		return 0, false
+	}
+	return a / b, true
+}
+
+func writeReport(b *strings.Builder, t *table, cols []string, ref, gw, gwPlain, floor, extra string) {
+	fmt.Fprintf(b, "# groupwire benchmark results\n\nWritten by `bench/run.sh` (gwload report). Medians of %d alternating round(s); every pair measured in the same run.\n\n", t.rounds)
+	b.WriteString("## Machine\n\n")
+	fmt.Fprintf(b, "- nproc: %d\n- CPU: %s\n- kernel: %s\n- Go: %s\n", runtime.NumCPU(), cpuModel(), kernel(), runtime.Version())
+	if extra != "" {
+		b.WriteString(extra)
+		if !strings.HasSuffix(extra, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\n## Medians\n\n")
+	writeGrid(b, cols, func(r row, p string) string {
+		v, ok := t.median(p, r.test, r.metric)
+		if !ok {
+			return "–"
+		}
+		return format(v)
+	})
+	for _, base := range []string{"direct", ref} {
+		if !slices.Contains(cols, base) {
+			continue
+		}
+		fmt.Fprintf(b, "\n## Ratio to %s (pair ÷ %s)\n\n", base, base)
+		writeGrid(b, cols, func(r row, p string) string {
+			v, ok := t.ratio(p, base, r.test, r.metric)
+			if !ok {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f×", v)
+		})
+	}
+	writeTargets(b, t, ref, gw, gwPlain, floor)
+}
+
+func writeGrid(b *strings.Builder, cols []string, cell func(row, string) string) {
+	b.WriteString("| metric |")
+	for _, c := range cols {
+		fmt.Fprintf(b, " %s |", c)
+	}
+	b.WriteString("\n|---|")
+	for range cols {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		fmt.Fprintf(b, "| %s |", r.label)
+		for _, c := range cols {
+			fmt.Fprintf(b, " %s |", cell(r, c))
+		}
+		b.WriteString("\n")
+	}
+}
+
+func format(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// target is one goal of issue 4, checked against the medians.
+type target struct {
+	name    string
+	value   func() (float64, bool)
+	limit   float64
+	atLeast bool
+	unit    string
+}
+
+func writeTargets(b *strings.Builder, t *table, ref, gw, gwPlain, floor string) {
+	r := func(pair, base, test, metric string) func() (float64, bool) {
+		return func() (float64, bool) { return t.ratio(pair, base, test, metric) }
+	}
+	m := func(pair, test, metric string) func() (float64, bool) {
+		return func() (float64, bool) { return t.median(pair, test, metric) }
+	}
+	targets := []target{
+		{"bulk →, 1 stream vs " + ref, r(gw, ref, "bulk-up-1", "gbit_s"), 1.5, true, "×"},
+		{"bulk ←, 1 stream vs " + ref, r(gw, ref, "bulk-down-1", "gbit_s"), 1.5, true, "×"},
+		{"pair CPU s/GB, bulk → 1 stream", m(gw, "bulk-up-1", "cpu_s_per_gb"), 1.2, false, " s/GB"},
+		{"pair CPU s/GB, bulk ← 1 stream", m(gw, "bulk-down-1", "cpu_s_per_gb"), 1.2, false, " s/GB"},
+		{"ping-pong p50 vs " + ref, r(gw, ref, "pp-1", "p50_us"), 0.75, false, "×"},
+		{"16-link msgs/s vs " + ref, r(gw, ref, "pp-16", "msgs_s"), 1.5, true, "×"},
+		{"new links/s vs " + ref, r(gw, ref, "connect", "links_s"), 2, true, "×"},
+		{"RSS per idle link, pair", m(gw, "idle", "kib_per_link"), 40, false, " KiB"},
+		{gwPlain + " bulk → vs " + floor, r(gwPlain, floor, "bulk-up-1", "gbit_s"), 0.9, true, "×"},
+		{gwPlain + " bulk ← vs " + floor, r(gwPlain, floor, "bulk-down-1", "gbit_s"), 0.9, true, "×"},
+	}
+	fmt.Fprintf(b, "\n## Targets (%s unless named)\n\n| target | goal | measured | met |\n|---|---|---:|---|\n", gw)
+	for _, tg := range targets {
+		goal := fmt.Sprintf("≤ %.2f%s", tg.limit, tg.unit)
+		if tg.atLeast {
+			goal = fmt.Sprintf("≥ %.2f%s", tg.limit, tg.unit)
+		}
+		v, ok := tg.value()
+		if !ok {
+			fmt.Fprintf(b, "| %s | %s | – | not measured |\n", tg.name, goal)
+			continue
+		}
+		met := (tg.atLeast && v >= tg.limit) || (!tg.atLeast && v <= tg.limit)
+		verdict := "yes"
+		if !met {
+			verdict = fmt.Sprintf("**no**, by %.0f%%", 100*abs(v-tg.limit)/tg.limit)
+		}
+		fmt.Fprintf(b, "| %s | %s | %.2f%s | %s |\n", tg.name, goal, v, tg.unit, verdict)
+	}
+	if v, ok := t.median(gw, "idle", "rss_after_close_kib"); ok {
+		fmt.Fprintf(b, "\nRSS after the idle links closed: %+.0f KiB over the pair's baseline (flat means close to 0 against the held links' total).\n", v)
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}
