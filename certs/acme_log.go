@@ -8,7 +8,9 @@ import (
 
 // newZapLogger returns a zap logger (certmagic logs through zap) that
 // writes into log, each line marked component=certmagic with certmagic's
-// logger name and fields.
+// logger name and fields. certmagic's info lines ("acquiring lock",
+// "trying to solve challenge") are written at debug level: the ACME
+// manager logs what an operator needs (obtained, failed, in use) itself.
 func newZapLogger(log zerolog.Logger) *zap.Logger {
 	return zap.New(&zerologCore{log: log.With().Str("component", "certmagic").Logger()})
 }
@@ -63,9 +65,9 @@ func (c *zerologCore) Sync() error { return nil }
 func zerologLevel(l zapcore.Level) zerolog.Level {
 	switch {
 	case l <= zapcore.DebugLevel:
-		return zerolog.DebugLevel
+		return zerolog.TraceLevel
 	case l == zapcore.InfoLevel:
-		return zerolog.InfoLevel
+		return zerolog.DebugLevel
 	case l == zapcore.WarnLevel:
 		return zerolog.WarnLevel
 	default: // error, dpanic, panic, fatal: certmagic never means to exit

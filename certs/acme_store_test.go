@@ -228,8 +228,8 @@ func TestNewerCertificate(t *testing.T) {
 
 func TestZapToZerolog(t *testing.T) {
 	var buf bytes.Buffer
-	zl := newZapLogger(zerolog.New(&buf).Level(zerolog.InfoLevel)).Named("maintenance")
-	zl.Debug("hidden")
+	zl := newZapLogger(zerolog.New(&buf).Level(zerolog.DebugLevel)).Named("maintenance")
+	zl.Debug("hidden: certmagic's debug is zerolog's trace")
 	zl.With(zap.String("cache", "0x1")).Info("certificate obtained", zap.String("identifier", "mysql-1"))
 	zl.Error("renewing failed")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -240,7 +240,7 @@ func TestZapToZerolog(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"level": "info", "component": "certmagic", "logger": "maintenance", "cache": "0x1", "identifier": "mysql-1", "message": "certificate obtained"}
+	want := map[string]any{"level": "debug", "component": "certmagic", "logger": "maintenance", "cache": "0x1", "identifier": "mysql-1", "message": "certificate obtained"}
 	for k, v := range want {
 		if first[k] != v {
 			t.Errorf("field %s = %v, want %v (line %s)", k, first[k], v, lines[0])

@@ -39,6 +39,7 @@ type Sidecar struct {
 	opts     Options
 	log      zerolog.Logger
 	stores   map[string]*certs.Store // by channel; TLS channels only
+	acme     []*certs.ACME           // one per distinct tls.acme configuration; Run keeps them renewing
 	policies map[string]*transport.Policy
 	acceptor *transport.Acceptor
 	routes   []outboundRoute
@@ -71,6 +72,7 @@ func New(plan *Plan, opts Options) (*Sidecar, error) {
 		ready:    make(chan struct{}),
 	}
 	var policies []*transport.Policy
+	acmeByConfig := make(map[string]*certs.ACME)
 	for _, ch := range plan.Channels {
 		p := &transport.Policy{
 			Channel:      ch.Name,
@@ -88,6 +90,31 @@ func New(plan *Plan, opts Options) (*Sidecar, error) {
 			}
 			s.stores[ch.Name] = store
 			p.Creds = store
+		}
+		if ch.Mode.UsesTLS() && ch.ACME != nil {
+			// The certificate comes from ACME: obtain it (or load it from
+			// storage) before anything is served, bounded by the obtain
+			// timeout. Channels with one acme configuration share it.
+			cfg := plan.acmeConfig(ch)
+			key := fmt.Sprintf("%+v", cfg)
+			a := acmeByConfig[key]
+			if a == nil {
+				var err error
+				if a, err = certs.NewACME(cfg, s.log); err != nil {
+					return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
+				}
+				if err := a.Obtain(context.Background()); err != nil {
+					return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
+				}
+				acmeByConfig[key] = a
+				s.acme = append(s.acme, a)
+			}
+			if err := a.Attach(s.stores[ch.Name]); err != nil {
+				return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
+			}
+			// ACME certificates often carry serverAuth only; links are
+			// symmetric, so a dialing peer may present one too.
+			p.ServerAuthClients = true
 		}
 		if err := p.Validate(); err != nil {
 			return nil, err
@@ -174,6 +201,15 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		defer s.wg.Done()
 		s.watchCredentials(serveCtx)
 	}()
+	for _, a := range s.acme {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := a.Run(serveCtx); err != nil {
+				s.log.Error().Err(err).Msg("acme: renewal stopped; the current certificate stays in use until it expires")
+			}
+		}()
+	}
 	s.serving.Store(true)
 	close(s.ready)
 	s.log.Info().Str("listen", s.plan.Listen).Int("routes", len(s.routes)).Str("admin", s.plan.Admin).Msg("sidecar running")
