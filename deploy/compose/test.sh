@@ -13,10 +13,6 @@
 # docker is not available. Takes about a minute.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-export PATH="$PATH:/usr/local/go/bin"
-
 if ! command -v docker >/dev/null 2>&1; then
 	echo "SKIP: docker is not installed"
 	exit 0
@@ -34,6 +30,9 @@ else
 	exit 0
 fi
 
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export PATH="$PATH:/usr/local/go/bin"
 project="gwtest$$"
 image="groupwire:test-$$"
 export GROUPWIRE_IMAGE="$image"
