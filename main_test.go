@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -270,6 +271,26 @@ func TestProcessGroup(t *testing.T) {
 		}
 	}
 
+	// A sidecar that dies cuts its links at once on the other side.
+	c3, err := dialMember(g, "mysql-2", g.TunnelAddr("mysql-2", "mysql-3", "recovery"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	fmt.Fprintln(c3, "hello 3")
+	c3.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r3 := bufio.NewReader(c3)
+	if line, err := r3.ReadString('\n'); err != nil || line != "mysql-3: hello 3\n" {
+		t.Fatalf("mysql-2 → mysql-3: %q %v", line, err)
+	}
+	procs["mysql-3"].cmd.Process.Kill()
+	killed := time.Now()
+	c3.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := r3.ReadString('\n'); err == nil || isTimeout(err) {
+		t.Fatalf("mysql-2's member still connected after mysql-3's sidecar died: %v", err)
+	}
+	t.Logf("link cut %v after the peer sidecar was killed", time.Since(killed).Round(time.Millisecond))
+
 	p1 := procs["mysql-1"]
 	p1.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, p1, "SIGHUP: reloading certificates")
@@ -315,6 +336,11 @@ func TestProcessGroup(t *testing.T) {
 		t.Fatalf("sidecar did not exit after its last link closed\n%s", p1.logs)
 	}
 	waitLog(t, p1, "sidecar stopped")
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func waitLog(t *testing.T, p *process, want string) {
