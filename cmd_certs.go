@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,6 +34,7 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("dir", "", "CA folder")
 	opts := devpki.DirOptions{IPs: map[string][]net.IP{}}
 	var members string
+	var keep bool
 	switch sub {
 	case "init", "issue":
 		fs.BoolVar(&opts.Force, "force", false, "overwrite existing files")
@@ -47,6 +50,7 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 		})
 		if sub == "init" {
 			fs.StringVar(&members, "members", "", "comma-separated member names")
+			fs.BoolVar(&keep, "keep-existing", false, "if DIR already holds a CA, keep it and issue only missing members (for init containers)")
 		}
 	case "revoke", "crl":
 	default:
@@ -76,6 +80,12 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 			return usageError{"certs init: --members a,b,c is required (and takes no NAME)"}
 		}
 		list := strings.Split(members, ",")
+		if keep && opts.Force {
+			return usageError{"certs init: --force and --keep-existing exclude each other"}
+		}
+		if _, err := os.Stat(filepath.Join(*dir, devpki.CAFile)); keep && err == nil {
+			return issueMissing(opts, list, stdout)
+		}
 		if err := devpki.Init(opts, list); err != nil {
 			return err
 		}
@@ -102,5 +112,21 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "re-signed %s/crl.pem\n", *dir)
 	}
+	return nil
+}
+
+// issueMissing issues certificates for the members of an existing CA
+// folder that have none yet.
+func issueMissing(opts devpki.DirOptions, members []string, stdout io.Writer) error {
+	for _, m := range members {
+		if _, err := os.Stat(devpki.CertPath(opts.Dir, m)); err == nil {
+			continue
+		}
+		if err := devpki.Issue(opts, m); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "issued %s\n", devpki.CertPath(opts.Dir, m))
+	}
+	fmt.Fprintf(stdout, "kept the existing CA in %s\n", opts.Dir)
 	return nil
 }

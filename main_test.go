@@ -125,6 +125,10 @@ func TestCertsCommands(t *testing.T) {
 	if out, err := runCmd(t, "certs", "init", "--dir", dir, "--members", "db-1,db-2"); err == nil || !strings.Contains(out, "exist") {
 		t.Fatalf("certs init over existing files: %v\n%s", err, out)
 	}
+	out, err := runCmd(t, "certs", "init", "--dir", dir, "--members", "db-1,db-2,db-4", "--keep-existing")
+	if err != nil || !strings.Contains(out, "db-4.pem") || strings.Contains(out, "db-1.pem") {
+		t.Fatalf("certs init --keep-existing: %v\n%s", err, out)
+	}
 	if fi, err := os.Stat(filepath.Join(dir, "db-1-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", fi.Mode(), err)
 	}
