@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -185,12 +186,15 @@ func (r *tcpReader) release() {
 var pastDeadline = time.Unix(1, 0)
 
 // copyFromTLS is the peer→member leg. crypto/tls reads ahead, so a
-// readable socket is not the only sign of bytes ready: after each record
-// it drains what tls.Conn already holds with a zero-deadline Read (a
-// timeout there is not sticky: crypto/tls keeps a partial record and
-// treats a temporary error as retryable), and only when that times out
-// does it give the buffer back and wait on the socket. This goroutine owns
-// src's read deadline.
+// readable socket is not the only sign of bytes ready. Each turn peeks at
+// the socket: readable means a Read will not park, so a pooled buffer is
+// taken and Read; not readable means only crypto/tls can hold bytes, which
+// a zero-deadline Read drains (a timeout there is not sticky: crypto/tls
+// keeps a partial record and treats a temporary error as retryable), and
+// only when that times out does the goroutine park on the socket, holding
+// no buffer. A bulk stream thus costs one peek per record; the probe and
+// its two small allocations (the timeout error) are paid only before
+// parking. This goroutine owns src's read deadline.
 func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *bufferPool) (int64, error) {
 	rc, err := raw.SyscallConn()
 	if err != nil {
@@ -198,75 +202,102 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *bufferPoo
 	}
 	w := readinessWaiter{}
 	w.fn = w.check
+	w.peekFn = w.peekOnce
 	var total int64
-	// The handshake, HELLO or ACCEPT may have read records past them:
-	// drain those before the first wait on the socket.
-	for blocking := false; ; blocking = true {
-		if blocking {
+	for {
+		ready, err := w.peek(rc)
+		if err != nil {
+			return total, err
+		}
+		if !ready {
+			// The handshake, HELLO or ACCEPT, or the last Read, may have
+			// pulled records off the socket: drain those first.
+			n, moved, err := readTLS(dst, src, pool, true)
+			total += n
+			if err != nil {
+				return total, endOfStream(err)
+			}
+			if moved {
+				continue
+			}
 			if err := w.wait(rc); err != nil {
 				return total, err
 			}
 		}
-		n, err := drainTLS(dst, src, pool, blocking)
+		n, _, err := readTLS(dst, src, pool, false)
 		total += n
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return total, nil
-			}
-			return total, err
+			return total, endOfStream(err)
 		}
 	}
 }
 
-// drainTLS moves records from src to dst with one pooled buffer: one
-// blocking Read if blocking (the socket is readable), then zero-deadline
-// Reads while crypto/tls holds more. It returns nil when nothing more is
-// ready.
-func drainTLS(dst io.Writer, src *tls.Conn, pool *bufferPool, blocking bool) (int64, error) {
+// endOfStream maps io.EOF, a clean end, to nil.
+func endOfStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// readTLS moves one Read's worth from src to dst through a pooled buffer.
+// With probe it reads under a past deadline and reports moved=false, with
+// no error, when crypto/tls holds nothing.
+func readTLS(dst io.Writer, src *tls.Conn, pool *bufferPool, probe bool) (int64, bool, error) {
 	bp := pool.get()
 	defer pool.put(bp)
 	buf := *bp
-	var total int64
-	for probe := !blocking; ; probe = true {
-		if probe {
-			if err := src.SetReadDeadline(pastDeadline); err != nil {
-				return total, err
-			}
-		}
-		nr, rerr := src.Read(buf)
-		if probe {
-			if err := src.SetReadDeadline(time.Time{}); err != nil {
-				return total, err
-			}
-			if nr == 0 && errors.Is(rerr, os.ErrDeadlineExceeded) {
-				return total, nil // nothing buffered: wait on the socket
-			}
-		}
-		if nr > 0 {
-			nw, werr := dst.Write(buf[:nr])
-			total += int64(nw)
-			if werr != nil {
-				return total, werr
-			}
-			if nw != nr {
-				return total, io.ErrShortWrite
-			}
-		}
-		if rerr != nil {
-			return total, rerr
+	if probe {
+		if err := src.SetReadDeadline(pastDeadline); err != nil {
+			return 0, false, err
 		}
 	}
+	nr, rerr := src.Read(buf)
+	if probe {
+		if err := src.SetReadDeadline(time.Time{}); err != nil {
+			return 0, false, err
+		}
+		if nr == 0 && errors.Is(rerr, os.ErrDeadlineExceeded) {
+			return 0, false, nil
+		}
+	}
+	var nw int
+	var werr error
+	if nr > 0 {
+		nw, werr = dst.Write(buf[:nr])
+	}
+	switch {
+	case werr != nil:
+		return int64(nw), true, werr
+	case nw != nr:
+		return int64(nw), true, io.ErrShortWrite
+	}
+	return int64(nw), true, rerr
 }
 
-// readinessWaiter parks until a socket is readable without reading it: a
-// MSG_PEEK probe first (data, end of stream or an error all count as
-// ready, so a readiness edge consumed earlier cannot strand bytes), then
-// the poller's wake-up.
+// readinessWaiter tells whether a socket is readable without reading it,
+// and parks until it is. A MSG_PEEK probe decides (data, end of stream or
+// an error all count as ready), so a readiness edge consumed earlier
+// cannot strand bytes. Its callbacks are method values made once, so
+// neither allocates.
 type readinessWaiter struct {
 	polled bool
+	ready  bool
 	fn     func(fd uintptr) bool
+	peekFn func(fd uintptr)
 }
 
+// peek reports whether the socket is readable now.
+func (w *readinessWaiter) peek(rc syscall.RawConn) (bool, error) {
+	if err := rc.Control(w.peekFn); err != nil {
+		return false, err
+	}
+	return w.ready, nil
+}
+
+func (w *readinessWaiter) peekOnce(fd uintptr) { w.ready = peekReadable(fd) }
+
+// wait parks until the socket is readable.
 func (w *readinessWaiter) wait(rc syscall.RawConn) error {
 	w.polled = false
 	return rc.Read(w.fn)
@@ -277,12 +308,18 @@ func (w *readinessWaiter) check(fd uintptr) bool {
 		return true // woken by the poller; a spurious wake-up only costs a blocking Read
 	}
 	w.polled = true
+	return peekReadable(fd)
+}
+
+// peekReadable peeks one byte without waiting. It calls recvfrom directly:
+// unix.Recvfrom allocates the (unused) source address.
+func peekReadable(fd uintptr) bool {
 	var b [1]byte
 	for {
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		if err == unix.EINTR {
+		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		if errno == unix.EINTR {
 			continue
 		}
-		return err != unix.EAGAIN
+		return errno != unix.EAGAIN
 	}
 }

@@ -1,0 +1,335 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+// The relay's hot path over real loopback sockets and real TLS 1.3:
+// member socket → relay → tls.Conn (the dialing side) and tls.Conn →
+// relay → member socket (the accepting side).
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- res{c, err}
+	}()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatalf("dial: %v", err)
+	}
+	r := <-ch
+	if r.err != nil {
+		tb.Fatalf("accept: %v", r.err)
+	}
+	ta, tb2 := a.(*net.TCPConn), r.c.(*net.TCPConn)
+	tb.Cleanup(func() { ta.Close(); tb2.Close() })
+	return ta, tb2
+}
+
+// testCert makes a throwaway self-signed ECDSA P-256 certificate.
+func testCert(tb testing.TB) tls.Certificate {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatalf("generate key: %v", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "relay-bench"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"relay-bench"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatalf("create certificate: %v", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// tlsPair returns a handshaken TLS 1.3 (AES-128-GCM) connection over
+// loopback: the client and server tls.Conns and their sockets.
+func tlsPair(tb testing.TB) (client, server endpoint) {
+	tb.Helper()
+	rc, rs := tcpPair(tb)
+	cert := testCert(tb)
+	cs := tls.Server(rs, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13, DynamicRecordSizingDisabled: true})
+	cc := tls.Client(rc, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, DynamicRecordSizingDisabled: true})
+	errc := make(chan error, 1)
+	go func() { errc <- cs.Handshake() }()
+	if err := cc.Handshake(); err != nil {
+		tb.Fatalf("client handshake: %v", err)
+	}
+	if err := <-errc; err != nil {
+		tb.Fatalf("server handshake: %v", err)
+	}
+	if cc.ConnectionState().CipherSuite != tls.TLS_AES_128_GCM_SHA256 {
+		tb.Logf("negotiated %s", tls.CipherSuiteName(cc.ConnectionState().CipherSuite))
+	}
+	return endpoint{conn: cc, raw: rc}, endpoint{conn: cs, raw: rs}
+}
+
+// relayRig is one relay direction with its feeder and its reader.
+type relayRig struct {
+	feed  io.Writer // writes into the relay's source
+	drain io.Reader // reads what the relay delivered
+	pool  *bufferPool
+	done  chan error
+}
+
+// tcpToTLS runs pipe(member socket → tls.Conn). The far end reads the
+// raw TLS records without decrypting them, so every allocation counted is
+// the relay's.
+func tcpToTLS(tb testing.TB) *relayRig {
+	feed, member := tcpPair(tb)
+	client, server := tlsPair(tb)
+	r := &relayRig{feed: feed, drain: server.raw, pool: newBufferPool(), done: make(chan error, 1)}
+	go func() {
+		_, err := pipe(client, endpoint{conn: member, raw: member}, r.pool)
+		r.done <- err
+	}()
+	return r
+}
+
+// tlsToTCP runs pipe(tls.Conn → member socket).
+func tlsToTCP(tb testing.TB) *relayRig {
+	member, drain := tcpPair(tb)
+	client, server := tlsPair(tb)
+	r := &relayRig{feed: client.conn, drain: drain, pool: newBufferPool(), done: make(chan error, 1)}
+	go func() {
+		_, err := pipe(endpoint{conn: member, raw: member}, server, r.pool)
+		r.done <- err
+	}()
+	return r
+}
+
+// move sends chunks chunks of size bytes through the rig and waits until
+// at least wantOut bytes came out (raw TLS bytes are a little more than
+// the plaintext).
+func (r *relayRig) move(tb testing.TB, chunk []byte, chunks int, wantOut int64) {
+	got := make(chan int64, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		var n int64
+		for n < wantOut {
+			m, err := r.drain.Read(buf)
+			n += int64(m)
+			if err != nil {
+				break
+			}
+		}
+		got <- n
+	}()
+	for range chunks {
+		if _, err := r.feed.Write(chunk); err != nil {
+			tb.Fatalf("feed: %v", err)
+		}
+	}
+	if n := <-got; n < wantOut {
+		tb.Fatalf("relay delivered %d bytes, want at least %d", n, wantOut)
+	}
+}
+
+func benchmarkRelay(b *testing.B, rig func(testing.TB) *relayRig) {
+	r := rig(b)
+	chunk := make([]byte, relayBufferSize)
+	r.move(b, chunk, 64, 64*relayBufferSize) // warm up: pools, TCP windows
+	b.SetBytes(relayBufferSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	r.move(b, chunk, b.N, int64(b.N)*relayBufferSize)
+}
+
+// BenchmarkRelayTCPToTLS is the member → peer direction: 16 KiB chunks
+// read from a socket and sealed into TLS records.
+func BenchmarkRelayTCPToTLS(b *testing.B) { benchmarkRelay(b, tcpToTLS) }
+
+// BenchmarkRelayTLSToTCP is the peer → member direction; the feeder's
+// tls.Conn.Write allocates nothing, crypto/tls's Read about 0.5 per record.
+func BenchmarkRelayTLSToTCP(b *testing.B) { benchmarkRelay(b, tlsToTCP) }
+
+// BenchmarkRelayPingPong is one 256-byte request and its echo through
+// both sidecars' relays (member → TLS → member and back): the latency path
+// of group messages, all four relay legs.
+func BenchmarkRelayPingPong(b *testing.B) {
+	memberFar, member := tcpPair(b)
+	client, server := tlsPair(b)
+	service, serviceFar := tcpPair(b)
+	pool := newBufferPool()
+	memberEnd := endpoint{conn: member, raw: member}
+	serviceEnd := endpoint{conn: service, raw: service}
+	for _, leg := range [][2]endpoint{{client, memberEnd}, {memberEnd, client}, {serviceEnd, server}, {server, serviceEnd}} {
+		go func() { _, _ = pipe(leg[0], leg[1], pool) }() // ends when the test's sockets close
+	}
+	go func() { _, _ = io.Copy(serviceFar, serviceFar) }() // the echo service
+	msg := make([]byte, 256)
+	got := make([]byte, 256)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := memberFar.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(memberFar, got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// raceBuild reports a -race build: sync.Pool drops items at random then,
+// so allocation counts mean nothing.
+func raceBuild() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRelayWriteToTLSAllocatesNothing pins the steady state of the member
+// → TLS direction at (about) zero allocations per 16 KiB chunk, across the
+// whole process: the relay loop, its pool and crypto/tls's Write.
+func TestRelayWriteToTLSAllocatesNothing(t *testing.T) {
+	if raceBuild() {
+		t.Skip("sync.Pool drops items under -race")
+	}
+	r := tcpToTLS(t)
+	chunk := make([]byte, relayBufferSize)
+	r.move(t, chunk, 64, 64*relayBufferSize)
+	const chunks = 2000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r.move(t, chunk, chunks, chunks*relayBufferSize)
+	runtime.ReadMemStats(&after)
+	// The drain goroutine of move and the GC may allocate a few times
+	// per call; a per-chunk allocation would show as ≥ 1.
+	perChunk := float64(after.Mallocs-before.Mallocs) / chunks
+	if perChunk > 0.05 {
+		t.Fatalf("member → TLS relay allocates %.3f times per 16 KiB chunk, want ~0", perChunk)
+	}
+	t.Logf("%.4f allocations per chunk", perChunk)
+}
+
+// TestIdleLinkHoldsNoBuffer runs both relay directions, moves a message
+// each way, and checks that once the link is idle no pooled buffer is
+// out: an idle link costs no relay memory.
+func TestIdleLinkHoldsNoBuffer(t *testing.T) {
+	member, memberFar := tcpPair(t)
+	client, server := tlsPair(t)
+	peerFar, _ := server.conn.(*tls.Conn)
+	pool := newBufferPool()
+	memberEnd := endpoint{conn: member, raw: member}
+	done := make(chan error, 2)
+	go func() { _, err := pipe(client, memberEnd, pool); done <- err }()
+	go func() { _, err := pipe(memberEnd, client, pool); done <- err }()
+
+	for round := range 3 {
+		msg := []byte("ping from the member")
+		if _, err := memberFar.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(peerFar, got); err != nil {
+			t.Fatalf("round %d: peer read: %v", round, err)
+		}
+		if _, err := peerFar.Write(got); err != nil {
+			t.Fatal(err)
+		}
+		if err := memberFar.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(memberFar, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("round %d: member read %q, %v", round, got, err)
+		}
+		waitIdle(t, pool)
+	}
+	memberFar.Close()
+	peerFar.Close()
+	for range 2 {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("relay did not end after both far ends closed")
+		}
+	}
+}
+
+// waitIdle waits (up to 2 s) for every buffer to be back in the pool.
+func waitIdle(t *testing.T, pool *bufferPool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for pool.inUse.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle link still holds %d relay buffers", pool.inUse.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRelayDeliversRecordsReadAhead covers crypto/tls's read-ahead: when
+// the reader of HELLO or ACCEPT already pulled the next records off the
+// socket, the relay must deliver them without waiting for more bytes.
+func TestRelayDeliversRecordsReadAhead(t *testing.T) {
+	client, server := tlsPair(t)
+	member, memberFar := tcpPair(t)
+	cc := client.conn.(*tls.Conn)
+	if _, err := cc.Write([]byte("HELLO")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.Write([]byte("member bytes right behind")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // both records in the socket
+	hello := make([]byte, 5)
+	if _, err := io.ReadFull(server.conn, hello); err != nil || string(hello) != "HELLO" {
+		t.Fatalf("read HELLO: %q, %v", hello, err)
+	}
+	// The second record now sits in crypto/tls's buffer, not the socket.
+	pool := newBufferPool()
+	done := make(chan error, 1)
+	go func() { _, err := pipe(endpoint{conn: member, raw: member}, server, pool); done <- err }()
+	want := "member bytes right behind"
+	got := make([]byte, len(want))
+	if err := memberFar.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(memberFar, got); err != nil || string(got) != want {
+		t.Fatalf("read-ahead record: got %q, %v; the relay waited on an empty socket", got, err)
+	}
+	cc.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("relay did not end after the TLS peer closed")
+	}
+}
