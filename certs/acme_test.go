@@ -156,7 +156,11 @@ func (s *tlsServer) link(t *testing.T, client *acmeMember, serverIdentity string
 // ServerAuthClients in the client role, and that a restart loads the
 // certificate from storage instead of asking the CA again.
 func TestACMELinkWithPebbleCertificates(t *testing.T) {
-	pb := startPebble(t, time.Hour)
+	// 30 days: Pebble's ARI window then lies around day 20. For
+	// certificates shorter than two days it spans the whole lifetime, and
+	// certmagic renews at once on restart when its random time in that
+	// window falls before the next renewal check.
+	pb := startPebble(t, 30*24*time.Hour)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	ctx := context.Background()
 	m1 := newACMEMember(t, pb, "mysql-1.gw.test", t.TempDir(), log)
@@ -200,7 +204,7 @@ func TestACMELinkWithPebbleCertificates(t *testing.T) {
 	}
 
 	// A restart with the same storage presents the same certificate,
-	// loaded from storage.
+	// loaded from storage without a new order.
 	again := newACMEMember(t, pb, m1.name, m1.acme.Config().Storage, log)
 	if err := again.acme.Obtain(ctx); err != nil {
 		t.Fatal(err)
