@@ -37,7 +37,7 @@ func FormatPlan(w io.Writer, p *Plan) {
 	tw.Flush()
 
 	for _, ch := range p.Channels {
-		formatChannel(&buf, ch)
+		formatChannel(&buf, p, ch)
 	}
 
 	fmt.Fprintf(&buf, "\ntimings\n  dial %s, handshake %s, idle %s; certificates re-checked every %s; close links on peer certificate expiry: %s\n",
@@ -55,7 +55,7 @@ func FormatPlan(w io.Writer, p *Plan) {
 }
 
 // formatChannel writes the effective TLS of one channel.
-func formatChannel(buf *bytes.Buffer, ch ChannelPlan) {
+func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 	fmt.Fprintf(buf, "\nchannel %s: %s\n", ch.Name, ch.Mode)
 	switch ch.Mode {
 	case transport.Disabled:
@@ -77,6 +77,11 @@ func formatChannel(buf *bytes.Buffer, ch ChannelPlan) {
 		if f.val != "" {
 			fmt.Fprintf(tw, "  %s\t%s\n", f.key, f.val)
 		}
+	}
+	if ch.ACME != nil {
+		a := p.acmeConfig(ch)
+		fmt.Fprintf(tw, "  acme\tcertificate for %s from %s (storage %s)\n", a.Name, a.Directory, a.Storage)
+		fmt.Fprintf(tw, "  \tpeers' serverAuth-only certificates accepted in the client role\n")
 	}
 	if ch.Source.CRL == "" && ch.Source.CRLPath == "" {
 		fmt.Fprintf(tw, "  revocation\tnot checked (no ssl_crl or ssl_crlpath)\n")
