@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/certs/acmetest"
 	"github.com/groupwire/groupwire/transport"
 )
 
@@ -27,7 +28,7 @@ type acmeMember struct {
 	policy *transport.Policy
 }
 
-func newACMEMember(t *testing.T, pb *pebble, name, storage string, log zerolog.Logger) *acmeMember {
+func newACMEMember(t *testing.T, pb *acmetest.Pebble, name, storage string, log zerolog.Logger) *acmeMember {
 	t.Helper()
 	a, err := certs.NewACME(certs.ACMEConfig{
 		Directory:     pb.Directory,
@@ -36,7 +37,7 @@ func newACMEMember(t *testing.T, pb *pebble, name, storage string, log zerolog.L
 		Name:          name,
 		Storage:       storage,
 		Profile:       pb.Profile,
-		HTTPListen:    fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0]),
+		HTTPListen:    fmt.Sprintf("127.0.0.1:%d", acmetest.FreePorts(t, 1)[0]),
 		ObtainTimeout: 20 * time.Second,
 	}, log.With().Str("member", name).Logger())
 	if err != nil {
@@ -160,7 +161,7 @@ func TestACMELinkWithPebbleCertificates(t *testing.T) {
 	// certificates shorter than two days it spans the whole lifetime, and
 	// certmagic renews at once on restart when its random time in that
 	// window falls before the next renewal check.
-	pb := startPebble(t, 30*24*time.Hour)
+	pb := acmetest.Start(t, 30*24*time.Hour)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	ctx := context.Background()
 	m1 := newACMEMember(t, pb, "mysql-1.gw.test", t.TempDir(), log)
@@ -217,7 +218,7 @@ func TestACMELinkWithPebbleCertificates(t *testing.T) {
 // TestACMEObtainFailureNamesDirectory: a CA that cannot be reached fails
 // the startup obtain within its deadline, naming the name and directory.
 func TestACMEObtainFailureNamesDirectory(t *testing.T) {
-	port := freePorts(t, 1)[0] // nothing listens there
+	port := acmetest.FreePorts(t, 1)[0] // nothing listens there
 	dir := fmt.Sprintf("https://127.0.0.1:%d/dir", port)
 	a, err := certs.NewACME(certs.ACMEConfig{Directory: dir, Name: "mysql-1.gw.test", Email: "ops@groupwire.test", Storage: t.TempDir(), ObtainTimeout: 5 * time.Second}, zerolog.Nop())
 	if err != nil {
@@ -247,7 +248,7 @@ func TestACMERenewalReachesNextHandshake(t *testing.T) {
 		t.Skip("renewal against Pebble takes up to a minute; run without -short")
 	}
 	const lifetime = 20 * time.Second
-	pb := startPebble(t, lifetime)
+	pb := acmetest.Start(t, lifetime)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	m1 := newACMEMember(t, pb, "mysql-1.gw.test", t.TempDir(), log)
 	m2 := newACMEMember(t, pb, "127.0.0.1", t.TempDir(), log) // an IP identity (RFC 8738)

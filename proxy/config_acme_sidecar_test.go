@@ -3,23 +3,17 @@ package proxy_test
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/groupwire/groupwire/certs/acmetest"
 	"github.com/groupwire/groupwire/proxy"
 	"github.com/groupwire/groupwire/proxy/localgroup"
 )
@@ -30,9 +24,10 @@ import (
 // through them. The certificates carry serverAuth only, so this also shows
 // that the sidecar accepts them in the client role when acme is used.
 func TestSidecarsWithACMECertificates(t *testing.T) {
-	directory, tlsRoot, caRoot := startPebbleForSidecars(t)
+	pb := acmetest.Start(t, time.Hour)
+	directory, tlsRoot, caRoot := pb.Directory, pb.TLSRoot, pb.CARoot
 	ip := ipPrefix()
-	ports := freeTCPPorts(t, 4)
+	ports := acmetest.FreePorts(t, 4)
 	dir := t.TempDir()
 	file := fmt.Sprintf(`
 group: acme-test
@@ -111,112 +106,4 @@ members:
 		t.Fatalf("echo through the sidecars: %q, %v; log:\n%s", line, err, logs.String())
 	}
 	logs.waitFor(t, "acme: certificate in use", "acme: keeping the certificate renewed")
-}
-
-// startPebbleForSidecars builds and starts Pebble (a go tool of this
-// module) on 127.0.0.1 with validation off and one profile,
-// "groupwire-test", of one-hour certificates. It returns the directory
-// URL, the PEM file of the directory's TLS root and the PEM file of the
-// root that issues the certificates.
-func startPebbleForSidecars(t *testing.T) (directory, tlsRoot, caRoot string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs Pebble; run without -short")
-	}
-	dir := t.TempDir()
-	modDir := goCmd(t, "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2")
-	bin := filepath.Join(dir, "pebble")
-	goCmd(t, "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
-	ports := freeTCPPorts(t, 4)
-	certs := filepath.Join(modDir, "test", "certs")
-	conf, _ := json.Marshal(map[string]any{"pebble": map[string]any{
-		"listenAddress":           fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		"managementListenAddress": fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"certificate":             filepath.Join(certs, "localhost", "cert.pem"),
-		"privateKey":              filepath.Join(certs, "localhost", "key.pem"),
-		"httpPort":                ports[2], "tlsPort": ports[3],
-		"retryAfter":   map[string]int{"authz": 1, "order": 1},
-		"keyAlgorithm": "ecdsa",
-		"profiles":     map[string]any{"groupwire-test": map[string]any{"validityPeriod": 3600}},
-	}})
-	confPath := filepath.Join(dir, "pebble.json")
-	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-config", confPath)
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start pebble: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("pebble output:\n%s", out.String())
-		}
-	})
-	tlsRoot = filepath.Join(certs, "pebble.minica.pem")
-	pool := x509.NewCertPool()
-	if pemData, err := os.ReadFile(tlsRoot); err != nil || !pool.AppendCertsFromPEM(pemData) {
-		t.Fatalf("read %s: %v", tlsRoot, err)
-	}
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
-	directory = fmt.Sprintf("https://127.0.0.1:%d/dir", ports[0])
-	caRoot = filepath.Join(dir, "pebble-root.pem")
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		root, err := fetch(client, fmt.Sprintf("https://127.0.0.1:%d/roots/0", ports[1]))
-		if err == nil {
-			if _, err = fetch(client, directory); err == nil {
-				if err := os.WriteFile(caRoot, root, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				return directory, tlsRoot, caRoot
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not come up within 15s: %v\n%s", err, out.String())
-		}
-	}
-}
-
-func fetch(c *http.Client, url string) ([]byte, error) {
-	resp, err := c.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-}
-
-func goCmd(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// freeTCPPorts returns n ports that were free on 127.0.0.1 a moment ago.
-func freeTCPPorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }

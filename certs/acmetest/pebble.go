@@ -1,4 +1,8 @@
-package certs_test
+// Package acmetest runs a real Pebble ACME server
+// (github.com/letsencrypt/pebble/v2, a go tool of this module) on 127.0.0.1
+// for tests, with challenge validation switched off by Pebble's own
+// PEBBLE_VA_ALWAYS_VALID setting. It is for tests only.
+package acmetest
 
 import (
 	"bytes"
@@ -19,21 +23,22 @@ import (
 	"time"
 )
 
-// pebble is a Pebble ACME server (github.com/letsencrypt/pebble/v2, a go
-// tool of this module) running as a real process on 127.0.0.1 for one
-// test, with challenge validation switched off by its own
-// PEBBLE_VA_ALWAYS_VALID setting.
-type pebble struct {
+// Pebble is a Pebble ACME server running as a real process for one test.
+type Pebble struct {
 	Directory string // ACME directory URL
 	TLSRoot   string // PEM file trusted for the directory's TLS (pebble.minica.pem)
 	CARoot    string // PEM file of the root that issues certificates (new at every start)
 	Profile   string // the only profile, with the validity asked for
 }
 
-// startPebble builds and starts Pebble with one profile issuing
-// certificates valid for validity, and stops it when the test ends.
-func startPebble(t *testing.T, validity time.Duration) *pebble {
+// Start builds and starts Pebble with one profile issuing certificates
+// valid for validity, and stops it when the test ends. It skips the test
+// under -short.
+func Start(t testing.TB, validity time.Duration) *Pebble {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs Pebble; run without -short")
+	}
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go command not found; Pebble cannot be built")
 	}
@@ -42,8 +47,8 @@ func startPebble(t *testing.T, validity time.Duration) *pebble {
 	bin := filepath.Join(dir, "pebble")
 	goOutput(t, "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
 
-	ports := freePorts(t, 4)
-	p := &pebble{
+	ports := FreePorts(t, 4)
+	p := &Pebble{
 		Directory: fmt.Sprintf("https://127.0.0.1:%d/dir", ports[0]),
 		TLSRoot:   filepath.Join(modDir, "test", "certs", "pebble.minica.pem"),
 		CARoot:    filepath.Join(dir, "pebble-root.pem"),
@@ -118,7 +123,7 @@ func startPebble(t *testing.T, validity time.Duration) *pebble {
 
 // goOutput runs the go command in the module and returns its trimmed
 // output, failing the test on error.
-func goOutput(t *testing.T, args ...string) string {
+func goOutput(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -129,8 +134,8 @@ func goOutput(t *testing.T, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// freePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
+// FreePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var lns []net.Listener
