@@ -97,21 +97,8 @@ func loadCRLs(crlFile, crlPath string, cas []*x509.Certificate, d *digester) (*C
 		}
 		return nil
 	}
-	if crlFile != "" {
-		if err := add("ssl_crl", crlFile); err != nil {
-			return nil, err
-		}
-	}
-	if crlPath != "" {
-		files, err := listDir(crlPath, hashedCRLName, ".crl", ".pem")
-		if err != nil {
-			return nil, fmt.Errorf("load ssl_crlpath %s: %w", crlPath, err)
-		}
-		for _, f := range files {
-			if err := add("ssl_crlpath", f); err != nil {
-				return nil, err
-			}
-		}
+	if err := fileAndDir("ssl_crl", crlFile, "ssl_crlpath", crlPath, hashedCRLName, []string{".crl", ".pem"}, add); err != nil {
+		return nil, err
 	}
 	// Newest first, so that Check prefers the most recent CRL of an issuer.
 	for _, list := range set.byIssuer {

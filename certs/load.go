@@ -72,21 +72,8 @@ func loadCAs(caFile, caPath string, d *digester) ([]*x509.Certificate, error) {
 		}
 		return nil
 	}
-	if caFile != "" {
-		if err := add("ssl_ca", caFile); err != nil {
-			return nil, err
-		}
-	}
-	if caPath != "" {
-		files, err := listDir(caPath, hashedCertName, ".pem", ".crt")
-		if err != nil {
-			return nil, fmt.Errorf("load ssl_capath %s: %w", caPath, err)
-		}
-		for _, f := range files {
-			if err := add("ssl_capath", f); err != nil {
-				return nil, err
-			}
-		}
+	if err := fileAndDir("ssl_ca", caFile, "ssl_capath", caPath, hashedCertName, []string{".pem", ".crt"}, add); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

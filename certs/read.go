@@ -98,6 +98,30 @@ func listDir(dir string, hashed *regexp.Regexp, suffixes ...string) ([]string, e
 	return out, nil
 }
 
+// fileAndDir calls add for the file of option fileOpt (if set) and then for
+// every matching file of folder option dirOpt (if set), in order: the
+// shape shared by ssl_ca/ssl_capath and ssl_crl/ssl_crlpath.
+func fileAndDir(fileOpt, file, dirOpt, dir string, hashed *regexp.Regexp, suffixes []string, add func(opt, path string) error) error {
+	if file != "" {
+		if err := add(fileOpt, file); err != nil {
+			return err
+		}
+	}
+	if dir == "" {
+		return nil
+	}
+	files, err := listDir(dir, hashed, suffixes...)
+	if err != nil {
+		return fmt.Errorf("load %s %s: %w", dirOpt, dir, err)
+	}
+	for _, f := range files {
+		if err := add(dirOpt, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func hasSuffix(name string, suffixes []string) bool {
 	for _, s := range suffixes {
 		if strings.HasSuffix(name, s) {
