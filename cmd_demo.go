@@ -19,6 +19,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	interval := fs.Duration("interval", 2*time.Second, "pause between rounds of messages")
 	mode := fs.String("mode", "VERIFY_IDENTITY", "ssl_mode of both channels")
 	dir := fs.String("dir", "", "folder for the demo's PKI and cluster file (default: a temp folder, removed on exit)")
+	ipPrefix := fs.String("ip-prefix", "127.0.0", "first three octets of the members' loopback addresses (.11, .12, .13)")
 	logOpts := addLogFlags(fs)
 	// The demo's own lines show the traffic; sidecar logs only when
 	// something goes wrong, unless asked.
@@ -44,11 +45,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	g, err := localgroup.Prepare(localgroup.Options{Dir: *dir, Mode: *mode, ChannelCAs: true})
+	g, err := localgroup.Prepare(localgroup.Options{Dir: *dir, Mode: *mode, ChannelCAs: true, IPPrefix: *ipPrefix})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(stdout, "groupwire demo: 3 members on 127.0.0.11-13, ssl_mode %s, cluster file %s\n", *mode, g.ConfigPath)
+	fmt.Fprintf(stdout, "groupwire demo: 3 members on %s.11-13, ssl_mode %s, cluster file %s\n", *ipPrefix, *mode, g.ConfigPath)
 	running, err := g.Start(ctx, log)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)

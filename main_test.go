@@ -156,7 +156,7 @@ func TestCertsCommands(t *testing.T) {
 
 // TestDemo: the README's first command shows messages crossing every pair.
 func TestDemo(t *testing.T) {
-	out, err := runCmd(t, "demo", "--duration", "3s", "--interval", "500ms")
+	out, err := runCmd(t, "demo", "--duration", "3s", "--interval", "500ms", "--ip-prefix", ipPrefix())
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
