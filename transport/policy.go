@@ -137,24 +137,11 @@ func (p *Policy) baseConfig() *tls.Config {
 		MinVersion:       p.minVersion(),
 		MaxVersion:       p.MaxVersion,
 		CipherSuites:     p.CipherSuites,
-		CurvePreferences: p.curvePreferences(),
+		CurvePreferences: p.CurvePreferences,
 		// Group messages are small and latency-bound; bulk transfers
 		// reach full-size records without the slow start anyway.
 		DynamicRecordSizingDisabled: true,
 	}
-}
-
-// curvePreferences puts X25519 first unless the policy orders key
-// exchanges itself: links between sidecars are set up often (a member
-// reconnects per recovery session) and the hybrid post-quantum
-// X25519MLKEM768 costs about 150 µs more CPU per side per handshake
-// (bench/RESULTS.md). It stays offered, so a peer that prefers it can pick
-// it.
-func (p *Policy) curvePreferences() []tls.CurveID {
-	if p.CurvePreferences != nil {
-		return p.CurvePreferences
-	}
-	return []tls.CurveID{tls.X25519, tls.X25519MLKEM768, tls.CurveP256}
 }
 
 // ErrNoPeerCertificate is returned when a peer presents no certificate
