@@ -130,6 +130,7 @@ func bulkMetrics(cpu *cpuMeter, counts []int64, errs []error, elapsed time.Durat
 		return nil, err
 	} else if ok {
 		m["cpu_s_per_gb"] = sec / (float64(total) / 1e9)
+		m["cpu_sys_share"] = cpu.sysShare
 	}
 	return m, nil
 }

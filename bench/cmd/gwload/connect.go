@@ -58,6 +58,7 @@ func connectRate(ctx context.Context, cfg runConfig) (map[string]float64, error)
 		return nil, err
 	} else if ok {
 		m["cpu_us_per_link"] = sec * 1e6 / float64(len(all))
+		m["cpu_sys_share"] = cpu.sysShare
 	}
 	return m, nil
 }

@@ -62,6 +62,7 @@ func pingPong(ctx context.Context, cfg runConfig, links int) (map[string]float64
 		return nil, err
 	} else if ok {
 		m["cpu_us_per_msg"] = sec * 1e6 / float64(len(all))
+		m["cpu_sys_share"] = cpu.sysShare
 	}
 	return m, nil
 }

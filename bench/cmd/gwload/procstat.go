@@ -17,7 +17,8 @@ const clockTicks = 100
 // and its reaped children's, so socat's per-link forks count) and resident
 // memory summed over every live process of its session.
 type procUsage struct {
-	CPUSeconds float64
+	CPUSeconds float64 // user + system
+	SysSeconds float64 // system (kernel) only
 	RSSKiB     int64
 	Procs      int
 }
@@ -43,6 +44,7 @@ func sessionUsage(sid int) (procUsage, error) {
 		found = true
 		u.Procs++
 		u.CPUSeconds += float64(st.utime+st.stime+st.cutime+st.cstime) / clockTicks
+		u.SysSeconds += float64(st.stime+st.cstime) / clockTicks
 		rss, err := vmRSS(pid)
 		if err == nil {
 			u.RSSKiB += rss
@@ -112,10 +114,11 @@ func usageOf(sids []int) ([]procUsage, error) {
 	return out, nil
 }
 
-func sumCPU(us []procUsage) float64 {
-	var t float64
+// sumCPU returns the total and the kernel CPU seconds of us.
+func sumCPU(us []procUsage) (total, sys float64) {
 	for _, u := range us {
-		t += u.CPUSeconds
+		total += u.CPUSeconds
+		sys += u.SysSeconds
 	}
-	return t
+	return total, sys
 }

@@ -97,8 +97,9 @@ func dial(ctx context.Context, target string, op byte) (*net.TCPConn, error) {
 
 // cpuMeter measures the CPU the proxy sessions use between start and stop.
 type cpuMeter struct {
-	sids   []int
-	before float64
+	sids              []int
+	before, beforeSys float64
+	sysShare          float64 // kernel share of the last seconds() reading
 }
 
 func startCPU(sids []int) (*cpuMeter, error) {
@@ -106,7 +107,8 @@ func startCPU(sids []int) (*cpuMeter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cpuMeter{sids: sids, before: sumCPU(us)}, nil
+	total, sys := sumCPU(us)
+	return &cpuMeter{sids: sids, before: total, beforeSys: sys}, nil
 }
 
 // seconds returns the CPU seconds used since start; ok is false for a
@@ -119,5 +121,9 @@ func (m *cpuMeter) seconds() (float64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	return sumCPU(us) - m.before, true, nil
+	total, sys := sumCPU(us)
+	if d := total - m.before; d > 0 {
+		m.sysShare = (sys - m.beforeSys) / d
+	}
+	return total - m.before, true, nil
 }
