@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestQuantileNearestRank(t *testing.T) {
+	var s []time.Duration
+	for i := 1; i <= 1000; i++ {
+		s = append(s, time.Duration(i))
+	}
+	for q, want := range map[float64]time.Duration{0.5: 500, 0.99: 990, 0.999: 999, 1: 1000, 0: 1} {
+		if got := quantile(s, q); got != want {
+			t.Errorf("quantile(%v) = %d, want %d", q, got, want)
+		}
+	}
+}
+
+func TestMedianAndRatio(t *testing.T) {
+	tb := newTable([]result{
+		{Pair: "gw", Round: 1, Test: "pp-1", Metrics: map[string]float64{"p50_us": 30}},
+		{Pair: "gw", Round: 2, Test: "pp-1", Metrics: map[string]float64{"p50_us": 10}},
+		{Pair: "gw", Round: 3, Test: "pp-1", Metrics: map[string]float64{"p50_us": 20}},
+		{Pair: "ref", Round: 1, Test: "pp-1", Metrics: map[string]float64{"p50_us": 40}},
+	})
+	if m, ok := tb.median("gw", "pp-1", "p50_us"); !ok || m != 20 {
+		t.Errorf("median = %v, %v; want 20", m, ok)
+	}
+	if r, ok := tb.ratio("gw", "ref", "pp-1", "p50_us"); !ok || r != 0.5 {
+		t.Errorf("ratio = %v, %v; want 0.5", r, ok)
+	}
+	if _, ok := tb.median("gw", "connect", "links_s"); ok {
+		t.Error("median of a metric never measured reported ok")
+	}
+}
+
+// TestSessionUsageOfThisProcess reads this test's own session from /proc.
+func TestSessionUsageOfThisProcess(t *testing.T) {
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := sessionUsage(sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss, err := vmRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Procs < 1 || u.RSSKiB < rss || rss <= 0 {
+		t.Errorf("session %d: %+v, own RSS %d KiB", sid, u, rss)
+	}
+	if _, err := sessionUsage(1 << 30); err == nil {
+		t.Error("a session with no process was not an error")
+	}
+}
+
+func TestRequireLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{"127.0.0.30:7002": true, "10.0.0.1:7002": false, "[::1]:7002": false, "localhost:1": false} {
+		if err := requireLoopback(addr); (err == nil) != ok {
+			t.Errorf("requireLoopback(%s) = %v", addr, err)
+		}
+	}
+}
+
+// TestDriversAgainstTheServer runs every timed driver briefly against the
+// real server over loopback, with no proxy in between.
+func TestDriversAgainstTheServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); acceptLoop(ln, &wg) }()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	cfg := runConfig{target: ln.Addr().String(), duration: 150 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for name, want := range map[string]string{"bulk-up-1": "gbit_s", "bulk-down-8": "gbit_s", "pp-1": "p50_us", "pp-16": "msgs_s", "connect": "links_s"} {
+		m, err := tests[name](ctx, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if m[want] <= 0 {
+			t.Errorf("%s: %s = %v, want > 0 (%v)", name, want, m[want], m)
+		}
+		if _, ok := m["cpu_sys_share"]; ok {
+			t.Errorf("%s: CPU reported with no proxy to measure", name)
+		}
+	}
+}
