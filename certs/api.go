@@ -42,4 +42,9 @@ type Snapshot struct {
 	Digest [32]byte
 	// LoadedAt is when the snapshot was built.
 	LoadedAt time.Time
+
+	// verified remembers the peers VerifyPeer accepted under this
+	// snapshot's CAs and CRLs; nil disables it. Snapshots that share CAs
+	// and CRLs may share it.
+	verified *verifyCache
 }

@@ -15,7 +15,7 @@ import (
 // Empty fields of src are skipped; an empty Source gives an empty snapshot.
 func Load(src Source) (*Snapshot, error) {
 	d := newDigester()
-	snap := &Snapshot{}
+	snap := &Snapshot{verified: newVerifyCache()}
 
 	cert, err := loadKeyPair(src.Cert, src.Key, d)
 	if err != nil {

@@ -2,8 +2,11 @@ package certs
 
 import (
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,6 +24,10 @@ func (s *Snapshot) VerifyPeer(peer []*x509.Certificate, usages []x509.ExtKeyUsag
 	if len(peer) == 0 || peer[0] == nil {
 		return nil, errors.New("verify peer: peer sent no certificate")
 	}
+	key := verifyKey(peer, usages)
+	if chain, ok := s.verified.get(key, now); ok {
+		return chain, nil
+	}
 	leaf := peer[0]
 	opts := x509.VerifyOptions{
 		Roots:         s.Roots,
@@ -36,6 +43,7 @@ func (s *Snapshot) VerifyPeer(peer []*x509.Certificate, usages []x509.ExtKeyUsag
 	for _, chain := range chains {
 		err := s.CRLs.Check(chain, now)
 		if err == nil {
+			s.verified.put(key, chain, s.validUntil(chain))
 			return chain, nil
 		}
 		if best == nil || crlErrorRank(err) > crlErrorRank(best) {
@@ -77,4 +85,90 @@ func crlErrorRank(err error) int {
 	default: // expired, not yet valid, unhandled critical extension
 		return 2
 	}
+}
+
+// verifyCache remembers successful peer verifications under one snapshot,
+// so that a resumed link, whose peer presents the same certificates again,
+// skips the signature checks (15% of a resumed link's setup CPU). The
+// inputs of a verification are the peer's certificates, the key usages and
+// the snapshot's CAs and CRLs, which never change; the only other input is
+// the time, so an entry lasts until the first certificate of its chain or
+// CRL expires. A reload makes a new snapshot and with it an empty cache.
+type verifyCache struct {
+	mu sync.Mutex
+	m  map[string]verifyEntry // guarded by mu
+}
+
+type verifyEntry struct {
+	chain []*x509.Certificate
+	until time.Time // the result holds strictly before this time
+}
+
+// verifyCacheMax bounds the cache; when full it is emptied, which costs
+// one full verification per peer.
+const verifyCacheMax = 4096
+
+func newVerifyCache() *verifyCache { return &verifyCache{m: make(map[string]verifyEntry)} }
+
+func (c *verifyCache) get(key string, now time.Time) ([]*x509.Certificate, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || !now.Before(e.until) {
+		return nil, false
+	}
+	return e.chain, true
+}
+
+func (c *verifyCache) put(key string, chain []*x509.Certificate, until time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= verifyCacheMax {
+		clear(c.m)
+	}
+	c.m[key] = verifyEntry{chain: chain, until: until}
+}
+
+// verifyKey identifies a verification's inputs other than the snapshot.
+func verifyKey(peer []*x509.Certificate, usages []x509.ExtKeyUsage) string {
+	var b strings.Builder
+	for _, u := range usages {
+		b.WriteByte(byte(u))
+	}
+	for _, c := range peer {
+		b.WriteByte(0)
+		if c != nil {
+			var n [4]byte
+			binary.BigEndian.PutUint32(n[:], uint32(len(c.Raw)))
+			b.Write(n[:])
+			b.Write(c.Raw)
+		}
+	}
+	return b.String()
+}
+
+// validUntil is when a verification of chain stops holding: the first
+// NotAfter of the chain, or the first nextUpdate of a loaded CRL.
+func (s *Snapshot) validUntil(chain []*x509.Certificate) time.Time {
+	var until time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (until.IsZero() || t.Before(until)) {
+			until = t
+		}
+	}
+	for _, c := range chain {
+		earlier(c.NotAfter)
+	}
+	if s.CRLs != nil {
+		for _, info := range s.CRLs.Info() {
+			earlier(info.NextUpdate)
+		}
+	}
+	return until
 }
