@@ -8,7 +8,6 @@ import (
 	"github.com/groupwire/groupwire/certs/devpki"
 )
 
-
 var serverAuth = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 
 // TestVerifyCacheKeepsEveryCheck: a verification served from the cache
