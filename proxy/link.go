@@ -28,7 +28,7 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 		s.log.Warn().Str("peer", r.Peer).Str("channel", r.Channel).Str("dir", string(Outbound)).Err(err).Msg("link failed")
 		return
 	}
-	s.runLink(&liveLink{peer: r.Peer, channel: r.Channel, direction: Outbound, link: link, member: member})
+	s.startLink(&liveLink{peer: r.Peer, channel: r.Channel, direction: Outbound, link: link, member: member})
 }
 
 // serveInbound answers one link dialed by a peer's sidecar: handshake,
@@ -69,7 +69,7 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn) {
 		s.log.Warn().Str("peer", h.From).Str("channel", h.Channel).Str("dir", string(Inbound)).Err(err).Msg("link failed")
 		return
 	}
-	s.runLink(&liveLink{peer: h.From, channel: h.Channel, direction: Inbound, link: link, member: member})
+	s.startLink(&liveLink{peer: h.From, channel: h.Channel, direction: Inbound, link: link, member: member})
 }
 
 func setSocketOptions(c *net.TCPConn) {
@@ -78,11 +78,24 @@ func setSocketOptions(c *net.TCPConn) {
 	_ = c.SetKeepAlivePeriod(15 * time.Second)
 }
 
+// startLink relays l on a fresh goroutine, so that the stack the dial or
+// the handshake grew is freed and an idle link costs two small stacks.
+func (s *Sidecar) startLink(l *liveLink) {
+	l.started = time.Now()
+	if !s.links.add(l) {
+		l.kill("sidecar shutting down")
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runLink(l)
+	}()
+}
+
 // runLink relays one link in both directions until both have ended, or
 // until one fails, then logs one line about it.
 func (s *Sidecar) runLink(l *liveLink) {
-	l.started = time.Now()
-	s.links.add(l)
 	defer s.links.remove(l)
 
 	memberEnd := endpoint{conn: l.member, raw: l.member}

@@ -67,16 +67,30 @@ type registry struct {
 	mu     sync.Mutex
 	nextID uint64
 	links  map[uint64]*liveLink // guarded by mu
+	closed bool                 // guarded by mu; no link is added once set
 }
 
 func newRegistry() *registry { return &registry{links: make(map[uint64]*liveLink)} }
 
-func (r *registry) add(l *liveLink) {
+// add registers l; it reports false once the registry is closed.
+func (r *registry) add(l *liveLink) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
 	r.nextID++
 	l.id = r.nextID
 	r.links[l.id] = l
+	return true
+}
+
+// close refuses further links and returns those still registered.
+func (r *registry) close() []*liveLink {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return r.all()
 }
 
 func (r *registry) remove(l *liveLink) {

@@ -199,7 +199,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.watchCredentials(serveCtx)
+		s.housekeeping(serveCtx)
 	}()
 	for _, a := range s.acme {
 		s.wg.Add(1)
@@ -236,7 +236,7 @@ func (s *Sidecar) drain() {
 	for s.links.count() > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, l := range s.links.all() {
+	for _, l := range s.links.close() {
 		l.kill("sidecar shutting down")
 	}
 }
