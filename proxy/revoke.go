@@ -2,20 +2,18 @@ package proxy
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
 )
 
-// watchCredentials reloads key material when its files change, and after
+// housekeeping reloads key material when its files change, and after
 // every reload checks each live link's peer again, cutting those whose
-// peer is no longer trusted (revoked, CA gone). It also cuts links whose
-// peer certificate expires, unless close_on_expiry is off.
-func (s *Sidecar) watchCredentials(ctx context.Context) {
-	if len(s.stores) == 0 {
-		<-ctx.Done()
-		return
-	}
+// peer is no longer trusted (revoked, CA gone). Once a second it cuts
+// links whose peer certificate expired, unless close_on_expiry is off, and
+// returns memory to the system after many links closed.
+func (s *Sidecar) housekeeping(ctx context.Context) {
 	stores := make([]*certs.Store, 0, len(s.stores))
 	for _, st := range s.stores {
 		stores = append(stores, st)
@@ -23,6 +21,9 @@ func (s *Sidecar) watchCredentials(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		if len(stores) == 0 {
+			return
+		}
 		err := certs.Watch(ctx, stores, certs.WatchOptions{Interval: s.plan.ReloadInterval, OnReload: s.onReload})
 		if err != nil && ctx.Err() == nil {
 			s.log.Error().Err(err).Msg("certificate watcher stopped; changes are picked up by SIGHUP only")
@@ -30,6 +31,7 @@ func (s *Sidecar) watchCredentials(ctx context.Context) {
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var mem memoryReleaser
 	for {
 		select {
 		case <-ctx.Done():
@@ -39,7 +41,31 @@ func (s *Sidecar) watchCredentials(ctx context.Context) {
 			if s.plan.CloseOnExpiry {
 				s.cutExpired(s.now())
 			}
+			mem.observe(s.links.count())
 		}
+	}
+}
+
+// memoryReleaser hands memory back to the operating system after many
+// links have closed. An idle Go process collects garbage only every two
+// minutes and returns only what lies above its last heap goal, so without
+// this a sidecar's RSS stays at the high-water mark of its link count.
+type memoryReleaser struct {
+	peak int // most live links seen since the last release
+}
+
+// releaseDrop is how many links must have closed since the peak, and
+// which fraction of it, before memory is released.
+const (
+	releaseDrop     = 64
+	releaseFraction = 2
+)
+
+func (m *memoryReleaser) observe(live int) {
+	m.peak = max(m.peak, live)
+	if m.peak-live >= releaseDrop && live <= m.peak/releaseFraction {
+		debug.FreeOSMemory()
+		m.peak = live
 	}
 }
 
