@@ -11,8 +11,9 @@ import (
 // housekeeping reloads key material when its files change, and after
 // every reload checks each live link's peer again, cutting those whose
 // peer is no longer trusted (revoked, CA gone). Once a second it cuts
-// links whose peer certificate expired, unless close_on_expiry is off, and
-// returns memory to the system after many links closed.
+// links whose peer certificate expired (unless close_on_expiry is off) and
+// links idle for idle_timeout, and returns memory to the system after many
+// links closed.
 func (s *Sidecar) housekeeping(ctx context.Context) {
 	stores := make([]*certs.Store, 0, len(s.stores))
 	for _, st := range s.stores {
@@ -40,6 +41,9 @@ func (s *Sidecar) housekeeping(ctx context.Context) {
 		case <-tick.C:
 			if s.plan.CloseOnExpiry {
 				s.cutExpired(s.now())
+			}
+			if s.plan.IdleTimeout > 0 {
+				s.cutIdle(s.plan.IdleTimeout)
 			}
 			mem.observe(s.links.count())
 		}

@@ -290,3 +290,30 @@ func TestRotationUnderTraffic(t *testing.T) {
 		t.Fatalf("no link of mysql-3 presents mysql-1's new serial %s", want)
 	}
 }
+
+// TestIdleTimeout: with idle_timeout set, a link that carries nothing is
+// cut and a busy one is not, on the TLS and the spliced path alike.
+func TestIdleTimeout(t *testing.T) {
+	for _, mode := range []string{"VERIFY_CA", "DISABLED"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			g, _, logs := startGroup(t, localgroup.Options{Mode: mode, ExtraYAML: "idle_timeout: 1500ms\n"})
+			quiet := openSession(t, g, "mysql-1", "mysql-2", "group")
+			busy := openSession(t, g, "mysql-1", "mysql-3", "group")
+			if err := quiet.ping("then silence"); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			for time.Since(start) < 3*time.Second {
+				if err := busy.ping("busy"); err != nil {
+					t.Fatalf("busy link cut: %v\nlog:\n%s", err, logs)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if err := quiet.waitClosed(time.Second); err != nil {
+				t.Fatalf("%v\nlog:\n%s", err, logs)
+			}
+			logs.waitFor(t, "idle_timeout 1.5s")
+		})
+	}
+}
