@@ -21,6 +21,7 @@ type TLSOptions struct {
 	SSLCipher       string `yaml:"ssl_cipher"`
 	TLSCiphersuites string `yaml:"tls_ciphersuites"`
 	TLSVersion      string `yaml:"tls_version"`
+	TLSKex          string `yaml:"tls_kex"`
 	// ACME, when set, makes the member's certificate and key come from an
 	// ACME CA instead of ssl_cert/ssl_key (see ACMEOptions).
 	ACME *ACMEOptions `yaml:"acme"`

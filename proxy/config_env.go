@@ -108,6 +108,7 @@ func (x expander) tls(path string, o TLSOptions) TLSOptions {
 		SSLCipher:       x.expand(path+".ssl_cipher", o.SSLCipher),
 		TLSCiphersuites: x.expand(path+".tls_ciphersuites", o.TLSCiphersuites),
 		TLSVersion:      x.expand(path+".tls_version", o.TLSVersion),
+		TLSKex:          x.expand(path+".tls_kex", o.TLSKex),
 		ACME:            x.acme(path+".acme", o.ACME),
 	}
 }

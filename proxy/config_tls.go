@@ -24,6 +24,7 @@ var tlsFields = []struct {
 	{"ssl_cipher", func(o *TLSOptions) *string { return &o.SSLCipher }},
 	{"tls_ciphersuites", func(o *TLSOptions) *string { return &o.TLSCiphersuites }},
 	{"tls_version", func(o *TLSOptions) *string { return &o.TLSVersion }},
+	{"tls_kex", func(o *TLSOptions) *string { return &o.TLSKex }},
 }
 
 // mergeTLS fills every unset key of the channel's options from the top-level
@@ -113,7 +114,8 @@ func checkKeyPair(channel string, eff TLSOptions, from map[string]string, ps *pr
 	}
 }
 
-// parseTLSKnobs parses tls_version, ssl_cipher and tls_ciphersuites.
+// parseTLSKnobs parses tls_version, ssl_cipher, tls_ciphersuites and
+// tls_kex.
 func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 	o := cp.Options
 	if o.TLSVersion != "" {
@@ -140,6 +142,13 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 			ps.add(from["tls_ciphersuites"], "%s", trimKey(err, "tls_ciphersuites"))
 		}
 		cp.TLS13Suites = suites
+	}
+	if o.TLSKex != "" {
+		groups, err := transport.ParseKeyExchange(o.TLSKex)
+		if err != nil {
+			ps.add(from["tls_kex"], "%s", trimKey(err, "tls_kex"))
+		}
+		cp.KeyExchange = groups
 	}
 }
 

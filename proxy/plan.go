@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
@@ -42,9 +43,10 @@ type ChannelPlan struct {
 	Source       certs.Source // files; empty for DISABLED
 	MinVersion   uint16       // from tls_version; 0 means Go's default
 	MaxVersion   uint16
-	CipherSuites []uint16   // from ssl_cipher; nil means Go's default
-	TLS13Suites  []uint16   // from tls_ciphersuites; nil means all
-	Options      TLSOptions // the effective options as written, for printing
+	CipherSuites []uint16      // from ssl_cipher; nil means Go's default
+	TLS13Suites  []uint16      // from tls_ciphersuites; nil means all
+	KeyExchange  []tls.CurveID // from tls_kex; nil means Go's default (hybrid post-quantum first)
+	Options      TLSOptions    // the effective options as written, for printing
 	// ACME is where the member's certificate comes from when the channel
 	// uses tls.acme (Source then names no ssl_cert/ssl_key); nil otherwise.
 	// An empty Name means the member's identity.

@@ -89,6 +89,13 @@ func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 	fmt.Fprintf(tw, "  tls_version\t%s\n", versionRange(ch.MinVersion, ch.MaxVersion))
 	fmt.Fprintf(tw, "  ssl_cipher\t%s\n", suiteList(ch.CipherSuites, "Go's default TLS 1.2 suites"))
 	fmt.Fprintf(tw, "  tls_ciphersuites\t%s\n", suiteList(ch.TLS13Suites, "all TLS 1.3 suites Go implements"))
+	if len(ch.KeyExchange) > 0 {
+		names := make([]string, len(ch.KeyExchange))
+		for i, id := range ch.KeyExchange {
+			names[i] = transport.KeyExchangeName(id)
+		}
+		fmt.Fprintf(tw, "  tls_kex\t%s\n", strings.Join(names, ":"))
+	}
 	tw.Flush()
 }
 

@@ -75,13 +75,14 @@ func New(plan *Plan, opts Options) (*Sidecar, error) {
 	acmeByConfig := make(map[string]*certs.ACME)
 	for _, ch := range plan.Channels {
 		p := &transport.Policy{
-			Channel:      ch.Name,
-			Mode:         ch.Mode,
-			MinVersion:   ch.MinVersion,
-			MaxVersion:   ch.MaxVersion,
-			CipherSuites: ch.CipherSuites,
-			TLS13Suites:  ch.TLS13Suites,
-			Now:          opts.Now,
+			Channel:          ch.Name,
+			Mode:             ch.Mode,
+			MinVersion:       ch.MinVersion,
+			MaxVersion:       ch.MaxVersion,
+			CipherSuites:     ch.CipherSuites,
+			TLS13Suites:      ch.TLS13Suites,
+			CurvePreferences: ch.KeyExchange,
+			Now:              opts.Now,
 		}
 		if ch.Mode.UsesTLS() {
 			store, err := certs.NewStore("channel "+ch.Name, ch.Source)

@@ -1,0 +1,63 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/groupwire/groupwire/certs"
+)
+
+func TestParseKeyExchange(t *testing.T) {
+	ids, err := ParseKeyExchange("X25519MLKEM768:x25519, prime256v1:X25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256}; !slices.Equal(ids, want) {
+		t.Fatalf("got %v, want %v", ids, want)
+	}
+	if ids, err := ParseKeyExchange(" "); ids != nil || err != nil {
+		t.Fatalf("empty: %v %v", ids, err)
+	}
+	_, err = ParseKeyExchange("X25519:ffdhe2048")
+	if err == nil || !strings.Contains(err.Error(), `unknown key exchange group "ffdhe2048"`) || !strings.Contains(err.Error(), "X25519MLKEM768") {
+		t.Fatalf("unknown group: %v", err)
+	}
+}
+
+// TestKeyExchangeNegotiated: tls_kex decides the key exchange of a link:
+// Go's default picks the hybrid post-quantum group, X25519 alone picks
+// X25519.
+func TestKeyExchangeNegotiated(t *testing.T) {
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1")
+	c2, k2, _ := p.member("mysql-2")
+	ca := filepath.Join(p.dir, "ca.pem")
+	for _, tt := range []struct {
+		kex  string
+		want tls.CurveID
+	}{{"", tls.X25519MLKEM768}, {"X25519", tls.X25519}, {"prime256v1", tls.CurveP256}} {
+		groups, err := ParseKeyExchange(tt.kex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		server := &Policy{Channel: "group", Mode: VerifyCA, CurvePreferences: groups, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
+		client := &Policy{Channel: "group", Mode: VerifyCA, CurvePreferences: groups, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+		addr, results := startAcceptor(t, server)
+		link, err := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr}, DialOptions{}).Dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := link.AwaitAccept(); err != nil {
+			t.Fatal(err)
+		}
+		<-results
+		link.Close()
+		if got := link.TLS.CurveID; got != tt.want {
+			t.Errorf("tls_kex %q negotiated %v, want %v", tt.kex, got, tt.want)
+		}
+	}
+}
