@@ -3,7 +3,8 @@
 # run, alternating rounds, and write bench/RESULTS.md. See bench/README.md.
 #
 # Pairs: direct (no proxy), socat (plaintext floor), gw-disabled,
-# gw-verify (VERIFY_IDENTITY, TLS 1.3, AES-128-GCM, ECDSA P-256), stunnel
+# gw-verify (VERIFY_IDENTITY, TLS 1.3, AES-128-GCM, ECDSA P-256), gw-x25519
+# (the same with tls_kex: X25519, the key exchange stunnel uses), stunnel
 # (mTLS), and ghostunnel if GHOSTUNNEL=/path/to/ghostunnel is set.
 # Everything listens on 127.0.0.x only; every process is stopped on exit.
 #
@@ -102,7 +103,7 @@ GW=${GW_BIN:-$WORK/groupwire}
 PKI=$WORK/pki
 
 # --- the server: stands in for member b's service behind every pair -----
-start sink "$WORK/gwload" serve -listen "127.0.0.30:$SVC,127.0.0.12:$SVC,127.0.0.14:$SVC"
+start sink "$WORK/gwload" serve -listen "127.0.0.30:$SVC,127.0.0.12:$SVC,127.0.0.14:$SVC,127.0.0.16:$SVC"
 wait_port 127.0.0.30 $SVC
 
 declare -A ENTRY PROCS
@@ -116,7 +117,7 @@ ENTRY[socat]=127.0.0.21:$SVC
 PROCS[socat]="$(pid_of socat-a),$(pid_of socat-b)"
 
 # --- groupwire: a at .11/.13, b at .12/.14 -------------------------------
-gwconfig() { # gwconfig MODE IP_A IP_B
+gwconfig() { # gwconfig MODE IP_A IP_B [TLS_KEX]
 	cat <<YAML
 group: bench
 tls:
@@ -131,6 +132,7 @@ YAML
   tls_version: TLSv1.3
   tls_ciphersuites: TLS_AES_128_GCM_SHA256
 YAML
+		[[ -z ${4:-} ]] || echo "  tls_kex: $4"
 	fi
 	cat <<YAML
 channels:
@@ -142,7 +144,11 @@ YAML
 }
 gwconfig DISABLED 127.0.0.11 127.0.0.12 >"$WORK/gw-disabled.yaml"
 gwconfig VERIFY_IDENTITY 127.0.0.13 127.0.0.14 >"$WORK/gw-verify.yaml"
-for p in gw-disabled gw-verify; do
+# The same with classical X25519 key exchange, as stunnel negotiates: a
+# like-for-like comparison of new links (gw-verify keeps Go's hybrid
+# post-quantum X25519MLKEM768).
+gwconfig VERIFY_IDENTITY 127.0.0.15 127.0.0.16 X25519 >"$WORK/gw-x25519.yaml"
+for p in gw-disabled gw-verify gw-x25519; do
 	for m in a b; do
 		start "$p-$m" "$GW" run --config "$WORK/$p.yaml" --member $m --log-level warn --log-format json
 	done
@@ -151,6 +157,8 @@ ENTRY[gw-disabled]=127.0.0.11:$SVC
 PROCS[gw-disabled]="$(pid_of gw-disabled-a),$(pid_of gw-disabled-b)"
 ENTRY[gw-verify]=127.0.0.13:$SVC
 PROCS[gw-verify]="$(pid_of gw-verify-a),$(pid_of gw-verify-b)"
+ENTRY[gw-x25519]=127.0.0.15:$SVC
+PROCS[gw-x25519]="$(pid_of gw-x25519-a),$(pid_of gw-x25519-b)"
 
 # --- stunnel: mTLS pair, TLS 1.3 AES-128-GCM, verified chain and name ---
 stunnelconf() { # stunnelconf SIDE
@@ -180,7 +188,7 @@ start stunnel-b stunnel4 "$WORK/stunnel-b.conf"
 ENTRY[stunnel]=127.0.0.41:$SVC
 PROCS[stunnel]="$(pid_of stunnel-a),$(pid_of stunnel-b)"
 
-ALL_PAIRS="direct socat gw-disabled gw-verify stunnel"
+ALL_PAIRS="direct socat gw-disabled gw-verify gw-x25519 stunnel"
 
 # --- ghostunnel, if given ---------------------------------------------
 if [[ -n "${GHOSTUNNEL:-}" ]]; then
@@ -197,6 +205,7 @@ PAIRS=${PAIRS:-$ALL_PAIRS}
 for e in "${ENTRY[@]}"; do wait_port "${e%:*}" "${e#*:}"; done
 wait_port 127.0.0.12 $SVC
 wait_port 127.0.0.14 $SVC
+wait_port 127.0.0.16 $SVC
 
 # --- rounds: per test, every pair back to back; the pair order rotates --
 RESULTS=$WORK/results.jsonl
