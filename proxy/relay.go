@@ -204,10 +204,17 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *bufferPoo
 	w.fn = w.check
 	w.peekFn = w.peekOnce
 	var total int64
+	streaming := false // the last Read returned a full record
 	for {
-		ready, err := w.peek(rc)
-		if err != nil {
-			return total, err
+		// While full records keep coming the stream is busy: Read at once
+		// and skip the peek, one syscall per record saved on bulk links.
+		// After a short record, peek first so an idle link parks with no
+		// buffer.
+		ready := streaming
+		if !ready {
+			if ready, err = w.peek(rc); err != nil {
+				return total, err
+			}
 		}
 		if !ready {
 			// The handshake, HELLO or ACCEPT, or the last Read, may have
@@ -229,8 +236,13 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *bufferPoo
 		if err != nil {
 			return total, endOfStream(err)
 		}
+		streaming = n == maxRecordPlaintext
 	}
 }
+
+// maxRecordPlaintext is the most one TLS record carries, and so the most
+// one tls.Conn Read returns.
+const maxRecordPlaintext = 16 << 10
 
 // endOfStream maps io.EOF, a clean end, to nil.
 func endOfStream(err error) error {
