@@ -15,13 +15,25 @@ import (
 // bulkUp writes for the test's duration on each of streams links and
 // counts what the server acknowledges having read.
 func bulkUp(ctx context.Context, cfg runConfig, streams int) (map[string]float64, error) {
-	conns, err := dialAll(ctx, cfg.target, opSink, streams)
+	return bulk(ctx, cfg, streams, opSink, sinkStream)
+}
+
+// bulkDown reads for the test's duration from each of streams links whose
+// server writes as fast as it can.
+func bulkDown(ctx context.Context, cfg runConfig, streams int) (map[string]float64, error) {
+	return bulk(ctx, cfg, streams, opSource, sourceStream)
+}
+
+// bulk runs stream on each of streams links opened with op until the
+// test's duration is up, and turns the byte counts into metrics.
+func bulk(ctx context.Context, cfg runConfig, streams int, op byte, stream func(*net.TCPConn, time.Time) (int64, error)) (map[string]float64, error) {
+	conns, err := dialAll(ctx, cfg.target, op, streams)
 	if err != nil {
 		return nil, err
 	}
+	defer closeAll(conns)
 	cpu, err := startCPU(cfg.sids)
 	if err != nil {
-		closeAll(conns)
 		return nil, err
 	}
 	start := time.Now()
@@ -33,13 +45,11 @@ func bulkUp(ctx context.Context, cfg runConfig, streams int) (map[string]float64
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer c.Close()
-			counts[i], errs[i] = sinkStream(c, end)
+			counts[i], errs[i] = stream(c, end)
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	return bulkMetrics(cpu, counts, errs, elapsed)
+	return bulkMetrics(cpu, counts, errs, time.Since(start))
 }
 
 // sinkStream writes chunks until end, half-closes and reads the server's
@@ -59,37 +69,6 @@ func sinkStream(c *net.TCPConn, end time.Time) (int64, error) {
 		return 0, fmt.Errorf("read the server's count: %w", err)
 	}
 	return int64(binary.BigEndian.Uint64(b[:])), nil
-}
-
-// bulkDown reads for the test's duration from each of streams links whose
-// server writes as fast as it can.
-func bulkDown(ctx context.Context, cfg runConfig, streams int) (map[string]float64, error) {
-	conns, err := dialAll(ctx, cfg.target, opSource, streams)
-	if err != nil {
-		return nil, err
-	}
-	cpu, err := startCPU(cfg.sids)
-	if err != nil {
-		closeAll(conns)
-		return nil, err
-	}
-	start := time.Now()
-	end := start.Add(cfg.duration)
-	counts := make([]int64, streams)
-	errs := make([]error, streams)
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			counts[i], errs[i] = sourceStream(c, end)
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	m, err := bulkMetrics(cpu, counts, errs, elapsed)
-	closeAll(conns)
-	return m, err
 }
 
 // sourceStream counts the bytes read until end.
