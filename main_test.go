@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/proxy/localgroup"
 )
 
@@ -374,4 +376,13 @@ func waitNotReady(t *testing.T, url string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s still ready after SIGTERM", url)
+}
+
+func devpkiLeaf(name string) devpki.LeafTemplate {
+	return devpki.LeafTemplate{CommonName: name, DNSNames: []string{name}}
+}
+
+func dialMember(g *localgroup.Group, member, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(g.Member(member).IP)}}
+	return d.Dial("tcp", addr)
 }
