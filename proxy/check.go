@@ -18,6 +18,11 @@ import (
 // for CheckMaterial to warn.
 const ExpiryWarning = 30 * 24 * time.Hour
 
+// CRLExpiryWarning is how close to its nextUpdate a CRL has to be for
+// check to warn. CRLs are re-signed often (daily to monthly), so the
+// window is short.
+const CRLExpiryWarning = 24 * time.Hour
+
 // CheckMaterial opens every certificate, key, CA and CRL file of every TLS
 // channel of the plan and checks them in ssl_mode terms, as of now: the key
 // matches the certificate; certificates are within their validity (a
@@ -54,7 +59,10 @@ func checkChannelMaterial(ch ChannelPlan, identity string, now time.Time, ps *pr
 	_, trustOK := loadStage(prefix, trust, ps)
 	if trustOK && (src.CRL != "" || src.CRLPath != "") {
 		trust.CRL, trust.CRLPath = src.CRL, src.CRLPath
-		_, trustOK = loadStage(prefix, trust, ps)
+		var snap *certs.Snapshot
+		if snap, trustOK = loadStage(prefix, trust, ps); trustOK {
+			checkCRLDates(prefix, src, snap.CRLs, now, ps)
+		}
 	}
 	if src.CA != "" {
 		checkCAFile(prefix+".ssl_ca ("+src.CA+")", src.CA, now, ps)
@@ -249,4 +257,29 @@ func certNames(c *x509.Certificate) string {
 		return "no name"
 	}
 	return strings.Join(names, ", ")
+}
+
+// checkCRLDates reports CRLs past their nextUpdate (with CRL checking on,
+// OpenSSL and groupwire then refuse every handshake) and warns of those
+// that expire within CRLExpiryWarning.
+func checkCRLDates(prefix string, src certs.Source, crls *certs.CRLSet, now time.Time, ps *problems) {
+	if crls == nil {
+		return
+	}
+	for _, info := range crls.Info() {
+		opt := "ssl_crlpath"
+		if info.File == src.CRL {
+			opt = "ssl_crl"
+		}
+		path := prefix + "." + opt + " (" + info.File + ")"
+		switch {
+		case info.NextUpdate.IsZero():
+		case now.After(info.NextUpdate):
+			ps.add(path, "CRL of %s expired at %s (nextUpdate); every handshake with a certificate of that CA fails until it is re-signed",
+				info.Issuer, info.NextUpdate.UTC().Format(time.RFC3339))
+		case info.NextUpdate.Sub(now) < CRLExpiryWarning:
+			ps.warn(path, "CRL of %s expires at %s (nextUpdate); re-sign it before then",
+				info.Issuer, info.NextUpdate.UTC().Format(time.RFC3339))
+		}
+	}
 }

@@ -310,3 +310,33 @@ func TestNameMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckMaterialCRLDates: an expired CRL is an error (every handshake
+// would fail), one expiring within a day a warning.
+func TestCheckMaterialCRLDates(t *testing.T) {
+	for _, tt := range []struct {
+		next time.Time
+		sev  Severity
+		want string
+	}{
+		{time.Now().Add(-time.Hour), SeverityError, "expired at"},
+		{time.Now().Add(3 * time.Hour), SeverityWarning, "re-sign it before then"},
+	} {
+		k := newCheckPKI(t)
+		k.issue(t, nil, "mysql-1", memberDNS)
+		crl, err := k.root.CRL(nil, time.Now().Add(-2*time.Hour), tt.next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.write(t, "crl.pem", crl)
+		got := CheckMaterial(k.plan(t, "VERIFY_CA", "ssl_crl: crl.pem"), time.Now())
+		path := "channels.group.tls.ssl_crl (" + k.path("crl.pem") + ")"
+		found := false
+		for _, p := range got {
+			found = found || p.Path == path && p.Severity == tt.sev && strings.Contains(p.Msg, tt.want) && strings.Contains(p.Msg, "groupwire test root")
+		}
+		if !found {
+			t.Errorf("no %s at %s saying %q:\n%s", tt.sev, path, tt.want, problemLines(got))
+		}
+	}
+}
