@@ -87,7 +87,7 @@ func New(plan *Plan, opts Options) (*Sidecar, error) {
 		if ch.Mode.UsesTLS() {
 			store, err := certs.NewStore("channel "+ch.Name, ch.Source)
 			if err != nil {
-				return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
+				return nil, err // names the store: "channel NAME: load ..."
 			}
 			s.stores[ch.Name] = store
 			p.Creds = store
