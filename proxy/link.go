@@ -35,7 +35,6 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 // HELLO, connect this member's service for the channel, ACCEPT, relay.
 func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn) {
 	defer s.wg.Done()
-	setSocketOptions(raw)
 	remote := raw.RemoteAddr().String()
 	link, err := s.acceptor.Accept(ctx, raw)
 	if err != nil {

@@ -136,6 +136,9 @@ func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, error) 
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
+	if err := tuneLinkSocket(raw); err != nil {
+		return nil, err
+	}
 	if err := raw.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
@@ -176,9 +179,6 @@ func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, error) 
 		return nil, a.refuse(link.Conn, hello.From, r)
 	}
 	if err := raw.SetDeadline(time.Time{}); err != nil {
-		return nil, err
-	}
-	if err := raw.SetNoDelay(true); err != nil {
 		return nil, err
 	}
 	link.acceptTimeout = a.timeout

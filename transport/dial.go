@@ -22,14 +22,12 @@ type Peer struct {
 type DialOptions struct {
 	DialTimeout      time.Duration // TCP connect; zero means 5s
 	HandshakeTimeout time.Duration // TLS handshake and HELLO write; zero means 10s
-	KeepAlive        time.Duration // TCP keepalive period; zero means 15s
 }
 
 func (o DialOptions) dialTimeout() time.Duration { return orDefault(o.DialTimeout, 5*time.Second) }
 func (o DialOptions) handshakeTimeout() time.Duration {
 	return orDefault(o.HandshakeTimeout, 10*time.Second)
 }
-func (o DialOptions) keepAlive() time.Duration { return orDefault(o.KeepAlive, 15*time.Second) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
@@ -71,7 +69,7 @@ func (d *Dialer) Peer() Peer { return d.peer }
 // bytes at once and calls Link.AwaitAccept before relaying the other way.
 // ctx bounds only the setup, not the link's lifetime.
 func (d *Dialer) Dial(ctx context.Context) (*Link, error) {
-	nd := net.Dialer{Timeout: d.opts.dialTimeout(), KeepAlive: d.opts.keepAlive()}
+	nd := net.Dialer{Timeout: d.opts.dialTimeout()}
 	c, err := nd.DialContext(ctx, "tcp", d.peer.Address)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s at %s: %w", d.peer.Name, d.peer.Address, err)
@@ -86,7 +84,7 @@ func (d *Dialer) Dial(ctx context.Context) (*Link, error) {
 }
 
 func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error) {
-	if err := raw.SetNoDelay(true); err != nil {
+	if err := tuneLinkSocket(raw); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(d.opts.handshakeTimeout())

@@ -1,0 +1,55 @@
+package transport
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestLinkSocketOptions: both ends of a link notice a dead peer within
+// about half a minute (keepalive and TCP_USER_TIMEOUT), and send small
+// messages at once (TCP_NODELAY).
+func TestLinkSocketOptions(t *testing.T) {
+	addr, results := startAcceptor(t, &Policy{Channel: "group", Mode: Disabled})
+	d := NewDialer(&Policy{Channel: "group", Mode: Disabled}, "mysql-2", Peer{Name: "mysql-1", Address: addr}, DialOptions{})
+	link, err := d.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	if err := link.AwaitAccept(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-results
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for side, c := range map[string]*net.TCPConn{"dialer": link.Raw, "acceptor": r.link.Raw} {
+		want := map[string]struct{ opt, val int }{
+			"TCP_USER_TIMEOUT (ms)": {unix.TCP_USER_TIMEOUT, 30000},
+			"TCP_KEEPIDLE (s)":      {unix.TCP_KEEPIDLE, 10},
+			"TCP_KEEPINTVL (s)":     {unix.TCP_KEEPINTVL, 5},
+			"TCP_KEEPCNT":           {unix.TCP_KEEPCNT, 4},
+			"TCP_NODELAY":           {unix.TCP_NODELAY, 1},
+		}
+		rc, err := c.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, w := range want {
+			var got int
+			var gerr error
+			rc.Control(func(fd uintptr) { got, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, w.opt) })
+			if gerr != nil || got != w.val {
+				t.Errorf("%s: %s = %d (%v), want %d", side, name, got, gerr, w.val)
+			}
+		}
+		rc.Control(func(fd uintptr) {
+			if on, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE); err != nil || on != 1 {
+				t.Errorf("%s: SO_KEEPALIVE = %d (%v)", side, on, err)
+			}
+		})
+	}
+}
