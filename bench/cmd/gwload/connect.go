@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 )
@@ -40,27 +38,7 @@ func connectRate(ctx context.Context, cfg runConfig) (map[string]float64, error)
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	all := slices.Concat(samples...)
-	if len(all) == 0 {
-		return nil, fmt.Errorf("no link completed")
-	}
-	slices.Sort(all)
-	m := map[string]float64{
-		"links_s": float64(len(all)) / elapsed.Seconds(),
-		"p50_us":  micros(quantile(all, 0.50)),
-		"p99_us":  micros(quantile(all, 0.99)),
-	}
-	if sec, ok, err := cpu.seconds(); err != nil {
-		return nil, err
-	} else if ok {
-		m["cpu_us_per_link"] = sec * 1e6 / float64(len(all))
-		m["cpu_sys_share"] = cpu.sysShare
-	}
-	return m, nil
+	return latencyMetrics(cpu, samples, errs, time.Since(start), "links_s", "cpu_us_per_link", "no link completed")
 }
 
 // oneLink connects, makes one 32-byte round trip and closes, returning

@@ -43,17 +43,23 @@ func pingPong(ctx context.Context, cfg runConfig, links int) (map[string]float64
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	return latencyMetrics(cpu, samples, errs, time.Since(start), "msgs_s", "cpu_us_per_msg", "no round trip completed")
+}
+
+// latencyMetrics turns per-worker latency samples into a rate (rateKey,
+// per second), p50/p99/p99.9 in µs and the sidecars' CPU per sample
+// (cpuKey).
+func latencyMetrics(cpu *cpuMeter, samples [][]time.Duration, errs []error, elapsed time.Duration, rateKey, cpuKey, none string) (map[string]float64, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	all := slices.Concat(samples...)
 	if len(all) == 0 {
-		return nil, fmt.Errorf("no round trip completed")
+		return nil, errors.New(none)
 	}
 	slices.Sort(all)
 	m := map[string]float64{
-		"msgs_s":  float64(len(all)) / elapsed.Seconds(),
+		rateKey:   float64(len(all)) / elapsed.Seconds(),
 		"p50_us":  micros(quantile(all, 0.50)),
 		"p99_us":  micros(quantile(all, 0.99)),
 		"p999_us": micros(quantile(all, 0.999)),
@@ -61,7 +67,7 @@ func pingPong(ctx context.Context, cfg runConfig, links int) (map[string]float64
 	if sec, ok, err := cpu.seconds(); err != nil {
 		return nil, err
 	} else if ok {
-		m["cpu_us_per_msg"] = sec * 1e6 / float64(len(all))
+		m[cpuKey] = sec * 1e6 / float64(len(all))
 		m["cpu_sys_share"] = cpu.sysShare
 	}
 	return m, nil
