@@ -25,7 +25,13 @@ func (s *Sidecar) housekeeping(ctx context.Context) {
 		if len(stores) == 0 {
 			return
 		}
-		err := certs.Watch(ctx, stores, certs.WatchOptions{Interval: s.plan.ReloadInterval, OnReload: s.onReload})
+		err := certs.Watch(ctx, stores, certs.WatchOptions{
+			Interval: s.plan.ReloadInterval,
+			OnReload: s.onReload,
+			OnWatchError: func(err error) {
+				s.log.Warn().Err(err).Msg("certificate watch; the periodic re-check still reloads")
+			},
+		})
 		if err != nil && ctx.Err() == nil {
 			s.log.Error().Err(err).Msg("certificate watcher stopped; changes are picked up by SIGHUP only")
 		}
