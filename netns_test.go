@@ -12,7 +12,9 @@ import (
 // netnsCluster is the one cluster file every host mounts: the members are
 // reached by DNS name (each host's /etc/hosts), and on every host the
 // member and its sidecar share 127.0.0.1 with the same port per member.
-// A short dial_timeout makes a partition show within one ping timeout.
+// A short dial_timeout makes a partition show within one ping timeout, and
+// a short peer_timeout lets the sidecars cut live links to a partitioned
+// peer within seconds.
 const netnsCluster = `group: netns-test
 tls:
   ssl_mode: VERIFY_IDENTITY
@@ -30,6 +32,7 @@ members:
 admin: "127.0.0.1:9900"
 dial_timeout: 1s
 handshake_timeout: 3s
+peer_timeout: 4s
 `
 
 // TestNetns runs a group the way it is deployed: one host per member, each
@@ -139,6 +142,7 @@ func netnsPartition(t *testing.T, g *netnsGroup) {
 	toM1 := []netnsPair{{"m2", "m1"}, {"m3", "m1"}}
 	between := []netnsPair{{"m2", "m3"}, {"m3", "m2"}}
 	cut := g.mark()
+	cutAt := time.Now()
 	g.top.setLink("m1", false)
 	d := g.waitUntil(10*time.Second, "m2 and m3 lose m1 behind the partition", func() (bool, string) {
 		tl := netnsTallyPings(g.pings(cut))
@@ -153,6 +157,17 @@ func netnsPartition(t *testing.T, g *netnsGroup) {
 		return true, ""
 	})
 	t.Logf("partition: m2 and m3 saw m1 fail within %v", d.Round(time.Millisecond))
+	// The links that were live when the partition began carry data m1
+	// never acknowledges: TCP_USER_TIMEOUT (peer_timeout) ends them.
+	g.waitUntil(12*time.Second, "m2's and m3's sidecars cut their live links to m1", func() (bool, string) {
+		for _, m := range []string{"m2", "m3"} {
+			if len(g.sidecarLog(cut, m, `"message":"link closed"`, `"peer":"m1"`, "timed out")) == 0 {
+				return false, "sidecar " + m + " has not cut a live link to m1 for a timeout"
+			}
+		}
+		return true, ""
+	})
+	t.Logf("partition: live links to m1 cut by %v after it went silent (peer_timeout 4s)", time.Since(cutAt).Round(time.Millisecond))
 	seen := g.mark()
 	g.waitUntil(5*time.Second, "m2 and m3 keep talking during the partition", func() (bool, string) {
 		tl := netnsTallyPings(g.pings(seen))

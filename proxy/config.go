@@ -32,6 +32,7 @@ const (
 	DefaultReloadInterval   = 30 * time.Second
 	DefaultDialTimeout      = 5 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultPeerTimeout      = 30 * time.Second
 	DefaultLocalIP          = "127.0.0.1"
 )
 
@@ -56,6 +57,7 @@ type fileConfig struct {
 	Admin            string                   `yaml:"admin"`
 	DialTimeout      *duration                `yaml:"dial_timeout"`
 	HandshakeTimeout *duration                `yaml:"handshake_timeout"`
+	PeerTimeout      *duration                `yaml:"peer_timeout"`
 	IdleTimeout      *duration                `yaml:"idle_timeout"`
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"regexp"
 	"strings"
+	"time"
 )
 
 // dnsLabelRE matches an RFC 1123 label in lower case, as Kubernetes names are.
@@ -47,11 +48,15 @@ func validateDurations(raw *fileConfig, ps *problems) {
 		{"reload_interval", raw.ReloadInterval},
 		{"dial_timeout", raw.DialTimeout},
 		{"handshake_timeout", raw.HandshakeTimeout},
+		{"peer_timeout", raw.PeerTimeout},
 	}
 	for _, p := range positive {
 		if p.d != nil && *p.d <= 0 {
 			ps.add(p.key, "must be positive, got %s (leave it out for the default)", p.d.or(0))
 		}
+	}
+	if d := raw.PeerTimeout.or(0); d > 0 && d < 2*time.Second {
+		ps.add("peer_timeout", "must be at least 2s, got %s (keepalive probes are whole seconds apart)", raw.PeerTimeout.or(0))
 	}
 	if raw.IdleTimeout != nil && *raw.IdleTimeout < 0 {
 		ps.add("idle_timeout", "must not be negative, got %s (0 means no idle timeout)", raw.IdleTimeout.or(0))

@@ -27,6 +27,7 @@ type Plan struct {
 
 	DialTimeout      time.Duration // TCP dial to a peer (dial_timeout, default 5s)
 	HandshakeTimeout time.Duration // TLS handshake plus HELLO/ACCEPT (handshake_timeout, default 10s)
+	PeerTimeout      time.Duration // a dead peer's links are cut after this (peer_timeout, default 30s)
 	IdleTimeout      time.Duration // cut links idle this long (idle_timeout); 0 means never
 	AllowNonLoopback bool          // local_ip may be a non-loopback address (allow_non_loopback)
 

@@ -60,6 +60,7 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 		CloseOnExpiry:    raw.CloseOnExpiry == nil || *raw.CloseOnExpiry,
 		DialTimeout:      raw.DialTimeout.or(DefaultDialTimeout),
 		HandshakeTimeout: raw.HandshakeTimeout.or(DefaultHandshakeTimeout),
+		PeerTimeout:      raw.PeerTimeout.or(DefaultPeerTimeout),
 		IdleTimeout:      raw.IdleTimeout.or(0),
 		AllowNonLoopback: raw.AllowNonLoopback,
 		Warnings:         ps.warnings(),

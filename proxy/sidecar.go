@@ -130,15 +130,15 @@ func New(plan *Plan, opts Options) (*Sidecar, error) {
 	for _, m := range plan.Members {
 		identities[m.Name] = m.Identity
 	}
-	s.acceptor = transport.NewAcceptor(plan.Member, policies, identities, plan.HandshakeTimeout)
-	dialOpts := transport.DialOptions{DialTimeout: plan.DialTimeout, HandshakeTimeout: plan.HandshakeTimeout}
+	linkOpts := transport.LinkOptions{DialTimeout: plan.DialTimeout, HandshakeTimeout: plan.HandshakeTimeout, PeerTimeout: plan.PeerTimeout}
+	s.acceptor = transport.NewAcceptor(plan.Member, policies, identities, linkOpts)
 	for _, r := range plan.Outbound {
 		p, ok := s.policies[r.Channel]
 		if !ok {
 			return nil, fmt.Errorf("route %s: unknown channel %s", r.Listen, r.Channel)
 		}
 		peer := transport.Peer{Name: r.Peer, Address: r.PeerAddress, Identity: r.PeerIdentity}
-		s.routes = append(s.routes, outboundRoute{Route: r, dialer: transport.NewDialer(p, plan.Member, peer, dialOpts)})
+		s.routes = append(s.routes, outboundRoute{Route: r, dialer: transport.NewDialer(p, plan.Member, peer, linkOpts)})
 	}
 	for _, d := range plan.Inbound {
 		s.delivery[d.Channel] = d.Target

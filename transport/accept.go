@@ -23,19 +23,22 @@ type Acceptor struct {
 	member     string
 	policies   map[string]*Policy
 	identities map[string]string // member name → identity
-	timeout    time.Duration
-	tls        *tls.Config // nil when every channel is DISABLED
+	timeout    time.Duration // handshake and HELLO
+	peer       time.Duration // dead-peer detection on link sockets
+	tls        *tls.Config   // nil when every channel is DISABLED
 }
 
 // NewAcceptor returns an Acceptor for member. members maps every member's
 // name (this one included) to the identity its certificate must carry.
-// handshakeTimeout bounds the handshake and HELLO (zero means 10s).
-func NewAcceptor(member string, policies []*Policy, members map[string]string, handshakeTimeout time.Duration) *Acceptor {
+// opts.HandshakeTimeout bounds the handshake and HELLO; opts.PeerTimeout
+// tunes dead-peer detection (DialTimeout is not used).
+func NewAcceptor(member string, policies []*Policy, members map[string]string, opts LinkOptions) *Acceptor {
 	a := &Acceptor{
 		member:     member,
 		policies:   make(map[string]*Policy, len(policies)),
 		identities: members,
-		timeout:    orDefault(handshakeTimeout, 10*time.Second),
+		timeout:    opts.handshakeTimeout(),
+		peer:       opts.peerTimeout(),
 	}
 	ids := make([]string, 0, len(members))
 	for name, id := range members {
@@ -136,7 +139,7 @@ func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, error) 
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	if err := tuneLinkSocket(raw); err != nil {
+	if err := tuneLinkSocket(raw, a.peer); err != nil {
 		return nil, err
 	}
 	if err := raw.SetDeadline(deadline); err != nil {

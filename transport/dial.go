@@ -18,16 +18,22 @@ type Peer struct {
 	Identity string // the name its certificate must carry under VERIFY_IDENTITY
 }
 
-// DialOptions bound a Dialer's blocking steps.
-type DialOptions struct {
+// LinkOptions bound the blocking steps of a link on either side and say
+// how soon a dead peer is noticed.
+type LinkOptions struct {
 	DialTimeout      time.Duration // TCP connect; zero means 5s
-	HandshakeTimeout time.Duration // TLS handshake and HELLO write; zero means 10s
+	HandshakeTimeout time.Duration // TLS handshake, HELLO and ACCEPT; zero means 10s
+	// PeerTimeout is how long a silent or unacknowledging peer is
+	// tolerated before the link is cut (keepalive and TCP_USER_TIMEOUT);
+	// zero means 30s.
+	PeerTimeout time.Duration
 }
 
-func (o DialOptions) dialTimeout() time.Duration { return orDefault(o.DialTimeout, 5*time.Second) }
-func (o DialOptions) handshakeTimeout() time.Duration {
+func (o LinkOptions) dialTimeout() time.Duration { return orDefault(o.DialTimeout, 5*time.Second) }
+func (o LinkOptions) handshakeTimeout() time.Duration {
 	return orDefault(o.HandshakeTimeout, 10*time.Second)
 }
+func (o LinkOptions) peerTimeout() time.Duration { return orDefault(o.PeerTimeout, 30*time.Second) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
@@ -42,13 +48,13 @@ func orDefault(d, def time.Duration) time.Duration {
 type Dialer struct {
 	policy *Policy
 	peer   Peer
-	opts   DialOptions
+	opts   LinkOptions
 	tls    *tls.Config // nil for DISABLED
 	hello  []byte      // the encoded HELLO, the same for every link
 }
 
 // NewDialer returns a Dialer for links from member from to peer.
-func NewDialer(p *Policy, from string, peer Peer, opts DialOptions) *Dialer {
+func NewDialer(p *Policy, from string, peer Peer, opts LinkOptions) *Dialer {
 	d := &Dialer{
 		policy: p,
 		peer:   peer,
@@ -84,7 +90,7 @@ func (d *Dialer) Dial(ctx context.Context) (*Link, error) {
 }
 
 func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error) {
-	if err := tuneLinkSocket(raw); err != nil {
+	if err := tuneLinkSocket(raw, d.opts.peerTimeout()); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(d.opts.handshakeTimeout())

@@ -47,7 +47,7 @@ func TestKeyExchangeNegotiated(t *testing.T) {
 		server := &Policy{Channel: "group", Mode: VerifyCA, CurvePreferences: groups, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
 		client := &Policy{Channel: "group", Mode: VerifyCA, CurvePreferences: groups, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
 		addr, results := startAcceptor(t, server)
-		link, err := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr}, DialOptions{}).Dial(context.Background())
+		link, err := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr}, LinkOptions{}).Dial(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,7 +62,7 @@ func benchmarkLinkSetup(b *testing.B, curves []tls.CurveID, want tls.CurveID) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := NewAcceptor("mysql-1", []*Policy{ap}, map[string]string{"mysql-1": "mysql-1", "mysql-2": "mysql-2"}, 5*time.Second)
+	a := NewAcceptor("mysql-1", []*Policy{ap}, map[string]string{"mysql-1": "mysql-1", "mysql-2": "mysql-2"}, LinkOptions{HandshakeTimeout: 5 * time.Second})
 	done := make(chan struct{})
 	b.Cleanup(func() { ln.Close(); <-done })
 	go func() {
@@ -84,7 +84,7 @@ func benchmarkLinkSetup(b *testing.B, curves []tls.CurveID, want tls.CurveID) {
 			link.Close()
 		}
 	}()
-	d := NewDialer(dp, "mysql-2", Peer{Name: "mysql-1", Address: ln.Addr().String(), Identity: "mysql-1"}, DialOptions{HandshakeTimeout: 5 * time.Second})
+	d := NewDialer(dp, "mysql-2", Peer{Name: "mysql-1", Address: ln.Addr().String(), Identity: "mysql-1"}, LinkOptions{HandshakeTimeout: 5 * time.Second})
 	buf := make([]byte, 4)
 	resumed := 0
 	b.ReportAllocs()

@@ -93,7 +93,7 @@ func startAcceptor(t *testing.T, policies ...*Policy) (string, <-chan acceptResu
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAcceptor("mysql-1", policies, testMembers, 5*time.Second)
+	a := NewAcceptor("mysql-1", policies, testMembers, LinkOptions{HandshakeTimeout: 5 * time.Second})
 	results := make(chan acceptResult, 16)
 	done := make(chan struct{})
 	t.Cleanup(func() { ln.Close(); <-done })
@@ -126,7 +126,7 @@ func startAcceptor(t *testing.T, policies ...*Policy) (string, <-chan acceptResu
 // returns the dialer-side error, if any.
 func dial(t *testing.T, p *Policy, from, addr string) error {
 	t.Helper()
-	d := NewDialer(p, from, Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, DialOptions{HandshakeTimeout: 5 * time.Second})
+	d := NewDialer(p, from, Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, LinkOptions{HandshakeTimeout: 5 * time.Second})
 	link, err := d.Dial(context.Background())
 	if err != nil {
 		return err

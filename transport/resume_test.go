@@ -22,7 +22,7 @@ func TestSessionResumption(t *testing.T) {
 	server := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: serverStore}
 	client := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
 	addr, results := startAcceptor(t, server)
-	d := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, DialOptions{})
+	d := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, LinkOptions{})
 
 	link := func() (resumed bool, serial string) {
 		t.Helper()

@@ -8,28 +8,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Link sockets notice a dead peer (a crashed host, a partition) within
-// about half a minute, so the member's connection is closed and the group
-// software reconnects instead of waiting for the kernel's defaults (two
-// hours of keepalive silence, fifteen minutes of retransmissions):
-// keepalive probes start after linkKeepAliveIdle of silence and
-// linkKeepAliveCount unanswered probes end the link; TCP_USER_TIMEOUT bounds
-// how long sent data may stay unacknowledged.
-const (
-	linkKeepAliveIdle     = 10 * time.Second
-	linkKeepAliveInterval = 5 * time.Second
-	linkKeepAliveCount    = 4
-	linkUserTimeout       = 30 * time.Second
-)
+// Link sockets notice a dead peer (a crashed host, a partition) within the
+// peer timeout (peer_timeout, default 30 s), so the member's connection is
+// closed and the group software reconnects instead of waiting for the
+// kernel's defaults (two hours of keepalive silence, fifteen minutes of
+// retransmissions): keepalive probes start after a third of it of silence,
+// linkKeepAliveCount probes a sixth of it apart end the link, and
+// TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged.
+const linkKeepAliveCount = 4
 
 // tuneLinkSocket sets TCP_NODELAY (group messages are small and
 // latency-bound), keepalive and TCP_USER_TIMEOUT on a link socket.
-func tuneLinkSocket(c *net.TCPConn) error {
+func tuneLinkSocket(c *net.TCPConn, peerTimeout time.Duration) error {
 	if err := c.SetNoDelay(true); err != nil {
 		return fmt.Errorf("set TCP_NODELAY: %w", err)
 	}
 	if err := c.SetKeepAliveConfig(net.KeepAliveConfig{
-		Enable: true, Idle: linkKeepAliveIdle, Interval: linkKeepAliveInterval, Count: linkKeepAliveCount,
+		Enable: true, Idle: max(peerTimeout/3, time.Second), Interval: max(peerTimeout/6, time.Second), Count: linkKeepAliveCount,
 	}); err != nil {
 		return fmt.Errorf("set keepalive: %w", err)
 	}
@@ -39,7 +34,7 @@ func tuneLinkSocket(c *net.TCPConn) error {
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(linkUserTimeout/time.Millisecond))
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(peerTimeout/time.Millisecond))
 	}); err != nil {
 		return err
 	}

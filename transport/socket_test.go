@@ -4,16 +4,17 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // TestLinkSocketOptions: both ends of a link notice a dead peer within
-// about half a minute (keepalive and TCP_USER_TIMEOUT), and send small
-// messages at once (TCP_NODELAY).
+// the peer timeout (keepalive and TCP_USER_TIMEOUT; 30 s by default, 12 s
+// on the dialer here), and send small messages at once (TCP_NODELAY).
 func TestLinkSocketOptions(t *testing.T) {
 	addr, results := startAcceptor(t, &Policy{Channel: "group", Mode: Disabled})
-	d := NewDialer(&Policy{Channel: "group", Mode: Disabled}, "mysql-2", Peer{Name: "mysql-1", Address: addr}, DialOptions{})
+	d := NewDialer(&Policy{Channel: "group", Mode: Disabled}, "mysql-2", Peer{Name: "mysql-1", Address: addr}, LinkOptions{PeerTimeout: 12 * time.Second})
 	link, err := d.Dial(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -27,10 +28,14 @@ func TestLinkSocketOptions(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	for side, c := range map[string]*net.TCPConn{"dialer": link.Raw, "acceptor": r.link.Raw} {
+		timeout, idle, interval := 30000, 10, 5
+		if side == "dialer" {
+			timeout, idle, interval = 12000, 4, 2
+		}
 		want := map[string]struct{ opt, val int }{
-			"TCP_USER_TIMEOUT (ms)": {unix.TCP_USER_TIMEOUT, 30000},
-			"TCP_KEEPIDLE (s)":      {unix.TCP_KEEPIDLE, 10},
-			"TCP_KEEPINTVL (s)":     {unix.TCP_KEEPINTVL, 5},
+			"TCP_USER_TIMEOUT (ms)": {unix.TCP_USER_TIMEOUT, timeout},
+			"TCP_KEEPIDLE (s)":      {unix.TCP_KEEPIDLE, idle},
+			"TCP_KEEPINTVL (s)":     {unix.TCP_KEEPINTVL, interval},
 			"TCP_KEEPCNT":           {unix.TCP_KEEPCNT, 4},
 			"TCP_NODELAY":           {unix.TCP_NODELAY, 1},
 		}
