@@ -23,9 +23,9 @@ type Acceptor struct {
 	member     string
 	policies   map[string]*Policy
 	identities map[string]string // member name → identity
-	timeout    time.Duration // handshake and HELLO
-	peer       time.Duration // dead-peer detection on link sockets
-	tls        *tls.Config   // nil when every channel is DISABLED
+	timeout    time.Duration     // handshake and HELLO
+	peer       time.Duration     // dead-peer detection on link sockets
+	tls        *tls.Config       // nil when every channel is DISABLED
 }
 
 // NewAcceptor returns an Acceptor for member. members maps every member's
