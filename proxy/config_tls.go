@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/groupwire/groupwire/certs"
@@ -142,6 +144,10 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 			ps.add(from["tls_ciphersuites"], "%s", trimKey(err, "tls_ciphersuites"))
 		}
 		cp.TLS13Suites = suites
+		if suites != nil && !slices.Contains(suites, tls.TLS_AES_128_GCM_SHA256) && (cp.MaxVersion == 0 || cp.MaxVersion >= tls.VersionTLS13) {
+			ps.warn(from["tls_ciphersuites"], "Go cannot choose TLS 1.3 suites: between sidecars it negotiates TLS_AES_128_GCM_SHA256 on CPUs with AES instructions "+
+				"(TLS_CHACHA20_POLY1305_SHA256 without), and a handshake outside this list is refused; to pin suites, use tls_version: TLSv1.2 with ssl_cipher")
+		}
 	}
 	if o.TLSKex != "" {
 		groups, err := transport.ParseKeyExchange(o.TLSKex)

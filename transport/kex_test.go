@@ -61,3 +61,45 @@ func TestKeyExchangeNegotiated(t *testing.T) {
 		}
 	}
 }
+
+// TestTLS13SuitesEnforced: Go cannot choose TLS 1.3 suites, so
+// tls_ciphersuites is enforced by refusing a handshake that negotiated
+// another one, and names it.
+func TestTLS13SuitesEnforced(t *testing.T) {
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1")
+	c2, k2, _ := p.member("mysql-2")
+	ca := filepath.Join(p.dir, "ca.pem")
+	dial := func(suites []uint16) (*Link, error) {
+		server := &Policy{Channel: "group", Mode: VerifyCA, TLS13Suites: suites, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
+		client := &Policy{Channel: "group", Mode: VerifyCA, TLS13Suites: suites, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+		addr, results := startAcceptor(t, server)
+		link, err := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr}, LinkOptions{}).Dial(context.Background())
+		if err == nil {
+			defer link.Close()
+			err = link.AwaitAccept()
+		}
+		if r := <-results; err == nil {
+			err = r.err
+		}
+		return link, err
+	}
+	link, err := dial(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen := link.TLS.CipherSuite // what Go picks on this CPU
+	if _, err := dial([]uint16{chosen}); err != nil {
+		t.Fatalf("allowing %s: %v", tls.CipherSuiteName(chosen), err)
+	}
+	var others []uint16
+	for _, s := range []uint16{tls.TLS_AES_128_GCM_SHA256, tls.TLS_AES_256_GCM_SHA384, tls.TLS_CHACHA20_POLY1305_SHA256} {
+		if s != chosen {
+			others = append(others, s)
+		}
+	}
+	_, err = dial(others)
+	if err == nil || !strings.Contains(err.Error(), "tls_ciphersuites does not allow "+tls.CipherSuiteName(chosen)) {
+		t.Fatalf("allowing only the others: %v", err)
+	}
+}
