@@ -166,12 +166,18 @@ func indexCRL(der []byte, file string, cas []*x509.Certificate) (*crlIndex, erro
 		critical:   unhandledCritical(rl.Extensions, crlExtHandled),
 	}
 	for _, e := range rl.RevokedCertificateEntries {
-		if c := unhandledCritical(e.Extensions, entryExtHandled); c != "" && idx.critical == "" {
-			idx.critical = "entry " + formatSerial(e.SerialNumber) + ": " + c
-		}
-		idx.revoked[string(serialKey(e.SerialNumber, nil))] = struct{}{}
+		idx.addRevoked(e.SerialNumber, e.Extensions)
 	}
 	return idx, nil
+}
+
+// addRevoked records one revoked serial, noting the first entry with a
+// critical extension groupwire does not handle.
+func (idx *crlIndex) addRevoked(serial *big.Int, exts []pkix.Extension) {
+	if c := unhandledCritical(exts, entryExtHandled); c != "" && idx.critical == "" {
+		idx.critical = "entry " + formatSerial(serial) + ": " + c
+	}
+	idx.revoked[string(serialKey(serial, nil))] = struct{}{}
 }
 
 // errNotV1 says that the deprecated parser's result is not a v1 CRL, so
@@ -203,10 +209,7 @@ func indexCRLv1(der []byte, file string, cas []*x509.Certificate) (*crlIndex, er
 		critical:   unhandledCritical(tbs.Extensions, crlExtHandled),
 	}
 	for _, e := range tbs.RevokedCertificates {
-		if c := unhandledCritical(e.Extensions, entryExtHandled); c != "" && idx.critical == "" {
-			idx.critical = "entry " + formatSerial(e.SerialNumber) + ": " + c
-		}
-		idx.revoked[string(serialKey(e.SerialNumber, nil))] = struct{}{}
+		idx.addRevoked(e.SerialNumber, e.Extensions)
 	}
 	return idx, nil
 }
