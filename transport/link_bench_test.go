@@ -5,49 +5,22 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
-	"github.com/groupwire/groupwire/certs/devpki"
 )
 
-// benchPolicy writes a CA and member certificates (ECDSA P-256) for
-// mysql-1 and mysql-2 and returns each member's VERIFY_IDENTITY policy
-// with a CRL, as bench/run.sh's gw-verify pair runs.
+// benchPolicies returns mysql-2's (dialing) and mysql-1's (accepting)
+// VERIFY_IDENTITY policies with a CRL, as bench/run.sh's gw-verify pair runs.
 func benchPolicies(b *testing.B, curves []tls.CurveID) (dialer, acceptor *Policy) {
 	b.Helper()
-	ca, err := devpki.NewRootCA("bench CA")
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	write := func(name string, data []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			b.Fatal(err)
-		}
-		return path
-	}
-	caPath := write("ca.pem", ca.CertPEM)
-	crl, err := ca.CRL(nil, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-	if err != nil {
-		b.Fatal(err)
-	}
-	crlPath := write("crl.pem", crl)
+	p := newPKI(b, "bench CA")
+	ca, crl := filepath.Join(p.dir, "ca.pem"), p.crl("crl.pem")
 	policy := func(member string) *Policy {
-		leaf, err := ca.Issue(devpki.LeafTemplate{CommonName: member, DNSNames: []string{member}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		src := certs.Source{CA: caPath, CRL: crlPath, Cert: write(member+".pem", leaf.ChainPEM), Key: write(member+"-key.pem", leaf.KeyPEM)}
-		st, err := certs.NewStore("bench "+member, src)
-		if err != nil {
-			b.Fatal(err)
-		}
+		cert, key, _ := p.member(member)
+		st := store(b, certs.Source{CA: ca, CRL: crl, Cert: cert, Key: key})
 		return &Policy{Channel: "group", Mode: VerifyIdentity, Creds: st, MinVersion: tls.VersionTLS13, CurvePreferences: curves}
 	}
 	return policy("mysql-2"), policy("mysql-1")
@@ -58,33 +31,8 @@ func benchPolicies(b *testing.B, curves []tls.CurveID) (dialer, acceptor *Policy
 // member connection; TLS sessions are resumed after the first.
 func benchmarkLinkSetup(b *testing.B, curves []tls.CurveID, want tls.CurveID) {
 	dp, ap := benchPolicies(b, curves)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	a := NewAcceptor("mysql-1", []*Policy{ap}, map[string]string{"mysql-1": "mysql-1", "mysql-2": "mysql-2"}, LinkOptions{HandshakeTimeout: 5 * time.Second})
-	done := make(chan struct{})
-	b.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			link, err := a.Accept(context.Background(), c.(*net.TCPConn))
-			if err != nil {
-				continue
-			}
-			if err := link.Accept(); err != nil {
-				link.Close()
-				continue
-			}
-			_, _ = io.Copy(link.Conn, link.Conn) // echo until the dialer closes
-			link.Close()
-		}
-	}()
-	d := NewDialer(dp, "mysql-2", Peer{Name: "mysql-1", Address: ln.Addr().String(), Identity: "mysql-1"}, LinkOptions{HandshakeTimeout: 5 * time.Second})
+	addr, _ := startAcceptor(b, ap)
+	d := NewDialer(dp, "mysql-2", Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, LinkOptions{HandshakeTimeout: 5 * time.Second})
 	buf := make([]byte, 4)
 	resumed := 0
 	b.ReportAllocs()
