@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -17,30 +16,12 @@ import (
 	"github.com/groupwire/groupwire/proxy/localgroup"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while a member writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startMember runs `groupwire member args...` until the returned stop is
 // called, and returns its echo address and output.
-func startMember(t *testing.T, args ...string) (addr string, out *syncBuffer, stop func()) {
+func startMember(t *testing.T, args ...string) (addr string, out *lockedBuffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"member"}, args...), out, io.Discard) }()
 	stop = sync.OnceFunc(func() {

@@ -187,6 +187,8 @@ type process struct {
 	done chan error
 }
 
+// lockedBuffer collects a process's output; tests read it while the
+// process writes.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
