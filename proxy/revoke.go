@@ -89,10 +89,11 @@ func (s *Sidecar) now() time.Time {
 // Reload reloads every channel's key material at once (SIGHUP), then
 // checks the live links again.
 func (s *Sidecar) Reload() {
+	stores := make([]*certs.Store, 0, len(s.stores))
 	for _, st := range s.stores {
-		changed, err := st.Reload()
-		s.onReload(st, changed, err)
+		stores = append(stores, st)
 	}
+	_ = certs.ReloadAll(stores, s.onReload) // onReload logs each failure
 }
 
 // onReload logs a reload attempt and, when the material changed, checks
