@@ -128,15 +128,18 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 		cp.MinVersion, cp.MaxVersion = lo, hi
 	}
 	if o.SSLCipher != "" {
-		suites, dropped, err := transport.ParseCipherList(o.SSLCipher)
+		sel, err := transport.ResolveCipherList(o.SSLCipher)
 		if err != nil {
 			ps.add(from["ssl_cipher"], "%s", trimKey(err, "ssl_cipher"))
 		}
-		if len(dropped) > 0 {
-			ps.warn(from["ssl_cipher"], "Go cannot do %s; left out", strings.Join(dropped, ", "))
+		if len(sel.Dropped) > 0 {
+			ps.warn(from["ssl_cipher"], "Go cannot do %s; left out", strings.Join(sel.Dropped, ", "))
 		}
-		cp.CipherSuites = suites
-		cp.DroppedCiphers = dropped
+		if len(sel.Insecure) > 0 {
+			ps.warn(from["ssl_cipher"], "enables insecure suites because it names them: %s", strings.Join(sel.Insecure, ", "))
+		}
+		cp.CipherSuites = sel.Suites
+		cp.DroppedCiphers = sel.Dropped
 	}
 	if o.TLSCiphersuites != "" {
 		suites, err := transport.ParseTLS13Ciphersuites(o.TLSCiphersuites)
