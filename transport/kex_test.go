@@ -103,3 +103,24 @@ func TestTLS13SuitesEnforced(t *testing.T) {
 		t.Fatalf("allowing only the others: %v", err)
 	}
 }
+
+// TestValidateSuitesFitKey: limited to TLS 1.2, a cipher list that no
+// suite of which can use this member's key is refused at start, naming it;
+// with TLS 1.3 allowed it is not (those suites do not depend on the key).
+func TestValidateSuitesFitKey(t *testing.T) {
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1") // ECDSA P-256
+	rsaOnly, _, err := ParseCipherList("ECDHE-RSA-AES128-GCM-SHA256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := &Policy{Channel: "group", Mode: VerifyCA, CipherSuites: rsaOnly, MaxVersion: tls.VersionTLS12,
+		Creds: store(t, certs.Source{CA: filepath.Join(p.dir, "ca.pem"), Cert: c1, Key: k1})}
+	if err := policy.Validate(); err == nil || !strings.Contains(err.Error(), "channel group: ssl_cipher allows no TLS 1.2 suite for an ECDSA certificate key") {
+		t.Fatalf("TLS 1.2 only: %v", err)
+	}
+	policy.MaxVersion = 0
+	if err := policy.Validate(); err != nil {
+		t.Fatalf("TLS 1.3 allowed: %v", err)
+	}
+}

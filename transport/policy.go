@@ -69,6 +69,13 @@ func (p *Policy) Validate() error {
 	if p.Mode.VerifiesChain() && p.Creds.Current().Roots == nil {
 		return fmt.Errorf("channel %s: ssl_mode %s needs ssl_ca or ssl_capath", p.Channel, p.Mode)
 	}
+	if p.Mode.UsesTLS() && p.MaxVersion == tls.VersionTLS12 {
+		// Limited to TLS 1.2, the suites must fit this member's key, or
+		// every handshake fails.
+		if err := SuitesMatchKey(p.CipherSuites, p.Creds.Current().Cert.Leaf.PublicKey); err != nil {
+			return fmt.Errorf("channel %s: %w", p.Channel, err)
+		}
+	}
 	return nil
 }
 
