@@ -92,7 +92,7 @@ func checkChannelMaterial(ch ChannelPlan, identity string, now time.Time, ps *pr
 		}
 		checkChain(certPath, full, chain, now, ps)
 	}
-	if ch.Mode == transport.VerifyIdentity && !NameMatches(chain[0], identity) {
+	if ch.Mode == transport.VerifyIdentity && !transport.NameMatches(chain[0], identity) {
 		ps.add(certPath, "does not name this member's identity %q (it names %s); VERIFY_IDENTITY peers would refuse it",
 			identity, certNames(chain[0]))
 	}
@@ -228,17 +228,6 @@ func chainMessage(err error) string {
 		return "extended key usage does not allow it (a member certificate needs both serverAuth and clientAuth): " + err.Error()
 	}
 	return "does not verify against ssl_ca/ssl_capath: " + err.Error()
-}
-
-// NameMatches reports whether cert names name the way OpenSSL's host check
-// does for VERIFY_IDENTITY: an IP address must be an IP SAN; a DNS name must
-// match a DNS SAN, where a leading "*." covers exactly one non-empty label
-// and needs at least two labels after it; the subject CN counts only when
-// the certificate has no DNS SAN. Case and a trailing dot are ignored. It is
-// transport.NameMatches, the check the links make, so that `check` and the
-// handshake cannot disagree.
-func NameMatches(cert *x509.Certificate, name string) bool {
-	return transport.NameMatches(cert, name)
 }
 
 // certNames lists the names a certificate carries, for messages.

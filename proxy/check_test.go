@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"math/big"
 	"net"
 	"os"
@@ -262,52 +260,6 @@ func TestCheckMaterialDisabled(t *testing.T) {
 	p := k.plan(t, "DISABLED")
 	if got := CheckMaterial(p, time.Now()); len(got) != 0 {
 		t.Errorf("DISABLED gave problems:\n%s", problemLines(got))
-	}
-}
-
-func TestNameMatches(t *testing.T) {
-	cert := func(cn string, dns []string, ips ...string) *x509.Certificate {
-		c := &x509.Certificate{Subject: pkix.Name{CommonName: cn}, DNSNames: dns}
-		for _, ip := range ips {
-			c.IPAddresses = append(c.IPAddresses, net.ParseIP(ip))
-		}
-		return c
-	}
-	tests := []struct {
-		cert *x509.Certificate
-		name string
-		want bool
-	}{
-		{cert("x", []string{"mysql-1.db"}), "mysql-1.db", true},
-		{cert("x", []string{"MySQL-1.DB."}), "mysql-1.db", true},
-		{cert("x", []string{"mysql-1.db"}), "MYSQL-1.db.", true},
-		{cert("x", []string{"mysql-1.db"}), "mysql-2.db", false},
-		{cert("x", []string{"*.db.internal"}), "mysql-1.db.internal", true},
-		{cert("x", []string{"*.db.internal"}), "a.b.db.internal", false}, // one label only
-		{cert("x", []string{"*.db.internal"}), "db.internal", false},
-		{cert("x", []string{"*.db.internal"}), ".db.internal", false},
-		{cert("x", []string{"*.internal"}), "db.internal", false}, // needs two labels after *
-		{cert("x", []string{"my*.db.internal"}), "mysql.db.internal", false},
-		{cert("mysql-1", nil), "mysql-1", true},                   // CN without DNS SAN
-		{cert("mysql-1", []string{"other"}), "mysql-1", false},    // CN ignored once a DNS SAN exists
-		{cert("mysql-1", nil, "10.0.0.1"), "mysql-1", true},       // IP SANs do not hide the CN
-		{cert("x", nil, "10.0.0.1"), "10.0.0.1", true},            // IP SAN
-		{cert("10.0.0.1", nil), "10.0.0.1", false},                // never an IP from the CN
-		{cert("x", []string{"10.0.0.1"}), "10.0.0.1", false},      // nor from a DNS SAN
-		{cert("x", nil, "::ffff:10.0.0.1"), "10.0.0.1", true},     // mapped forms are one address
-		{cert("x", nil, "fd00::2"), "[fd00::2]", true},            // bracketed IPv6
-		{cert("x", []string{"*.db.internal"}), "10.0.0.1", false}, // wildcards do not match IPs
-		{cert("", nil), "", false},
-		{nil, "mysql-1", false},
-	}
-	for _, tc := range tests {
-		if got := NameMatches(tc.cert, tc.name); got != tc.want {
-			var desc string
-			if tc.cert != nil {
-				desc = certNames(tc.cert)
-			}
-			t.Errorf("NameMatches(%s, %q) = %v, want %v", desc, tc.name, got, tc.want)
-		}
 	}
 }
 
