@@ -51,7 +51,7 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn) {
 	}
 	h := link.Hello
 	target := s.delivery[h.Channel]
-	d := net.Dialer{Timeout: s.plan.DialTimeout, KeepAlive: 15 * time.Second}
+	d := net.Dialer{Timeout: s.plan.DialTimeout, KeepAlive: -1} // setSocketOptions sets it
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		reason := fmt.Sprintf("member %s's service for channel %s at %s is not reachable: %v", s.plan.Member, h.Channel, target, err)
