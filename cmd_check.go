@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,15 +31,27 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if *member != "" {
 		members = []string{*member}
 	}
+	failed := checkMembers(cfg, members, stdout)
+	if failed > 0 {
+		return fmt.Errorf("check: %d problem(s) found", failed)
+	}
+	fmt.Fprintln(stdout, "\nok")
+	return nil
+}
+
+// checkMembers prints the plan and material problems of each member and
+// returns how many errors it printed. A problem of the file itself is found
+// again in every member's plan; it is printed and counted once.
+func checkMembers(cfg *proxy.Config, members []string, stdout io.Writer) int {
 	failed := 0
+	printed := map[string]bool{}
 	for i, name := range members {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
 		plan, err := cfg.Plan(name, memberEnv(name))
 		if err != nil {
-			fmt.Fprintln(stdout, err)
-			failed++
+			failed += printPlanError(stdout, name, err, printed)
 			continue
 		}
 		proxy.FormatPlan(stdout, plan)
@@ -49,11 +62,31 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("check: %d problem(s) found", failed)
+	return failed
+}
+
+// printPlanError prints the problems that stop member's plan, leaving out
+// those already printed for an earlier member, and returns how many it
+// printed.
+func printPlanError(w io.Writer, member string, err error, printed map[string]bool) int {
+	var ce *proxy.ConfigError
+	if !errors.As(err, &ce) {
+		fmt.Fprintf(w, "member %s: %v\n", member, err)
+		return 1
 	}
-	fmt.Fprintln(stdout, "\nok")
-	return nil
+	var fresh []proxy.Problem
+	for _, p := range ce.Problems {
+		if !printed[p.String()] {
+			printed[p.String()] = true
+			fresh = append(fresh, p)
+		}
+	}
+	if len(fresh) == 0 {
+		fmt.Fprintf(w, "member %s: no plan (the problems above)\n", member)
+		return 0
+	}
+	fmt.Fprintf(w, "member %s: %v\n", member, &proxy.ConfigError{File: ce.File, Problems: fresh})
+	return len(fresh)
 }
 
 // memberEnv is the process environment with GROUPWIRE_MEMBER set to

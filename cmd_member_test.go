@@ -13,15 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy/localgroup"
 )
 
 // startMember runs `groupwire member args...` until the returned stop is
 // called, and returns its echo address and output.
-func startMember(t *testing.T, args ...string) (addr string, out *lockedBuffer, stop func()) {
+func startMember(t *testing.T, args ...string) (addr string, out *testutil.LockedBuffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &lockedBuffer{}
+	out = &testutil.LockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"member"}, args...), out, io.Discard) }()
 	stop = sync.OnceFunc(func() {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,56 +15,31 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/groupwire/groupwire/certs/devpki"
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy/localgroup"
 )
 
-// binary is the groupwire command built once for the process tests.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func groupwireBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "groupwire-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "groupwire")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testutil.Cleanup()
 	os.Exit(code)
 }
+
+// groupwireBinary is the groupwire command, built once for the process tests.
+func groupwireBinary(t *testing.T) string { return testutil.Groupwire(t) }
 
 // runCmd runs the built binary and returns its combined output and error.
 func runCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	bin := groupwireBinary(t) // before the deadline: a cold build takes a minute
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, groupwireBinary(t), args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	return string(out), err
 }
 
@@ -109,12 +85,55 @@ func TestCheckCommand(t *testing.T) {
 	if err == nil || !strings.Contains(out, "mysql-2") || !strings.Contains(out, "ssl_cert") {
 		t.Fatalf("check with a wrong identity: %v\n%s", err, out)
 	}
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte("group: x\ntls: {ssl_mode: SOMETIMES}\nchannels: {group: {}}\nmembers:\n  a: {address: \"a:1\", ports: {group: 5}}\n  b: {address: \"b:1\", ports: {group: 5}, colour: blue}\n"), 0o644)
-	out, err = runCmd(t, "check", "--config", bad)
-	if err == nil || !strings.Contains(out, "colour") {
-		t.Fatalf("check of a bad file: %v\n%s", err, out)
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/check/*.golden")
+
+// TestCheckGolden: check's complete output on invalid files, stdout,
+// stderr and exit status, against testdata/check/NAME.golden. Each problem
+// appears once and the count agrees with the list.
+func TestCheckGolden(t *testing.T) {
+	bin := groupwireBinary(t)
+	files, err := filepath.Glob(filepath.Join("testdata", "check", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/check/*.yaml: %v", err)
 	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			got := checkTranscript(t, bin, filepath.Base(file))
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test -run CheckGolden -update writes it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("check --config %s:\n%s\nwant (%s):\n%s", file, got, golden, want)
+			}
+		})
+	}
+}
+
+// checkTranscript runs `groupwire check --config file` in testdata/check
+// and returns its stdout, stderr and exit status as one text.
+func checkTranscript(t *testing.T, bin, file string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "check", "--config", file)
+	cmd.Dir = filepath.Join("testdata", "check")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("== stdout\n%s== stderr\n%s== exit %d\n", stdout.String(), stderr.String(), cmd.ProcessState.ExitCode())
 }
 
 // TestCertsCommands: init, issue, revoke make files that OpenSSL accepts
@@ -183,32 +202,13 @@ func TestDemo(t *testing.T) {
 // process is one `groupwire run` child process.
 type process struct {
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *testutil.LockedBuffer
 	done chan error
-}
-
-// lockedBuffer collects a process's output; tests read it while the
-// process writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(groupwireBinary(t), args...), logs: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: exec.Command(groupwireBinary(t), args...), logs: &testutil.LockedBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 // netnsProc is one process started with `ip netns exec`, which execs the
@@ -17,7 +19,7 @@ import (
 type netnsProc struct {
 	label string // e.g. "sidecar m2 (2nd start)"
 	cmd   *exec.Cmd
-	out   *lockedBuffer
+	out   *testutil.LockedBuffer
 	done  chan struct{} // closed once the process has been waited for
 	err   error         // its exit status, set before done closes
 	once  sync.Once
@@ -30,7 +32,7 @@ func startNetnsProc(t *testing.T, ipPath, ns, label, bin string, args ...string)
 	p := &netnsProc{
 		label: label,
 		cmd:   exec.Command(ipPath, append([]string{"netns", "exec", ns, bin}, args...)...),
-		out:   &lockedBuffer{},
+		out:   &testutil.LockedBuffer{},
 		done:  make(chan struct{}),
 	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

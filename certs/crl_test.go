@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -212,10 +213,23 @@ func TestCRLDER(t *testing.T) {
 }
 
 func TestSerialKeyMatchesBytes(t *testing.T) {
-	for _, n := range []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(0x1002), new(big.Int).Lsh(big.NewInt(1), 300)} {
+	// The want column is written out by hand, not computed with big.Int, so
+	// that a wrong serialKey cannot agree with itself. 2^300 needs 38 bytes,
+	// more than the 32-byte buffer: serialKey must then allocate its own.
+	big300 := new(big.Int).Lsh(big.NewInt(1), 300)
+	for _, tc := range []struct {
+		n    *big.Int
+		want string
+	}{
+		{big.NewInt(0), ""},
+		{big.NewInt(1), "01"},
+		{big.NewInt(0x1002), "1002"},
+		{big.NewInt(0xff00ff), "ff00ff"},
+		{big300, "10" + strings.Repeat("00", 37)}, // 2^300 = 0x10 followed by 37 zero bytes
+	} {
 		var buf [32]byte
-		if got, want := string(serialKey(n, buf[:0])), string(n.Bytes()); got != want {
-			t.Errorf("serialKey(%v) = %x, want %x", n, got, want)
+		if got := hex.EncodeToString(serialKey(tc.n, buf[:0])); got != tc.want {
+			t.Errorf("serialKey(%v) = %s, want %s", tc.n, got, tc.want)
 		}
 	}
 	neg := big.NewInt(-5)

@@ -53,7 +53,7 @@ func TestAdminEndpoint(t *testing.T) {
 	if err := devpki.WriteFile(pki.CertPath("mysql-1"), []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs.waitFor(t, "reload failed")
+	logs.WaitFor(t, logWait, "reload failed")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		_, metrics := get(t, base+"/metrics")

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/groupwire/groupwire/certs/acmetest"
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy"
 	"github.com/groupwire/groupwire/proxy/localgroup"
 )
@@ -55,7 +56,7 @@ members:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.LockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -105,5 +106,5 @@ members:
 	if err != nil || line != "mysql-2: hello over acme\n" {
 		t.Fatalf("echo through the sidecars: %q, %v; log:\n%s", line, err, logs.String())
 	}
-	logs.waitFor(t, "acme: certificate in use", "acme: keeping the certificate renewed")
+	logs.WaitFor(t, logWait, "acme: certificate in use", "acme: keeping the certificate renewed")
 }

@@ -1,60 +1,22 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy/localgroup"
 )
 
-// syncBuffer is a log sink that tests can read while sidecars write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitForLog waits until the log holds every one of wants.
-func (s *syncBuffer) waitFor(t *testing.T, wants ...string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		log := s.String()
-		missing := ""
-		for _, w := range wants {
-			if !strings.Contains(log, w) {
-				missing = w
-				break
-			}
-		}
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q; log:\n%s", missing, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// logWait bounds the wait for a log line that a sidecar writes within
+// milliseconds of the event; generous so a loaded machine never misses it.
+const logWait = 5 * time.Second
 
 // ipPrefix returns a random 127.x.y prefix so that concurrently running
 // test binaries never share addresses.
@@ -64,7 +26,7 @@ func ipPrefix() string {
 
 // startGroup prepares and starts a local group and stops it at the end of
 // the test. It returns the group and its log.
-func startGroup(t *testing.T, opts localgroup.Options, tweak ...func(*localgroup.Group)) (*localgroup.Group, *localgroup.Running, *syncBuffer) {
+func startGroup(t *testing.T, opts localgroup.Options, tweak ...func(*localgroup.Group)) (*localgroup.Group, *localgroup.Running, *testutil.LockedBuffer) {
 	t.Helper()
 	opts.Dir = t.TempDir()
 	if opts.IPPrefix == "" {
@@ -77,7 +39,7 @@ func startGroup(t *testing.T, opts localgroup.Options, tweak ...func(*localgroup
 	for _, f := range tweak {
 		f(g)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.LockedBuffer{}
 	r, err := g.Start(context.Background(), zerolog.New(logs))
 	if err != nil {
 		t.Fatal(err)

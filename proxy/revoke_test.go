@@ -105,11 +105,11 @@ func TestRevocationCutsLiveLinks(t *testing.T) {
 		}
 	}
 	serial := g.CAs["group"].Leaves["mysql-3"].Cert.SerialNumber.Text(16)
-	logs.waitFor(t, "cutting link: peer no longer trusted", serial)
+	logs.WaitFor(t, logWait, "cutting link: peer no longer trusted", serial)
 	if _, err := g.Ping(context.Background(), "mysql-3", "mysql-1", "group", "let me in"); err == nil {
 		t.Fatal("a new link from the revoked member was accepted")
 	}
-	logs.waitFor(t, "is revoked")
+	logs.WaitFor(t, logWait, "is revoked")
 }
 
 // TestRotationKeepsLinks: a new certificate for mysql-2 is used by the
@@ -170,14 +170,14 @@ func TestBadFileKeepsOldCertificate(t *testing.T) {
 	if err := devpki.WriteFile(pki.CertPath("mysql-2"), []byte("-----BEGIN CERTIFICATE-----\nnot base64\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs.waitFor(t, "reload failed", pki.CertPath("mysql-2"))
+	logs.WaitFor(t, logWait, "reload failed", pki.CertPath("mysql-2"))
 	if _, err := g.Ping(context.Background(), "mysql-1", "mysql-2", "group", "still served"); err != nil {
 		t.Fatalf("link after a bad file: %v\nlog:\n%s", err, logs)
 	}
 	if err := pki.Issue("mysql-2", devpki.LeafTemplate{CommonName: "mysql-2", DNSNames: []string{"mysql-2"}}); err != nil {
 		t.Fatal(err)
 	}
-	logs.waitFor(t, "certificates reloaded")
+	logs.WaitFor(t, logWait, "certificates reloaded")
 	if _, err := g.Ping(context.Background(), "mysql-2", "mysql-1", "group", "new cert"); err != nil {
 		t.Fatalf("link after the good write: %v\nlog:\n%s", err, logs)
 	}
@@ -205,7 +205,7 @@ func TestExpiryCutsLink(t *testing.T) {
 	if late := time.Since(notAfter); late < 0 {
 		t.Fatalf("link cut %v before the certificate expired", -late)
 	}
-	logs.waitFor(t, "cutting link: peer certificate expired")
+	logs.WaitFor(t, logWait, "cutting link: peer certificate expired")
 }
 
 // pinger keeps one session busy until stopped and counts what failed.
@@ -330,7 +330,7 @@ func TestIdleTimeout(t *testing.T) {
 			if err := quiet.waitClosed(time.Second); err != nil {
 				t.Fatalf("%v\nlog:\n%s", err, logs)
 			}
-			logs.waitFor(t, "idle_timeout 1.5s")
+			logs.WaitFor(t, logWait, "idle_timeout 1.5s")
 		})
 	}
 }

@@ -136,7 +136,7 @@ func TestBulkTransferBothWays(t *testing.T) {
 				t.Fatal("SHA-256 differs between the ends")
 			}
 			t.Logf("%s: %d MiB each way in %v (%.0f MiB/s per direction)", mode, size>>20, elapsed, float64(size>>20)/elapsed.Seconds())
-			logs.waitFor(t, `"bytes_to_peer":`+fmt.Sprint(size), `"bytes_to_member":`+fmt.Sprint(size))
+			logs.WaitFor(t, logWait, `"bytes_to_peer":`+fmt.Sprint(size), `"bytes_to_member":`+fmt.Sprint(size))
 		})
 	}
 }

@@ -5,7 +5,6 @@
 package acmetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,10 +16,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 // Pebble is a Pebble ACME server running as a real process for one test.
@@ -43,9 +42,11 @@ func Start(t testing.TB, validity time.Duration) *Pebble {
 		t.Skip("go command not found; Pebble cannot be built")
 	}
 	dir := t.TempDir()
-	modDir := goOutput(t, "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2")
+	modDir := testutil.ModuleDir(t, "github.com/letsencrypt/pebble/v2")
 	bin := filepath.Join(dir, "pebble")
-	goOutput(t, "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
+	if _, err := testutil.GoCommand("build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble"); err != nil {
+		t.Fatal(err)
+	}
 
 	ports := FreePorts(t, 4)
 	p := &Pebble{
@@ -80,7 +81,7 @@ func Start(t testing.TB, validity time.Duration) *Pebble {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-config", confPath)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	out := &lockedBuffer{}
+	out := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -121,19 +122,6 @@ func Start(t testing.TB, validity time.Duration) *Pebble {
 	}
 }
 
-// goOutput runs the go command in the module and returns its trimmed
-// output, failing the test on error.
-func goOutput(t testing.TB, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // FreePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
@@ -167,22 +155,4 @@ func httpGet(c *http.Client, url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return body, nil
-}
-
-// lockedBuffer collects a process's output for the test log.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
