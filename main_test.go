@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -245,7 +246,10 @@ func waitReady(t *testing.T, url string, p *process) {
 // cluster file: every pair talks, SIGHUP reloads, SIGTERM drains: live
 // links keep working until they end, then the process exits 0.
 func TestProcessGroup(t *testing.T) {
-	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), AdminPort: 9900, NoEcho: true})
+	// reload_interval 1h: no periodic re-check runs during the test, so every
+	// reload counted on /metrics is one the test caused.
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), AdminPort: 9900, NoEcho: true,
+		ExtraYAML: "reload_interval: 1h\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,8 +304,13 @@ func TestProcessGroup(t *testing.T) {
 	t.Logf("link cut %v after the peer sidecar was killed", time.Since(killed).Round(time.Millisecond))
 
 	p1 := procs["mysql-1"]
+	metrics := "http://" + g.Member("mysql-1").IP + ":9900/metrics"
+	before := metricSum(t, metrics, "groupwire_cert_reloads_total")
 	p1.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, p1, "SIGHUP: reloading certificates")
+	// One reload per channel's store (group and recovery): the counter only
+	// moves when Sidecar.Reload really ran ReloadAll.
+	waitMetricSum(t, metrics, "groupwire_cert_reloads_total", before+float64(len(g.Channels)))
 
 	// A live link from mysql-2 into mysql-1 survives mysql-1's SIGTERM
 	// until mysql-2's member closes it.
@@ -344,6 +353,49 @@ func TestProcessGroup(t *testing.T) {
 		t.Fatalf("sidecar did not exit after its last link closed\n%s", p1.logs)
 	}
 	waitLog(t, p1, "sidecar stopped")
+}
+
+// metricSum fetches a Prometheus text page and returns the sum of every
+// sample of the metric family name, whatever its labels.
+func metricSum(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			t.Fatalf("%s: %q: %v", url, line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// waitMetricSum waits until metricSum reaches at least want. The bound is
+// generous: the reload it waits for takes milliseconds.
+func waitMetricSum(t *testing.T, url, name string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := metricSum(t, url, name)
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s = %v, want at least %v", url, name, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func isTimeout(err error) bool {

@@ -11,8 +11,6 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"runtime"
-	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -170,7 +168,8 @@ func benchmarkRelay(b *testing.B, rig func(testing.TB) *relayRig) {
 func BenchmarkRelayTCPToTLS(b *testing.B) { benchmarkRelay(b, tcpToTLS) }
 
 // BenchmarkRelayTLSToTCP is the peer → member direction; the feeder's
-// tls.Conn.Write allocates nothing, crypto/tls's Read about 0.5 per record.
+// tls.Conn.Write allocates nothing, crypto/tls's Read about 0.5 times
+// (16 B) per record, which -benchmem rounds down to "0 allocs/op".
 func BenchmarkRelayTLSToTCP(b *testing.B) { benchmarkRelay(b, tlsToTCP) }
 
 // BenchmarkRelayPingPong is one 256-byte request and its echo through
@@ -199,45 +198,6 @@ func BenchmarkRelayPingPong(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// raceBuild reports a -race build: sync.Pool drops items at random then,
-// so allocation counts mean nothing.
-func raceBuild() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" && s.Value == "true" {
-			return true
-		}
-	}
-	return false
-}
-
-// TestRelayWriteToTLSAllocatesNothing pins the steady state of the member
-// → TLS direction at (about) zero allocations per 16 KiB chunk, across the
-// whole process: the relay loop, its pool and crypto/tls's Write.
-func TestRelayWriteToTLSAllocatesNothing(t *testing.T) {
-	if raceBuild() {
-		t.Skip("sync.Pool drops items under -race")
-	}
-	r := tcpToTLS(t)
-	chunk := make([]byte, relayBufferSize)
-	r.move(t, chunk, 64, 64*relayBufferSize)
-	const chunks = 2000
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	r.move(t, chunk, chunks, chunks*relayBufferSize)
-	runtime.ReadMemStats(&after)
-	// The drain goroutine of move and the GC may allocate a few times
-	// per call; a per-chunk allocation would show as ≥ 1.
-	perChunk := float64(after.Mallocs-before.Mallocs) / chunks
-	if perChunk > 0.05 {
-		t.Fatalf("member → TLS relay allocates %.3f times per 16 KiB chunk, want ~0", perChunk)
-	}
-	t.Logf("%.4f allocations per chunk", perChunk)
 }
 
 // TestIdleLinkHoldsNoBuffer runs both relay directions, moves a message
