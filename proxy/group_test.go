@@ -2,8 +2,11 @@ package proxy_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,52 @@ import (
 	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy/localgroup"
 )
+
+// assertChannelCAs checks that each channel's links present that
+// channel's own certificate: the recovery channel's is signed by the
+// recovery CA and not by the group CA, and the other way round. A sidecar
+// that ignored channels.recovery.tls would present the group certificate.
+func assertChannelCAs(t *testing.T, g *localgroup.Group) {
+	t.Helper()
+	plan, err := g.Plan("mysql-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range g.Channels {
+		leaf := presentedLeaf(t, g, plan.Listen, ch)
+		for _, other := range g.Channels {
+			err := leaf.CheckSignatureFrom(g.CAs[other].CA.Cert)
+			if other == ch && err != nil {
+				t.Errorf("channel %s presents %q, not signed by its own CA: %v", ch, leaf.Subject, err)
+			}
+			if other != ch && err == nil {
+				t.Errorf("channel %s presents %q, signed by channel %s's CA", ch, leaf.Subject, other)
+			}
+		}
+	}
+}
+
+// presentedLeaf opens a TLS connection to a sidecar's link listener with
+// channel's ALPN and mysql-2's certificate of that channel, and returns
+// the certificate the sidecar presented.
+func presentedLeaf(t *testing.T, g *localgroup.Group, addr, channel string) *x509.Certificate {
+	t.Helper()
+	client, err := g.CAs[channel].Leaves["mysql-2"].TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{
+		NextProtos:         []string{"gw1/" + channel},
+		Certificates:       []tls.Certificate{client},
+		InsecureSkipVerify: true, // the test inspects the certificate itself
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("TLS to %s [%s]: %v", addr, channel, err)
+	}
+	defer c.Close()
+	return c.(*tls.Conn).ConnectionState().PeerCertificates[0]
+}
 
 // logWait bounds the wait for a log line that a sidecar writes within
 // milliseconds of the event; generous so a loaded machine never misses it.
@@ -68,6 +117,9 @@ func TestEveryPairEveryMode(t *testing.T) {
 						}
 					}
 				}
+			}
+			if mode != "DISABLED" {
+				assertChannelCAs(t, g)
 			}
 			if mode == "REQUIRED" && !strings.Contains(logs.String(), "verifies no peer") {
 				t.Errorf("REQUIRED did not warn at start; log:\n%s", logs)
