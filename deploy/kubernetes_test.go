@@ -60,15 +60,18 @@ type kubePodSpec struct {
 		FSGroup      int  `yaml:"fsGroup"`
 	} `yaml:"securityContext"`
 	Containers []kubeContainer `yaml:"containers"`
-	Volumes    []struct {
-		Name      string `yaml:"name"`
-		ConfigMap *struct {
-			Name string `yaml:"name"`
-		} `yaml:"configMap"`
-		Secret *struct {
-			SecretName string `yaml:"secretName"`
-		} `yaml:"secret"`
-	} `yaml:"volumes"`
+	Volumes    []kubeVolume    `yaml:"volumes"`
+}
+
+// kubeVolume is one pod volume: a ConfigMap or a Secret.
+type kubeVolume struct {
+	Name      string `yaml:"name"`
+	ConfigMap *struct {
+		Name string `yaml:"name"`
+	} `yaml:"configMap"`
+	Secret *struct {
+		SecretName string `yaml:"secretName"`
+	} `yaml:"secret"`
 }
 
 type kubeContainer struct {
@@ -239,17 +242,15 @@ func TestKubernetesManifestsAgree(t *testing.T) {
 	if _, ok := member.mount("certs"); ok {
 		t.Error("the member container needs no certificates")
 	}
+	volumes := map[string]kubeVolume{}
 	for _, v := range pod.Volumes {
-		switch v.Name {
-		case "cluster":
-			if v.ConfigMap == nil || v.ConfigMap.Name != cm.Metadata.Name {
-				t.Errorf("volume cluster: want ConfigMap %q", cm.Metadata.Name)
-			}
-		case "certs":
-			if v.Secret == nil || v.Secret.SecretName != "groupwire-certs" {
-				t.Errorf("volume certs: want Secret groupwire-certs (what make-secret.sh prints)")
-			}
-		}
+		volumes[v.Name] = v
+	}
+	if v, ok := volumes["cluster"]; !ok || v.ConfigMap == nil || v.ConfigMap.Name != cm.Metadata.Name {
+		t.Errorf("volume cluster: want ConfigMap %q, got %+v (present: %v)", cm.Metadata.Name, v, ok)
+	}
+	if v, ok := volumes["certs"]; !ok || v.Secret == nil || v.Secret.SecretName != "groupwire-certs" {
+		t.Errorf("volume certs: want Secret groupwire-certs (what make-secret.sh prints), got %+v (present: %v)", v, ok)
 	}
 	if sc := pod.SecurityContext; !sc.RunAsNonRoot || sc.RunAsUser != 65532 || sc.FSGroup != 65532 {
 		t.Errorf("pod securityContext %+v: want non-root 65532 with fsGroup 65532 (so the sidecar reads the Secret)", sc)

@@ -40,8 +40,7 @@ func unitDirectives(t *testing.T, path string) map[string][]string {
 
 // TestSystemdUnit checks the unit's reload, stop and hardening directives,
 // that the certificates its example cluster file names are inside its
-// read-only paths, and, where systemd-analyze is installed, that systemd
-// accepts the unit.
+// read-only paths.
 func TestSystemdUnit(t *testing.T) {
 	const unit = "systemd/groupwire.service"
 	d := unitDirectives(t, unit)
@@ -88,11 +87,15 @@ func TestSystemdUnit(t *testing.T) {
 	if len(env["GROUPWIRE_MEMBER"]) != 1 || !slices.Contains(cfg.Members(), env["GROUPWIRE_MEMBER"][0]) {
 		t.Errorf("systemd/groupwire.env: GROUPWIRE_MEMBER %q is not a member of systemd/cluster.yaml %v", env["GROUPWIRE_MEMBER"], cfg.Members())
 	}
+}
 
+// TestSystemdUnitVerifies has systemd itself check the unit's syntax.
+// .ci/run installs systemd-analyze, so CI never skips it.
+func TestSystemdUnitVerifies(t *testing.T) {
+	const unit = "systemd/groupwire.service"
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Log("systemd-analyze not installed; unit syntax not verified")
-		return
+		t.Skip("systemd-analyze not installed (Debian package systemd); unit syntax not verified")
 	}
 	// verify wants the commands to exist: point them at /bin/true.
 	text, err := os.ReadFile(unit)
