@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 // runDemo is `groupwire demo`: a three-member group on 127.0.0.11-13 with

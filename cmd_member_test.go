@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/groupwire/groupwire/internal/testutil"
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 // startMember runs `groupwire member args...` until the returned stop is

@@ -22,7 +22,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/internal/testutil"
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 func TestMain(m *testing.M) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/proxy"
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 func get(t *testing.T, url string) (int, string) {

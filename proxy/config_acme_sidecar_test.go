@@ -16,7 +16,7 @@ import (
 	"github.com/groupwire/groupwire/certs/acmetest"
 	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy"
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 // TestSidecarsWithACMECertificates runs two real sidecars whose member

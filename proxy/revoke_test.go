@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/groupwire/groupwire/certs/devpki"
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 // session is one long-lived member connection through the sidecars.

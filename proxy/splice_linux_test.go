@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 // TestDisabledLinksAreSpliced backs the claim that DISABLED links are

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 // serve accepts connections on addr and runs handle on each until the

@@ -1,6 +1,6 @@
 // Command gwidle measures what an idle link costs inside groupwire: it
 // runs a two-member VERIFY_IDENTITY (or -mode) group in this process
-// (proxy/localgroup), opens -links links through it, each with one round
+// (internal/localgroup), opens -links links through it, each with one round
 // trip, and reports the live heap and goroutine stack per link after a
 // full GC, optionally writing a heap profile. Unlike the RSS that
 // bench/run.sh reads, these figures leave out the GC's headroom and the
@@ -22,7 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/groupwire/groupwire/proxy/localgroup"
+	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
 func main() {
