@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/groupwire/groupwire/certs/devpki"
-	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -35,14 +35,7 @@ func TestMain(m *testing.M) {
 func groupwireBinary(t *testing.T) string { return testutil.Groupwire(t) }
 
 // runCmd runs the built binary and returns its combined output and error.
-func runCmd(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	bin := groupwireBinary(t) // before the deadline: a cold build takes a minute
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	return string(out), err
-}
+func runCmd(t *testing.T, args ...string) (string, error) { return testutil.RunGroupwire(t, args...) }
 
 func TestVersionAndUsage(t *testing.T) {
 	out, err := runCmd(t, "version")

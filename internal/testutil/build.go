@@ -88,3 +88,14 @@ func ModuleDir(t testing.TB, module string) string {
 	}
 	return info.Dir
 }
+
+// RunGroupwire runs the groupwire binary with args, bounded by 30 s once
+// the binary is built, and returns its combined output and error.
+func RunGroupwire(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	bin := Groupwire(t) // before the deadline: a cold build takes a minute
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	return string(out), err
+}
