@@ -8,6 +8,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/transport"
+	"github.com/groupwire/groupwire/transport/tlsopt"
 )
 
 // tlsFields lists the keys of a TLS block with access to their values, in
@@ -121,28 +122,25 @@ func checkKeyPair(channel string, eff TLSOptions, from map[string]string, ps *pr
 func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 	o := cp.Options
 	if o.TLSVersion != "" {
-		lo, hi, err := transport.ParseTLSVersion(o.TLSVersion)
+		lo, hi, err := tlsopt.ParseTLSVersion(o.TLSVersion)
 		if err != nil {
 			ps.add(from["tls_version"], "%s", trimKey(err, "tls_version"))
 		}
 		cp.MinVersion, cp.MaxVersion = lo, hi
 	}
 	if o.SSLCipher != "" {
-		sel, err := transport.ResolveCipherList(o.SSLCipher)
+		sel, err := tlsopt.ResolveCipherList(o.SSLCipher)
 		if err != nil {
 			ps.add(from["ssl_cipher"], "%s", trimKey(err, "ssl_cipher"))
 		}
-		if len(sel.Dropped) > 0 {
-			ps.warn(from["ssl_cipher"], "Go cannot do %s; left out", strings.Join(sel.Dropped, ", "))
-		}
-		if len(sel.Insecure) > 0 {
-			ps.warn(from["ssl_cipher"], "enables insecure suites because it names them: %s", strings.Join(sel.Insecure, ", "))
+		for _, w := range sel.Warnings() {
+			ps.warn(from["ssl_cipher"], "%s", w)
 		}
 		cp.CipherSuites = sel.Suites
 		cp.DroppedCiphers = sel.Dropped
 	}
 	if o.TLSCiphersuites != "" {
-		suites, err := transport.ParseTLS13Ciphersuites(o.TLSCiphersuites)
+		suites, err := tlsopt.ParseTLS13Ciphersuites(o.TLSCiphersuites)
 		if err != nil {
 			ps.add(from["tls_ciphersuites"], "%s", trimKey(err, "tls_ciphersuites"))
 		}
@@ -153,7 +151,7 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 		}
 	}
 	if o.TLSKex != "" {
-		groups, err := transport.ParseKeyExchange(o.TLSKex)
+		groups, err := tlsopt.ParseKeyExchange(o.TLSKex)
 		if err != nil {
 			ps.add(from["tls_kex"], "%s", trimKey(err, "tls_kex"))
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/groupwire/groupwire/transport"
+	"github.com/groupwire/groupwire/transport/tlsopt"
 )
 
 // FormatPlan writes the plan for humans, as `groupwire check` shows it:
@@ -92,7 +93,7 @@ func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 	if len(ch.KeyExchange) > 0 {
 		names := make([]string, len(ch.KeyExchange))
 		for i, id := range ch.KeyExchange {
-			names[i] = transport.KeyExchangeName(id)
+			names[i] = tlsopt.KeyExchangeName(id)
 		}
 		fmt.Fprintf(tw, "  tls_kex\t%s\n", strings.Join(names, ":"))
 	}
@@ -106,7 +107,7 @@ func suiteList(ids []uint16, def string) string {
 	}
 	names := make([]string, len(ids))
 	for i, id := range ids {
-		names[i] = transport.CipherSuiteName(id)
+		names[i] = tlsopt.CipherSuiteName(id)
 	}
 	return strings.Join(names, ":")
 }

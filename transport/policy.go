@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/transport/tlsopt"
 )
 
 // ALPNPrefix starts the ALPN protocol name that carries a link's channel,
@@ -72,7 +73,7 @@ func (p *Policy) Validate() error {
 	if p.Mode.UsesTLS() && p.MaxVersion == tls.VersionTLS12 {
 		// Limited to TLS 1.2, the suites must fit this member's key, or
 		// every handshake fails.
-		if err := SuitesMatchKey(p.CipherSuites, p.Creds.Current().Cert.Leaf.PublicKey); err != nil {
+		if err := tlsopt.SuitesMatchKey(p.CipherSuites, p.Creds.Current().Cert.Leaf.PublicKey); err != nil {
 			return fmt.Errorf("channel %s: %w", p.Channel, err)
 		}
 	}

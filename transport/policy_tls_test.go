@@ -4,29 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/transport/tlsopt"
 )
-
-func TestParseKeyExchange(t *testing.T) {
-	ids, err := ParseKeyExchange("X25519MLKEM768:x25519, prime256v1:X25519")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256}; !slices.Equal(ids, want) {
-		t.Fatalf("got %v, want %v", ids, want)
-	}
-	if ids, err := ParseKeyExchange(" "); ids != nil || err != nil {
-		t.Fatalf("empty: %v %v", ids, err)
-	}
-	_, err = ParseKeyExchange("X25519:ffdhe2048")
-	if err == nil || !strings.Contains(err.Error(), `unknown key exchange group "ffdhe2048"`) || !strings.Contains(err.Error(), "X25519MLKEM768") {
-		t.Fatalf("unknown group: %v", err)
-	}
-}
 
 // TestKeyExchangeNegotiated: tls_kex decides the key exchange of a link:
 // Go's default picks the hybrid post-quantum group, X25519 alone picks
@@ -40,7 +23,7 @@ func TestKeyExchangeNegotiated(t *testing.T) {
 		kex  string
 		want tls.CurveID
 	}{{"", tls.X25519MLKEM768}, {"X25519", tls.X25519}, {"prime256v1", tls.CurveP256}} {
-		groups, err := ParseKeyExchange(tt.kex)
+		groups, err := tlsopt.ParseKeyExchange(tt.kex)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +93,8 @@ func TestTLS13SuitesEnforced(t *testing.T) {
 func TestValidateSuitesFitKey(t *testing.T) {
 	p := newPKI(t, "group CA")
 	c1, k1, _ := p.member("mysql-1") // ECDSA P-256
-	rsaOnly, _, err := ParseCipherList("ECDHE-RSA-AES128-GCM-SHA256")
+	sel, err := tlsopt.ResolveCipherList("ECDHE-RSA-AES128-GCM-SHA256")
+	rsaOnly := sel.Suites
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package transport
+package tlsopt
 
 import (
 	"crypto"
@@ -51,28 +51,20 @@ type CipherSelection struct {
 	Insecure []string
 }
 
-// Warnings returns one log line per kind of suite the selection left out or
-// let in against advice; nil when there is nothing to say.
+// Warnings returns what is worth a warning about the selection, worded to
+// follow the ssl_cipher key's path: suites Go cannot do (left out) and
+// insecure suites let in because the string names them. Insecure suites
+// that only an alias selected are left out silently, as OpenSSL's HIGH
+// leaves out weak ones. It returns nil when there is nothing to say.
 func (c CipherSelection) Warnings() []string {
 	var w []string
-	if len(c.Insecure) > 0 {
-		w = append(w, "ssl_cipher enables insecure suites because it names them: "+strings.Join(c.Insecure, ", "))
-	}
-	if len(c.Excluded) > 0 {
-		w = append(w, "ssl_cipher: insecure suites left out (name them explicitly to enable them): "+strings.Join(c.Excluded, ", "))
-	}
 	if len(c.Dropped) > 0 {
-		w = append(w, "ssl_cipher: suites Go does not implement, dropped: "+strings.Join(c.Dropped, ", "))
+		w = append(w, "Go cannot do "+strings.Join(c.Dropped, ", ")+"; left out")
+	}
+	if len(c.Insecure) > 0 {
+		w = append(w, "enables insecure suites because it names them: "+strings.Join(c.Insecure, ", "))
 	}
 	return w
-}
-
-// ParseCipherList parses an OpenSSL ssl_cipher string into Go TLS 1.2
-// suites. dropped names the selected suites Go cannot do. An empty string
-// gives nil suites (Go's defaults). ResolveCipherList tells more.
-func ParseCipherList(s string) (suites []uint16, dropped []string, err error) {
-	sel, err := ResolveCipherList(s)
-	return sel.Suites, sel.Dropped, err
 }
 
 // ResolveCipherList evaluates an OpenSSL cipher string (ssl_cipher) over

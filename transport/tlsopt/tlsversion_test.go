@@ -1,4 +1,4 @@
-package transport
+package tlsopt
 
 import (
 	"crypto/tls"
