@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/groupwire/groupwire/proxy"
+	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
 // runCheck is `groupwire check`: validate the cluster file, print the plan
@@ -23,7 +23,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if *configPath == "" {
 		return usageError{"check: --config is required"}
 	}
-	cfg, err := proxy.LoadConfig(*configPath)
+	cfg, err := cluster.LoadConfig(*configPath)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 // checkMembers prints the plan and material problems of each member and
 // returns how many errors it printed. A problem of the file itself is found
 // again in every member's plan; it is printed and counted once.
-func checkMembers(cfg *proxy.Config, members []string, stdout io.Writer) int {
+func checkMembers(cfg *cluster.Config, members []string, stdout io.Writer) int {
 	failed := 0
 	printed := map[string]bool{}
 	for i, name := range members {
@@ -54,10 +54,10 @@ func checkMembers(cfg *proxy.Config, members []string, stdout io.Writer) int {
 			failed += printPlanError(stdout, name, err, printed)
 			continue
 		}
-		proxy.FormatPlan(stdout, plan)
-		for _, p := range proxy.CheckMaterial(plan, time.Now()) {
+		cluster.FormatPlan(stdout, plan)
+		for _, p := range cluster.CheckMaterial(plan, time.Now()) {
 			fmt.Fprintf(stdout, "  %s\n", p)
-			if p.Severity == proxy.SeverityError {
+			if p.Severity == cluster.SeverityError {
 				failed++
 			}
 		}
@@ -69,12 +69,12 @@ func checkMembers(cfg *proxy.Config, members []string, stdout io.Writer) int {
 // those already printed for an earlier member, and returns how many it
 // printed.
 func printPlanError(w io.Writer, member string, err error, printed map[string]bool) int {
-	var ce *proxy.ConfigError
+	var ce *cluster.ConfigError
 	if !errors.As(err, &ce) {
 		fmt.Fprintf(w, "member %s: %v\n", member, err)
 		return 1
 	}
-	var fresh []proxy.Problem
+	var fresh []cluster.Problem
 	for _, p := range ce.Problems {
 		if !printed[p.String()] {
 			printed[p.String()] = true
@@ -85,7 +85,7 @@ func printPlanError(w io.Writer, member string, err error, printed map[string]bo
 		fmt.Fprintf(w, "member %s: no plan (the problems above)\n", member)
 		return 0
 	}
-	fmt.Fprintf(w, "member %s: %v\n", member, &proxy.ConfigError{File: ce.File, Problems: fresh})
+	fmt.Fprintf(w, "member %s: %v\n", member, &cluster.ConfigError{File: ce.File, Problems: fresh})
 	return len(fresh)
 }
 

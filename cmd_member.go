@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/groupwire/groupwire/proxy"
+	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
 // runMember is `groupwire member`, a hidden command: a tiny stand-in for a
@@ -111,7 +111,7 @@ func parsePingTargets(s string) ([]pingTarget, error) {
 // memberFromConfig returns member's service address for channel and a
 // ping target per other member, from the cluster file at path.
 func memberFromConfig(path, member, channel string) (string, []pingTarget, error) {
-	cfg, err := proxy.LoadConfig(path)
+	cfg, err := cluster.LoadConfig(path)
 	if err != nil {
 		return "", nil, err
 	}
@@ -124,7 +124,7 @@ func memberFromConfig(path, member, channel string) (string, []pingTarget, error
 
 // planTargets picks channel's delivery address and outbound routes from
 // plan. An empty channel means the plan's only channel.
-func planTargets(plan *proxy.Plan, channel string) (string, []pingTarget, error) {
+func planTargets(plan *cluster.Plan, channel string) (string, []pingTarget, error) {
 	if channel == "" {
 		if len(plan.Inbound) != 1 {
 			var names []string

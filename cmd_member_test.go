@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 // startMember runs `groupwire member args...` until the returned stop is

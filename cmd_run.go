@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/groupwire/groupwire/proxy"
+	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
 // runSidecar is `groupwire run`: one member's sidecar until SIGTERM or
@@ -30,7 +31,7 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg, err := proxy.LoadConfig(*configPath)
+	cfg, err := cluster.LoadConfig(*configPath)
 	if err != nil {
 		return err
 	}

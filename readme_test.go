@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/groupwire/groupwire/proxy"
+	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
 // TestREADMEClusterFiles keeps the README's cluster file examples valid:
@@ -26,7 +26,7 @@ func TestREADMEClusterFiles(t *testing.T) {
 			continue // a fragment
 		}
 		files++
-		cfg, err := proxy.ParseConfig([]byte(yaml), "README.md example")
+		cfg, err := cluster.ParseConfig([]byte(yaml), "README.md example")
 		if err != nil {
 			t.Errorf("%v\n%s", err, yaml)
 			continue

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/groupwire/groupwire/proxy"
+	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
 // composeFile is the part of docker-compose.yml the tests look at.
@@ -53,7 +53,7 @@ func parseMemberCommand(args []string) (memberCommand, error) {
 
 // wantPings is the --ping value that reaches every peer of plan's channel
 // through the sidecar: NAME=ADDR for each outbound route, sorted.
-func wantPings(plan *proxy.Plan, channel string) string {
+func wantPings(plan *cluster.Plan, channel string) string {
 	var ts []string
 	for _, r := range plan.Outbound {
 		if r.Channel == channel {

@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/groupwire/groupwire/certs/devpki"
-	"github.com/groupwire/groupwire/proxy"
+	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
 // decodeAll decodes every YAML document of the file at path into a T,
@@ -63,16 +63,16 @@ func memberEnv(member string) func(string) (string, bool) {
 // plans parses a cluster file's text (named name, for errors and relative
 // paths) and returns the plan of every member, failing the test on any
 // problem.
-func plans(t *testing.T, data []byte, name string) (*proxy.Config, map[string]*proxy.Plan) {
+func plans(t *testing.T, data []byte, name string) (*cluster.Config, map[string]*cluster.Plan) {
 	t.Helper()
-	cfg, err := proxy.ParseConfig(data, name)
+	cfg, err := cluster.ParseConfig(data, name)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	if len(cfg.Members()) < 2 {
 		t.Fatalf("%s: want a group of at least 2 members, got %v", name, cfg.Members())
 	}
-	ps := make(map[string]*proxy.Plan)
+	ps := make(map[string]*cluster.Plan)
 	for _, m := range cfg.Members() {
 		p, err := cfg.Plan(m, memberEnv(m))
 		if err != nil {
@@ -101,10 +101,10 @@ func withDevCerts(t *testing.T, cluster []byte, certDir string, members []string
 
 // materialErrors returns the error-level problems CheckMaterial finds in
 // plan's key material now.
-func materialErrors(plan *proxy.Plan) []string {
+func materialErrors(plan *cluster.Plan) []string {
 	var errs []string
-	for _, p := range proxy.CheckMaterial(plan, time.Now()) {
-		if p.Severity == proxy.SeverityError {
+	for _, p := range cluster.CheckMaterial(plan, time.Now()) {
+		if p.Severity == cluster.SeverityError {
 			errs = append(errs, p.String())
 		}
 	}

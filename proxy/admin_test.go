@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/groupwire/groupwire/certs/devpki"
-	"github.com/groupwire/groupwire/proxy"
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/proxy"
 )
 
 func get(t *testing.T, url string) (int, string) {

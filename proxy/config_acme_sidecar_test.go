@@ -14,9 +14,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/groupwire/groupwire/certs/acmetest"
+	"github.com/groupwire/groupwire/internal/localgroup"
 	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy"
-	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
 // TestSidecarsWithACMECertificates runs two real sidecars whose member
@@ -52,7 +53,7 @@ members:
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := proxy.LoadConfig(path)
+	cfg, err := cluster.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,10 @@
-// Package proxy runs one member's groupwire sidecar: it reads the cluster
-// file, turns it into the plan for one member, opens the loopback listeners
-// that tunnel to each peer and the inbound listener that peers dial, relays
-// bytes between members and links, tracks live links, and drains on
-// shutdown. The link protocol and TLS policy live in package transport; key
-// material in package certs.
+// Package proxy is the runtime of one member's sidecar: given a
+// cluster.Plan it opens the loopback listeners that tunnel to each peer
+// and the inbound listener that peers dial, keeps the registry of live
+// links, reloads key material and cuts links whose peers are no longer
+// trusted, serves the admin endpoint and metrics, and drains on shutdown.
+// It does not read the cluster file (package cluster), speak the link
+// protocol (package transport) or move the bytes (package relay).
 package proxy
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/proxy/cluster"
 	"github.com/groupwire/groupwire/transport"
 )
 
@@ -35,7 +37,7 @@ type Options struct {
 
 // Sidecar is one member's groupwire. Create it with New, start it with Run.
 type Sidecar struct {
-	plan     *Plan
+	plan     *cluster.Plan
 	opts     Options
 	log      zerolog.Logger
 	stores   map[string]*certs.Store // by channel; TLS channels only
@@ -53,13 +55,13 @@ type Sidecar struct {
 }
 
 type outboundRoute struct {
-	Route
+	cluster.Route
 	dialer *transport.Dialer
 }
 
 // New loads every channel's key material and prepares the sidecar for
 // plan. Nothing listens until Run.
-func New(plan *Plan, opts Options) (*Sidecar, error) {
+func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 	s := &Sidecar{
 		plan:     plan,
 		opts:     opts,
@@ -96,7 +98,7 @@ func New(plan *Plan, opts Options) (*Sidecar, error) {
 			// The certificate comes from ACME: obtain it (or load it from
 			// storage) before anything is served, bounded by the obtain
 			// timeout. Channels with one acme configuration share it.
-			cfg := plan.acmeConfig(ch)
+			cfg := *ch.ACME
 			key := fmt.Sprintf("%+v", cfg)
 			a := acmeByConfig[key]
 			if a == nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/proxy"
+	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
 // Options describe the group to build. Zero values take the defaults.
@@ -47,7 +48,7 @@ type Options struct {
 type Group struct {
 	Dir        string
 	ConfigPath string
-	Config     *proxy.Config
+	Config     *cluster.Config
 	Members    []Member
 	Channels   []string
 	// CAs holds each channel's CA (the first channel's CA signs every
@@ -102,7 +103,7 @@ func Prepare(opts Options) (*Group, error) {
 	if err := os.WriteFile(g.ConfigPath, []byte(g.clusterFile(opts)), 0o644); err != nil {
 		return nil, fmt.Errorf("localgroup: %w", err)
 	}
-	cfg, err := proxy.LoadConfig(g.ConfigPath)
+	cfg, err := cluster.LoadConfig(g.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("localgroup: %w", err)
 	}
@@ -271,7 +272,7 @@ func (g *Group) TunnelAddr(from, to, channel string) string {
 }
 
 // Plan returns member's plan from the cluster file.
-func (g *Group) Plan(member string) (*proxy.Plan, error) {
+func (g *Group) Plan(member string) (*cluster.Plan, error) {
 	env := func(key string) (string, bool) {
 		if key == "GROUPWIRE_MEMBER" {
 			return member, true

@@ -1,4 +1,4 @@
-package proxy
+package cluster
 
 import (
 	"testing"
@@ -45,7 +45,9 @@ members:
 	for _, ch := range plan.Channels {
 		byName[ch.Name] = ch
 	}
+	// names unset: the plan fills in the member's identity.
 	group := certs.ACMEConfig{
+		Name:      "mysql-1.db.internal",
 		Directory: "https://ca.internal:9000/acme/acme/directory",
 		CARoot:    "/etc/groupwire/step-root.pem",
 		Email:     "dba@example.com",
@@ -54,15 +56,12 @@ members:
 	if got := byName["group"].ACME; got == nil || *got != group {
 		t.Errorf("group ACME = %+v, want %+v", got, group)
 	}
-	if got := plan.acmeConfig(byName["group"]).Name; got != "mysql-1.db.internal" {
-		t.Errorf("default name = %q, want the identity mysql-1.db.internal", got)
-	}
 	recovery := group
 	recovery.Name, recovery.Profile, recovery.RenewCheckInterval, recovery.HTTPListen = "recovery.db.internal", "shortlived", 2*time.Minute, "127.0.0.2:8080"
 	if got := byName["recovery"].ACME; got == nil || *got != recovery {
 		t.Errorf("recovery ACME = %+v, want %+v", got, recovery)
 	}
-	if got := plan.acmeConfig(byName["recovery"]).Name; got != "recovery.db.internal" {
+	if got := byName["recovery"].ACME.Name; got != "recovery.db.internal" {
 		t.Errorf("names ignored: %q", got)
 	}
 	for _, name := range []string{"group", "recovery"} {

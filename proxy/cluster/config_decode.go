@@ -1,4 +1,4 @@
-package proxy
+package cluster
 
 import (
 	"bytes"
@@ -118,7 +118,7 @@ func wantName(goType string) string {
 		return "a string"
 	case goType == "[]string":
 		return "a list of strings"
-	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "proxy."):
+	case strings.HasPrefix(goType, "map["), knownKeys[goType] != nil:
 		return "a mapping"
 	}
 	return goType
@@ -176,14 +176,24 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-// knownKeys lists the keys of each block of the cluster file by the Go type
-// the decoder names in its messages.
-var knownKeys = map[string]reflect.Type{
-	"proxy.fileConfig":    reflect.TypeFor[fileConfig](),
-	"proxy.TLSOptions":    reflect.TypeFor[TLSOptions](),
-	"proxy.channelConfig": reflect.TypeFor[channelConfig](),
-	"proxy.memberConfig":  reflect.TypeFor[memberConfig](),
-	"proxy.ACMEOptions":   reflect.TypeFor[ACMEOptions](),
+// knownKeys holds the blocks of the cluster file by the name the decoder
+// gives their Go type in its messages ("cluster.TLSOptions"), taken from
+// the types themselves so that it follows the code when it moves.
+var knownKeys = typesByName(
+	reflect.TypeFor[fileConfig](),
+	reflect.TypeFor[TLSOptions](),
+	reflect.TypeFor[channelConfig](),
+	reflect.TypeFor[memberConfig](),
+	reflect.TypeFor[ACMEOptions](),
+)
+
+// typesByName maps each type's String() to the type.
+func typesByName(types ...reflect.Type) map[string]reflect.Type {
+	m := make(map[string]reflect.Type, len(types))
+	for _, t := range types {
+		m[t.String()] = t
+	}
+	return m
 }
 
 // suggestKey returns "; did you mean K?" for the known key of the block

@@ -1,4 +1,4 @@
-package proxy
+package cluster
 
 import (
 	"bytes"
@@ -80,7 +80,7 @@ func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 		}
 	}
 	if ch.ACME != nil {
-		a := p.acmeConfig(ch)
+		a := ch.ACME
 		fmt.Fprintf(tw, "  acme\tcertificate for %s from %s (storage %s)\n", a.Name, a.Directory, a.Storage)
 		fmt.Fprintf(tw, "  \tpeers' serverAuth-only certificates accepted in the client role\n")
 	}

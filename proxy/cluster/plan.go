@@ -1,4 +1,4 @@
-package proxy
+package cluster
 
 import (
 	"crypto/tls"
@@ -50,7 +50,7 @@ type ChannelPlan struct {
 	Options      TLSOptions    // the effective options as written, for printing
 	// ACME is where the member's certificate comes from when the channel
 	// uses tls.acme (Source then names no ssl_cert/ssl_key); nil otherwise.
-	// An empty Name means the member's identity.
+	// Its Name is filled in: the member's identity unless names sets it.
 	ACME *certs.ACMEConfig
 
 	DroppedCiphers []string // ssl_cipher names Go cannot do, left out of CipherSuites

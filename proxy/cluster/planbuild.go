@@ -1,4 +1,4 @@
-package proxy
+package cluster
 
 import (
 	"fmt"
@@ -69,7 +69,21 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 		p.Admin = admin.addr.String()
 	}
 	fillRoutes(p, me, members)
+	fillACMENames(p.Channels, me.identity)
 	return p, nil
+}
+
+// fillACMENames gives every ACME channel whose names were not set the
+// member's identity as its certificate name, so the plan carries the
+// whole ACME configuration.
+func fillACMENames(channels []ChannelPlan, identity string) {
+	for i := range channels {
+		if a := channels[i].ACME; a != nil && a.Name == "" {
+			named := *a
+			named.Name = identity
+			channels[i].ACME = &named
+		}
+	}
 }
 
 // resolveMembers expands and parses every member, sorted by name.

@@ -1,4 +1,4 @@
-package proxy
+package cluster
 
 import (
 	"fmt"
@@ -82,7 +82,7 @@ func usesACME(top, ch TLSOptions) bool {
 // certificate comes from files), records problems at their key paths,
 // clears the inherited ssl_cert/ssl_key from eff when ACME is used, and
 // returns the parsed configuration. Its Name is empty when names is not
-// set: Plan.acmeConfig fills in the member's identity.
+// set: Plan fills in the member's identity once the members are known.
 func planACME(channel string, top, ch TLSOptions, eff *TLSOptions, dir string, failed map[string]bool, ps *problems) *certs.ACMEConfig {
 	chPath := "channels." + channel + ".tls"
 	switch {
@@ -219,19 +219,4 @@ func checkACME(o *ACMEOptions, from map[string]string, broken func(string) bool,
 			ps.add(from["http_listen"], "port %q is not a number in 1-65535", p)
 		}
 	}
-}
-
-// acmeConfig returns a channel's ACME configuration with the defaults
-// that depend on the member filled in: the certificate's name is the
-// member's identity unless names says otherwise.
-func (p *Plan) acmeConfig(ch ChannelPlan) certs.ACMEConfig {
-	cfg := *ch.ACME
-	if cfg.Name == "" {
-		for _, m := range p.Members {
-			if m.Name == p.Member {
-				cfg.Name = m.Identity
-			}
-		}
-	}
-	return cfg
 }
