@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/groupwire/groupwire/proxy/relay"
 	"github.com/groupwire/groupwire/transport"
 )
 
@@ -97,8 +98,8 @@ func (s *Sidecar) startLink(l *liveLink) {
 func (s *Sidecar) runLink(l *liveLink) {
 	defer s.links.remove(l)
 
-	memberEnd := endpoint{conn: l.member, raw: l.member}
-	peerEnd := endpoint{conn: l.link.Conn, raw: l.link.Raw}
+	memberEnd := relay.TCP(l.member)
+	peerEnd := relay.Endpoint{Conn: l.link.Conn, Raw: l.link.Raw}
 	var toMember int64
 	var refusal error // why the peer did not accept a link this side dialed
 	done := make(chan struct{})
@@ -112,13 +113,13 @@ func (s *Sidecar) runLink(l *liveLink) {
 			}
 		}
 		var err error
-		toMember, err = pipe(memberEnd, peerEnd, s.pool)
+		toMember, err = relay.Pipe(memberEnd, peerEnd, s.pool)
 		if err != nil {
 			// One side failed: the other direction must not linger.
 			l.kill("peer→member: " + err.Error())
 		}
 	}()
-	toPeer, err := pipe(peerEnd, memberEnd, s.pool)
+	toPeer, err := relay.Pipe(peerEnd, memberEnd, s.pool)
 	if err != nil {
 		l.kill("member→peer: " + err.Error())
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/proxy/cluster"
+	"github.com/groupwire/groupwire/proxy/relay"
 	"github.com/groupwire/groupwire/transport"
 )
 
@@ -46,7 +47,7 @@ type Sidecar struct {
 	acceptor *transport.Acceptor
 	routes   []outboundRoute
 	delivery map[string]string // channel → member service address
-	pool     *bufferPool
+	pool     *relay.Pool
 	links    *registry
 	metrics  *metrics
 	ready    chan struct{}
@@ -69,7 +70,7 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 		stores:   make(map[string]*certs.Store),
 		policies: make(map[string]*transport.Policy),
 		delivery: make(map[string]string),
-		pool:     newBufferPool(),
+		pool:     relay.NewPool(),
 		links:    newRegistry(),
 		ready:    make(chan struct{}),
 	}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Link sockets notice a dead peer (a crashed host, a partition) within the
@@ -14,7 +12,10 @@ import (
 // kernel's defaults (two hours of keepalive silence, fifteen minutes of
 // retransmissions): keepalive probes start after a third of it of silence,
 // linkKeepAliveCount probes a sixth of it apart end the link, and
-// TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged.
+// TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged. That
+// last bound is Linux's (socket_linux.go); elsewhere only keepalive runs,
+// and a peer that stops acknowledging data is noticed when the kernel gives
+// up retransmitting.
 const linkKeepAliveCount = 4
 
 // tuneLinkSocket sets TCP_NODELAY (group messages are small and
@@ -28,18 +29,5 @@ func tuneLinkSocket(c *net.TCPConn, peerTimeout time.Duration) error {
 	}); err != nil {
 		return fmt.Errorf("set keepalive: %w", err)
 	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(peerTimeout/time.Millisecond))
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("set TCP_USER_TIMEOUT: %w", serr)
-	}
-	return nil
+	return setUserTimeout(c, peerTimeout)
 }

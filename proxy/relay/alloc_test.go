@@ -4,7 +4,7 @@
 // counts mean nothing under -race: these tests exist only in builds
 // without it. .ci/run runs them in its step without the race detector.
 
-package proxy
+package relay
 
 import (
 	"runtime"
@@ -16,12 +16,12 @@ import (
 // relay loop, its pool and crypto/tls on the relay's side.
 func allocsPerChunk(t *testing.T, r *relayRig) float64 {
 	t.Helper()
-	chunk := make([]byte, relayBufferSize)
-	r.move(t, chunk, 64, 64*relayBufferSize)
+	chunk := make([]byte, BufferSize)
+	r.move(t, chunk, 64, 64*BufferSize)
 	const chunks = 2000
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	r.move(t, chunk, chunks, chunks*relayBufferSize)
+	r.move(t, chunk, chunks, chunks*BufferSize)
 	runtime.ReadMemStats(&after)
 	return float64(after.Mallocs-before.Mallocs) / chunks
 }

@@ -1,4 +1,6 @@
-package proxy
+//go:build linux
+
+package relay
 
 import (
 	"crypto/tls"
@@ -7,8 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -16,86 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// relayBufferSize is the size of a pooled relay buffer: one full TLS
-// record, which is the most a tls.Conn returns from one Read and the most
-// it puts in one record on Write.
-const relayBufferSize = 16 << 10
-
-// bufferPool hands out relay buffers, so the steady-state copy allocates
-// nothing per chunk. A relay takes a buffer only while bytes are ready to
-// move, so an idle link holds none; inUse counts the buffers out.
-type bufferPool struct {
-	pool  sync.Pool
-	inUse atomic.Int64
-}
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any {
-		b := make([]byte, relayBufferSize)
-		return &b
-	}}}
-}
-
-func (p *bufferPool) get() *[]byte {
-	p.inUse.Add(1)
-	return p.pool.Get().(*[]byte)
-}
-
-func (p *bufferPool) put(b *[]byte) {
-	p.inUse.Add(-1)
-	p.pool.Put(b)
-}
-
-// endpoint is one side of a link: the connection bytes are read from and
-// written to, and the TCP socket under it.
-type endpoint struct {
-	conn net.Conn     // *net.TCPConn, or *tls.Conn over raw
-	raw  *net.TCPConn // the socket
-}
-
-// closeWrite half-closes the endpoint: TLS close_notify first (so the peer
-// sees a clean end of stream), then FIN.
-func (e endpoint) closeWrite() {
-	if tc, ok := e.conn.(*tls.Conn); ok {
-		_ = tc.CloseWrite()
-	}
-	_ = e.raw.CloseWrite()
-}
-
-// pipe copies src to dst until src ends, then half-closes dst. It returns
-// the bytes written to dst and the error that stopped it (nil for a clean
-// end of stream). When both ends are plain TCP the kernel splices the bytes
-// (TCPConn.ReadFrom); otherwise a pooled buffer carries them, read straight
-// into and written straight from, so encryption is the only copy, and the
-// buffer is taken only once bytes are ready, so an idle link holds none.
-func pipe(dst, src endpoint, pool *bufferPool) (int64, error) {
-	var n int64
-	var err error
-	switch sc := src.conn.(type) {
-	case *net.TCPConn:
-		if d, ok := dst.conn.(*net.TCPConn); ok {
-			n, err = d.ReadFrom(sc)
-		} else {
-			n, err = copyFromTCP(dst.conn, sc, pool)
-		}
-	case *tls.Conn:
-		n, err = copyFromTLS(dst.conn, sc, src.raw, pool)
-	default:
-		err = fmt.Errorf("relay: unsupported source connection %T", src.conn)
-	}
-	if err == nil {
-		dst.closeWrite()
-	}
-	return n, err
-}
-
 // copyFromTCP is the member→TLS leg. It reads inside the socket's
 // readiness callback, so the buffer is taken from the pool only when the
 // kernel has bytes for it and given back before the goroutine parks: the
 // same syscalls as a blocking Read, and no buffer held while idle.
 // (io.CopyBuffer would not do: it ignores its buffer because *net.TCPConn
 // implements ReaderFrom and WriterTo, golang/go#16474.)
-func copyFromTCP(dst io.Writer, src *net.TCPConn, pool *bufferPool) (int64, error) {
+func copyFromTCP(dst io.Writer, src *net.TCPConn, pool *Pool) (int64, error) {
 	rc, err := src.SyscallConn()
 	if err != nil {
 		return 0, fmt.Errorf("relay: member socket: %w", err)
@@ -107,15 +34,13 @@ func copyFromTCP(dst io.Writer, src *net.TCPConn, pool *bufferPool) (int64, erro
 		var nw int
 		var werr error
 		if n > 0 {
-			nw, werr = dst.Write((*r.buf)[:n])
+			nw, werr = writeAll(dst, (*r.buf)[:n])
 		}
 		r.release()
 		total += int64(nw)
 		switch {
 		case werr != nil:
 			return total, werr
-		case nw != n:
-			return total, io.ErrShortWrite
 		case rerr != nil:
 			if errors.Is(rerr, io.EOF) {
 				return total, nil
@@ -129,7 +54,7 @@ func copyFromTCP(dst io.Writer, src *net.TCPConn, pool *bufferPool) (int64, erro
 // ready. Its read callback is a method value made once, so a read
 // allocates nothing.
 type tcpReader struct {
-	pool *bufferPool
+	pool *Pool
 	buf  *[]byte // held from a successful read until release
 	n    int
 	err  error
@@ -195,7 +120,7 @@ var pastDeadline = time.Unix(1, 0)
 // no buffer. A bulk stream thus costs one peek per record; the probe and
 // its two small allocations (the timeout error) are paid only before
 // parking. This goroutine owns src's read deadline.
-func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *bufferPool) (int64, error) {
+func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *Pool) (int64, error) {
 	rc, err := raw.SyscallConn()
 	if err != nil {
 		return 0, fmt.Errorf("relay: link socket: %w", err)
@@ -236,26 +161,14 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *bufferPoo
 		if err != nil {
 			return total, endOfStream(err)
 		}
-		streaming = n == maxRecordPlaintext
+		streaming = n == BufferSize
 	}
-}
-
-// maxRecordPlaintext is the most one TLS record carries, and so the most
-// one tls.Conn Read returns.
-const maxRecordPlaintext = 16 << 10
-
-// endOfStream maps io.EOF, a clean end, to nil.
-func endOfStream(err error) error {
-	if errors.Is(err, io.EOF) {
-		return nil
-	}
-	return err
 }
 
 // readTLS moves one Read's worth from src to dst through a pooled buffer.
 // With probe it reads under a past deadline and reports moved=false, with
 // no error, when crypto/tls holds nothing.
-func readTLS(dst io.Writer, src *tls.Conn, pool *bufferPool, probe bool) (int64, bool, error) {
+func readTLS(dst io.Writer, src *tls.Conn, pool *Pool, probe bool) (int64, bool, error) {
 	bp := pool.get()
 	defer pool.put(bp)
 	buf := *bp
@@ -273,18 +186,12 @@ func readTLS(dst io.Writer, src *tls.Conn, pool *bufferPool, probe bool) (int64,
 			return 0, false, nil
 		}
 	}
-	var nw int
-	var werr error
 	if nr > 0 {
-		nw, werr = dst.Write(buf[:nr])
+		if nw, werr := writeAll(dst, buf[:nr]); werr != nil {
+			return int64(nw), true, werr
+		}
 	}
-	switch {
-	case werr != nil:
-		return int64(nw), true, werr
-	case nw != nr:
-		return int64(nw), true, io.ErrShortWrite
-	}
-	return int64(nw), true, rerr
+	return int64(nr), true, rerr
 }
 
 // readinessWaiter tells whether a socket is readable without reading it,

@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"bytes"
@@ -72,7 +72,7 @@ func testCert(tb testing.TB) tls.Certificate {
 
 // tlsPair returns a handshaken TLS 1.3 (AES-128-GCM) connection over
 // loopback: the client and server tls.Conns and their sockets.
-func tlsPair(tb testing.TB) (client, server endpoint) {
+func tlsPair(tb testing.TB) (client, server Endpoint) {
 	tb.Helper()
 	rc, rs := tcpPair(tb)
 	cert := testCert(tb)
@@ -89,38 +89,38 @@ func tlsPair(tb testing.TB) (client, server endpoint) {
 	if cc.ConnectionState().CipherSuite != tls.TLS_AES_128_GCM_SHA256 {
 		tb.Logf("negotiated %s", tls.CipherSuiteName(cc.ConnectionState().CipherSuite))
 	}
-	return endpoint{conn: cc, raw: rc}, endpoint{conn: cs, raw: rs}
+	return Endpoint{Conn: cc, Raw: rc}, Endpoint{Conn: cs, Raw: rs}
 }
 
 // relayRig is one relay direction with its feeder and its reader.
 type relayRig struct {
 	feed  io.Writer // writes into the relay's source
 	drain io.Reader // reads what the relay delivered
-	pool  *bufferPool
+	pool  *Pool
 	done  chan error
 }
 
-// tcpToTLS runs pipe(member socket → tls.Conn). The far end reads the
+// tcpToTLS runs Pipe(member socket → tls.Conn). The far end reads the
 // raw TLS records without decrypting them, so every allocation counted is
 // the relay's.
 func tcpToTLS(tb testing.TB) *relayRig {
 	feed, member := tcpPair(tb)
 	client, server := tlsPair(tb)
-	r := &relayRig{feed: feed, drain: server.raw, pool: newBufferPool(), done: make(chan error, 1)}
+	r := &relayRig{feed: feed, drain: server.Raw, pool: NewPool(), done: make(chan error, 1)}
 	go func() {
-		_, err := pipe(client, endpoint{conn: member, raw: member}, r.pool)
+		_, err := Pipe(client, TCP(member), r.pool)
 		r.done <- err
 	}()
 	return r
 }
 
-// tlsToTCP runs pipe(tls.Conn → member socket).
+// tlsToTCP runs Pipe(tls.Conn → member socket).
 func tlsToTCP(tb testing.TB) *relayRig {
 	member, drain := tcpPair(tb)
 	client, server := tlsPair(tb)
-	r := &relayRig{feed: client.conn, drain: drain, pool: newBufferPool(), done: make(chan error, 1)}
+	r := &relayRig{feed: client.Conn, drain: drain, pool: NewPool(), done: make(chan error, 1)}
 	go func() {
-		_, err := pipe(endpoint{conn: member, raw: member}, server, r.pool)
+		_, err := Pipe(TCP(member), server, r.pool)
 		r.done <- err
 	}()
 	return r
@@ -155,12 +155,12 @@ func (r *relayRig) move(tb testing.TB, chunk []byte, chunks int, wantOut int64) 
 
 func benchmarkRelay(b *testing.B, rig func(testing.TB) *relayRig) {
 	r := rig(b)
-	chunk := make([]byte, relayBufferSize)
-	r.move(b, chunk, 64, 64*relayBufferSize) // warm up: pools, TCP windows
-	b.SetBytes(relayBufferSize)
+	chunk := make([]byte, BufferSize)
+	r.move(b, chunk, 64, 64*BufferSize) // warm up: pools, TCP windows
+	b.SetBytes(BufferSize)
 	b.ReportAllocs()
 	b.ResetTimer()
-	r.move(b, chunk, b.N, int64(b.N)*relayBufferSize)
+	r.move(b, chunk, b.N, int64(b.N)*BufferSize)
 }
 
 // BenchmarkRelayTCPToTLS is the member → peer direction: 16 KiB chunks
@@ -179,11 +179,11 @@ func BenchmarkRelayPingPong(b *testing.B) {
 	memberFar, member := tcpPair(b)
 	client, server := tlsPair(b)
 	service, serviceFar := tcpPair(b)
-	pool := newBufferPool()
-	memberEnd := endpoint{conn: member, raw: member}
-	serviceEnd := endpoint{conn: service, raw: service}
-	for _, leg := range [][2]endpoint{{client, memberEnd}, {memberEnd, client}, {serviceEnd, server}, {server, serviceEnd}} {
-		go func() { _, _ = pipe(leg[0], leg[1], pool) }() // ends when the test's sockets close
+	pool := NewPool()
+	memberEnd := TCP(member)
+	serviceEnd := TCP(service)
+	for _, leg := range [][2]Endpoint{{client, memberEnd}, {memberEnd, client}, {serviceEnd, server}, {server, serviceEnd}} {
+		go func() { _, _ = Pipe(leg[0], leg[1], pool) }() // ends when the test's sockets close
 	}
 	go func() { _, _ = io.Copy(serviceFar, serviceFar) }() // the echo service
 	msg := make([]byte, 256)
@@ -206,12 +206,12 @@ func BenchmarkRelayPingPong(b *testing.B) {
 func TestIdleLinkHoldsNoBuffer(t *testing.T) {
 	member, memberFar := tcpPair(t)
 	client, server := tlsPair(t)
-	peerFar, _ := server.conn.(*tls.Conn)
-	pool := newBufferPool()
-	memberEnd := endpoint{conn: member, raw: member}
+	peerFar, _ := server.Conn.(*tls.Conn)
+	pool := NewPool()
+	memberEnd := TCP(member)
 	done := make(chan error, 2)
-	go func() { _, err := pipe(client, memberEnd, pool); done <- err }()
-	go func() { _, err := pipe(memberEnd, client, pool); done <- err }()
+	go func() { _, err := Pipe(client, memberEnd, pool); done <- err }()
+	go func() { _, err := Pipe(memberEnd, client, pool); done <- err }()
 
 	for round := range 3 {
 		msg := []byte("ping from the member")
@@ -245,12 +245,12 @@ func TestIdleLinkHoldsNoBuffer(t *testing.T) {
 }
 
 // waitIdle waits (up to 2 s) for every buffer to be back in the pool.
-func waitIdle(t *testing.T, pool *bufferPool) {
+func waitIdle(t *testing.T, pool *Pool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
-	for pool.inUse.Load() != 0 {
+	for pool.InUse() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("idle link still holds %d relay buffers", pool.inUse.Load())
+			t.Fatalf("idle link still holds %d relay buffers", pool.InUse())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -262,7 +262,7 @@ func waitIdle(t *testing.T, pool *bufferPool) {
 func TestRelayDeliversRecordsReadAhead(t *testing.T) {
 	client, server := tlsPair(t)
 	member, memberFar := tcpPair(t)
-	cc := client.conn.(*tls.Conn)
+	cc := client.Conn.(*tls.Conn)
 	if _, err := cc.Write([]byte("HELLO")); err != nil {
 		t.Fatal(err)
 	}
@@ -271,13 +271,13 @@ func TestRelayDeliversRecordsReadAhead(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // both records in the socket
 	hello := make([]byte, 5)
-	if _, err := io.ReadFull(server.conn, hello); err != nil || string(hello) != "HELLO" {
+	if _, err := io.ReadFull(server.Conn, hello); err != nil || string(hello) != "HELLO" {
 		t.Fatalf("read HELLO: %q, %v", hello, err)
 	}
 	// The second record now sits in crypto/tls's buffer, not the socket.
-	pool := newBufferPool()
+	pool := NewPool()
 	done := make(chan error, 1)
-	go func() { _, err := pipe(endpoint{conn: member, raw: member}, server, pool); done <- err }()
+	go func() { _, err := Pipe(TCP(member), server, pool); done <- err }()
 	want := "member bytes right behind"
 	got := make([]byte, len(want))
 	if err := memberFar.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {

@@ -1,0 +1,118 @@
+// Package relay is groupwire's byte pump: it moves one direction of a link
+// between a member socket and a peer link, never parsing the bytes. Plain
+// TCP to plain TCP is spliced by the kernel; a TLS side goes through one
+// pooled buffer, read straight into and written straight from, so
+// encryption is the only copy, and taken only while bytes are ready, so an
+// idle link holds none. It carries half-close end to end. It knows nothing
+// of channels, peers or policy.
+//
+// The readiness-driven TLS and TCP loops are Linux's (relay_linux.go);
+// elsewhere a plain pooled-buffer loop does the same job, holding its
+// buffer while it waits.
+package relay
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// BufferSize is the size of a pooled relay buffer: one full TLS record,
+// which is the most a tls.Conn returns from one Read and the most it puts
+// in one record on Write.
+const BufferSize = 16 << 10
+
+// Pool hands out relay buffers, so the steady-state copy allocates nothing
+// per chunk. Share one Pool among all the links of a process.
+type Pool struct {
+	pool  sync.Pool
+	inUse atomic.Int64
+}
+
+// NewPool returns an empty Pool of BufferSize buffers.
+func NewPool() *Pool {
+	return &Pool{pool: sync.Pool{New: func() any {
+		b := make([]byte, BufferSize)
+		return &b
+	}}}
+}
+
+// InUse returns how many buffers are out of the pool: bytes moving now.
+// An idle link holds none.
+func (p *Pool) InUse() int64 { return p.inUse.Load() }
+
+func (p *Pool) get() *[]byte {
+	p.inUse.Add(1)
+	return p.pool.Get().(*[]byte)
+}
+
+func (p *Pool) put(b *[]byte) {
+	p.inUse.Add(-1)
+	p.pool.Put(b)
+}
+
+// Endpoint is one side of a link: the connection bytes are read from and
+// written to (a *net.TCPConn, or a *tls.Conn over Raw), and the TCP socket
+// under it.
+type Endpoint struct {
+	Conn net.Conn
+	Raw  *net.TCPConn
+}
+
+// TCP returns the Endpoint of a plain TCP connection.
+func TCP(c *net.TCPConn) Endpoint { return Endpoint{Conn: c, Raw: c} }
+
+// closeWrite half-closes the endpoint: TLS close_notify first (so the peer
+// sees a clean end of stream), then FIN.
+func (e Endpoint) closeWrite() {
+	if tc, ok := e.Conn.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = e.Raw.CloseWrite()
+}
+
+// Pipe copies src to dst until src ends, then half-closes dst. It returns
+// the bytes written to dst and the error that stopped it (nil for a clean
+// end of stream). When both ends are plain TCP the kernel splices the bytes
+// (TCPConn.ReadFrom); otherwise a pooled buffer carries them.
+func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
+	var n int64
+	var err error
+	switch sc := src.Conn.(type) {
+	case *net.TCPConn:
+		if d, ok := dst.Conn.(*net.TCPConn); ok {
+			n, err = d.ReadFrom(sc)
+		} else {
+			n, err = copyFromTCP(dst.Conn, sc, pool)
+		}
+	case *tls.Conn:
+		n, err = copyFromTLS(dst.Conn, sc, src.Raw, pool)
+	default:
+		err = fmt.Errorf("relay: unsupported source connection %T", src.Conn)
+	}
+	if err == nil {
+		dst.closeWrite()
+	}
+	return n, err
+}
+
+// endOfStream maps io.EOF, a clean end, to nil.
+func endOfStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// writeAll writes buf[:n] to dst, turning a short write into an error.
+func writeAll(dst io.Writer, buf []byte) (int, error) {
+	nw, err := dst.Write(buf)
+	if err == nil && nw != len(buf) {
+		err = io.ErrShortWrite
+	}
+	return nw, err
+}
