@@ -32,44 +32,53 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 	s.startLink(&liveLink{peer: r.Peer, channel: r.Channel, direction: Outbound, link: link, member: member})
 }
 
-// serveInbound answers one link dialed by a peer's sidecar: handshake,
-// HELLO, connect this member's service for the channel, ACCEPT, relay.
+// serveInbound answers one link dialed by a peer's sidecar: transport
+// runs the exchange and calls back to connect this member's service for
+// the channel; then the link is relayed.
 func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn) {
 	defer s.wg.Done()
 	remote := raw.RemoteAddr().String()
-	link, err := s.acceptor.Accept(ctx, raw)
+	var member *net.TCPConn
+	link, err := s.acceptor.Serve(ctx, raw, func(ctx context.Context, h transport.Hello) error {
+		c, err := s.connectMember(ctx, h.Channel)
+		member = c
+		return err
+	})
 	if err != nil {
-		ev := s.log.Warn().Str("remote", remote).Str("dir", string(Inbound)).Err(err)
-		var refused *transport.RefusedError
-		if errors.As(err, &refused) {
-			ev = ev.Str("peer", refused.Peer).Str("code", refused.Code.String())
-			s.metrics.refused.WithLabelValues(refused.Code.String()).Inc()
-		} else {
-			s.metrics.refused.WithLabelValues("handshake").Inc()
+		if member != nil {
+			member.Close()
 		}
-		ev.Msg("link refused")
+		s.logRefused(remote, err)
 		return
 	}
-	h := link.Hello
-	target := s.delivery[h.Channel]
+	h := link.Hello()
+	s.startLink(&liveLink{peer: h.From, channel: h.Channel, direction: Inbound, link: link, member: member})
+}
+
+// connectMember dials this member's service for channel.
+func (s *Sidecar) connectMember(ctx context.Context, channel string) (*net.TCPConn, error) {
+	target := s.delivery[channel]
 	d := net.Dialer{Timeout: s.plan.DialTimeout, KeepAlive: -1} // setSocketOptions sets it
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
-		reason := fmt.Sprintf("member %s's service for channel %s at %s is not reachable: %v", s.plan.Member, h.Channel, target, err)
-		_ = link.Refuse(transport.RefuseUnavailable, reason)
-		s.metrics.refused.WithLabelValues(transport.RefuseUnavailable.String()).Inc()
-		s.log.Warn().Str("peer", h.From).Str("channel", h.Channel).Str("dir", string(Inbound)).Msg("link refused: " + reason)
-		return
+		return nil, fmt.Errorf("member %s's service for channel %s at %s is not reachable: %v", s.plan.Member, channel, target, err)
 	}
 	member := c.(*net.TCPConn)
 	setSocketOptions(member)
-	if err := link.Accept(); err != nil {
-		member.Close()
-		link.Close()
-		s.log.Warn().Str("peer", h.From).Str("channel", h.Channel).Str("dir", string(Inbound)).Err(err).Msg("link failed")
-		return
+	return member, nil
+}
+
+// logRefused logs and counts an inbound link that did not get through.
+func (s *Sidecar) logRefused(remote string, err error) {
+	ev := s.log.Warn().Str("remote", remote).Str("dir", string(Inbound)).Err(err)
+	var refused *transport.RefusedError
+	if errors.As(err, &refused) {
+		ev = ev.Str("peer", refused.Peer).Str("code", refused.Code.String())
+		s.metrics.refused.WithLabelValues(refused.Code.String()).Inc()
+	} else {
+		s.metrics.refused.WithLabelValues("handshake").Inc()
 	}
-	s.startLink(&liveLink{peer: h.From, channel: h.Channel, direction: Inbound, link: link, member: member})
+	ev.Msg("link refused")
 }
 
 func setSocketOptions(c *net.TCPConn) {
@@ -105,12 +114,10 @@ func (s *Sidecar) runLink(l *liveLink) {
 	done := make(chan struct{})
 	go func() { // the peer → member direction
 		defer close(done)
-		if l.link.Dialed() {
-			if err := l.link.AwaitAccept(); err != nil {
-				refusal = err
-				l.kill("not accepted by peer")
-				return
-			}
+		if err := l.link.AwaitAccept(); err != nil { // a no-op on inbound links
+			refusal = err
+			l.kill("not accepted by peer")
+			return
 		}
 		var err error
 		toMember, err = relay.Pipe(memberEnd, peerEnd, s.pool)

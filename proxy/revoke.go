@@ -122,16 +122,16 @@ func (s *Sidecar) onReload(st *certs.Store, changed bool, err error) {
 func (s *Sidecar) recheckChannel(channel string) {
 	p := s.policies[channel]
 	for _, l := range s.links.all() {
-		if l.channel != channel || len(l.link.PeerCertificates) == 0 {
+		if l.channel != channel || len(l.link.PeerCertificates()) == 0 {
 			continue
 		}
-		if err := p.Reverify(l.link.PeerCertificates, l.direction == Inbound); err != nil {
+		if err := p.Reverify(l.link.PeerCertificates(), l.direction == Inbound); err != nil {
 			if !l.kill("peer no longer trusted: " + err.Error()) {
 				continue // already on its way out
 			}
 			s.metrics.cut.WithLabelValues(channel, "untrusted").Inc()
 			s.log.Warn().Str("peer", l.peer).Str("channel", channel).Str("dir", string(l.direction)).
-				Str("serial", l.link.PeerCertificates[0].SerialNumber.Text(16)).Err(err).
+				Str("serial", l.link.PeerCertificates()[0].SerialNumber.Text(16)).Err(err).
 				Msg("cutting link: peer no longer trusted")
 		}
 	}
@@ -145,7 +145,7 @@ func (s *Sidecar) cutExpired(now time.Time) {
 		if p == nil || !p.Mode.VerifiesChain() {
 			continue
 		}
-		for _, c := range l.link.PeerCertificates {
+		for _, c := range l.link.PeerCertificates() {
 			if !now.After(c.NotAfter) {
 				continue
 			}

@@ -158,7 +158,7 @@ func (s *Sidecar) Links() []LinkInfo {
 	var out []LinkInfo
 	for _, l := range s.links.all() {
 		info := LinkInfo{ID: l.id, Peer: l.peer, Channel: l.channel, Direction: l.direction, Started: l.started}
-		if pc := l.link.PeerCertificates; len(pc) > 0 {
+		if pc := l.link.PeerCertificates(); len(pc) > 0 {
 			info.PeerSerial = pc[0].SerialNumber.Text(16)
 		}
 		out = append(out, info)

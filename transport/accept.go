@@ -103,15 +103,30 @@ func (e *RefusedError) Error() string {
 	return "refused link: " + e.Reason
 }
 
-// Accept runs the accepting side of a link on a freshly accepted
-// connection: it tells TLS from plaintext, completes the handshake, reads
-// and checks HELLO. On success the caller connects the member's service
-// and answers with Link.Accept or Link.Refuse. On failure the connection is
-// closed; a *RefusedError means the dialer was told why.
-func (a *Acceptor) Accept(ctx context.Context, raw *net.TCPConn) (*Link, error) {
-	link, err := a.accept(ctx, raw)
+// ConnectFunc opens this member's service for a link whose HELLO passed
+// every check. Its error is sent to the dialer as a refusal (the member is
+// unavailable), so it should say what was unreachable and why.
+type ConnectFunc func(ctx context.Context, h Hello) error
+
+// Serve runs the whole inbound exchange on a freshly accepted connection:
+// it tells TLS from plaintext, completes the handshake, reads and checks
+// HELLO, calls connect, and answers ACCEPT, or REFUSE with the reason. On
+// success the link is a raw byte stream. On failure the connection is
+// closed and a *RefusedError means the dialer was told why; if connect had
+// succeeded, the caller closes what it opened.
+func (a *Acceptor) Serve(ctx context.Context, raw *net.TCPConn, connect ConnectFunc) (*Link, error) {
+	link, policy, err := a.accept(ctx, raw)
 	if err != nil {
 		lingerClose(raw)
+		return nil, err
+	}
+	if err := connect(ctx, link.hello); err != nil {
+		r := Refuse{Code: RefuseUnavailable, Mode: policy.Mode, Reason: err.Error()}
+		_ = a.answer(link, r)
+		return nil, &RefusedError{Refuse: r, Peer: link.hello.From}
+	}
+	if err := a.answer(link, Refuse{}); err != nil {
+		link.Close()
 		return nil, err
 	}
 	return link, nil
@@ -134,72 +149,84 @@ func lingerClose(raw *net.TCPConn) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(raw, 1<<20))
 }
 
-func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, error) {
+// accept runs the handshake and reads and checks HELLO; it returns the
+// link, the channel's policy, or the refusal already sent.
+func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, *Policy, error) {
 	deadline := time.Now().Add(a.timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	if err := tuneLinkSocket(raw, a.peer); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := raw.SetDeadline(deadline); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	first, err := peekByte(raw)
 	if err != nil {
-		return nil, fmt.Errorf("read first byte: %w", err)
+		return nil, nil, fmt.Errorf("read first byte: %w", err)
 	}
 	link := &Link{Raw: raw, Conn: raw}
 	switch {
 	case first == 0x16: // TLS handshake record
 		if a.tls == nil {
-			return nil, a.refuse(raw, "", Refuse{Code: RefuseModeMismatch, Mode: Disabled,
+			return nil, nil, a.refuse(raw, "", Refuse{Code: RefuseModeMismatch, Mode: Disabled,
 				Reason: "this member runs DISABLED on every channel, but the peer started a TLS handshake"})
 		}
 		tc := tls.Server(raw, a.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, fmt.Errorf("TLS handshake: %w", err)
+			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
 		}
 		cs := tc.ConnectionState()
-		link.Conn, link.TLS, link.PeerCertificates = tc, &cs, cs.PeerCertificates
+		link.Conn, link.tls, link.peer = tc, &cs, cs.PeerCertificates
 	case first == 'G':
 	default:
-		return nil, fmt.Errorf("not a groupwire peer: first byte 0x%02x", first)
+		return nil, nil, fmt.Errorf("not a groupwire peer: first byte 0x%02x", first)
 	}
 	typ, body, err := ReadFrame(link.Conn)
 	if err != nil {
-		return nil, fmt.Errorf("read HELLO: %w", err)
+		return nil, nil, fmt.Errorf("read HELLO: %w", err)
 	}
 	if typ != FrameHello {
-		return nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: fmt.Sprintf("expected HELLO, got frame type %d", typ)})
+		return nil, nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: fmt.Sprintf("expected HELLO, got frame type %d", typ)})
 	}
 	hello, err := ParseHello(body)
 	if err != nil {
-		return nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: err.Error()})
+		return nil, nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: err.Error()})
 	}
-	link.Hello = hello
-	if r, ok := a.check(link); !ok {
-		return nil, a.refuse(link.Conn, hello.From, r)
+	link.hello = hello
+	p, r, ok := a.check(link)
+	if !ok {
+		return nil, nil, a.refuse(link.Conn, hello.From, r)
 	}
 	if err := raw.SetDeadline(time.Time{}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	link.acceptTimeout = a.timeout
-	return link, nil
+	return link, p, nil
 }
 
-// check applies the HELLO rules; it returns the refusal to send, if any.
-func (a *Acceptor) check(link *Link) (Refuse, bool) {
-	h := link.Hello
+// check applies the HELLO rules; it returns the channel's policy, or the
+// refusal to send.
+func (a *Acceptor) check(link *Link) (*Policy, Refuse, bool) {
+	h := link.hello
 	p, ok := a.policies[h.Channel]
 	if !ok {
-		return Refuse{Code: RefuseUnknownChannel, Reason: fmt.Sprintf("unknown channel %q (this member serves %s)", h.Channel, strings.Join(a.Channels(), ", "))}, false
+		return nil, Refuse{Code: RefuseUnknownChannel, Reason: fmt.Sprintf("unknown channel %q (this member serves %s)", h.Channel, strings.Join(a.Channels(), ", "))}, false
 	}
-	link.Policy = p
-	if link.TLS != nil && link.TLS.NegotiatedProtocol != ALPN(h.Channel) {
-		return Refuse{Code: RefuseBadHello, Mode: p.Mode, Reason: fmt.Sprintf("HELLO names channel %s but the TLS handshake was for %q", h.Channel, link.TLS.NegotiatedProtocol)}, false
+	if r, ok := a.checkMember(link, p); !ok {
+		return nil, r, false
 	}
-	if link.TLS == nil && p.Mode.UsesTLS() {
+	return p, Refuse{}, true
+}
+
+// checkMember applies the rules of the channel's policy and of membership
+// to a HELLO.
+func (a *Acceptor) checkMember(link *Link, p *Policy) (Refuse, bool) {
+	h := link.hello
+	if link.tls != nil && link.tls.NegotiatedProtocol != ALPN(h.Channel) {
+		return Refuse{Code: RefuseBadHello, Mode: p.Mode, Reason: fmt.Sprintf("HELLO names channel %s but the TLS handshake was for %q", h.Channel, link.tls.NegotiatedProtocol)}, false
+	}
+	if link.tls == nil && p.Mode.UsesTLS() {
 		return Refuse{Code: RefuseModeMismatch, Mode: p.Mode, Reason: fmt.Sprintf("peer %s runs %s on channel %s, this listener requires TLS (%s)", h.From, h.Mode, h.Channel, p.Mode)}, false
 	}
 	if h.Mode != p.Mode {
@@ -213,7 +240,7 @@ func (a *Acceptor) check(link *Link) (Refuse, bool) {
 		return Refuse{Code: RefuseWrongMember, Mode: p.Mode, Reason: fmt.Sprintf("this is member %s, not %s", a.member, h.To)}, false
 	}
 	if p.Mode.VerifiesIdentity() {
-		var leaf = link.PeerCertificates[0]
+		leaf := link.peer[0]
 		if !NameMatches(leaf, identity) {
 			return Refuse{Code: RefuseIdentity, Mode: p.Mode, Reason: fmt.Sprintf("HELLO says member %s, but the client certificate %s does not name %q", h.From, certName(leaf), identity)}, false
 		}
@@ -230,31 +257,28 @@ func (a *Acceptor) refuse(c net.Conn, peer string, r Refuse) error {
 	return &RefusedError{Refuse: r, Peer: peer}
 }
 
-// Accept answers ACCEPT on an accepted link; the link is then a raw byte
-// stream.
-func (l *Link) Accept() error {
-	if err := l.Conn.SetWriteDeadline(time.Now().Add(l.acceptTimeout)); err != nil {
+// answer sends ACCEPT, or the refusal r when it has a code, on an accepted
+// link; a refused link is closed.
+func (a *Acceptor) answer(link *Link, r Refuse) error {
+	frame := AppendAccept(nil)
+	if r.Code != 0 {
+		frame = AppendRefuse(nil, r)
+	}
+	if err := link.Conn.SetWriteDeadline(time.Now().Add(a.timeout)); err != nil {
 		return err
 	}
-	if _, err := l.Conn.Write(AppendAccept(nil)); err != nil {
+	_, err := link.Conn.Write(frame)
+	if r.Code != 0 {
+		if tc, ok := link.Conn.(*tls.Conn); ok {
+			_ = tc.CloseWrite()
+		}
+		lingerClose(link.Raw)
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("send ACCEPT: %w", err)
 	}
-	return l.Conn.SetWriteDeadline(time.Time{})
-}
-
-// Refuse answers REFUSE on an accepted link and closes it.
-func (l *Link) Refuse(code RefuseCode, reason string) error {
-	mode := Mode(0)
-	if l.Policy != nil {
-		mode = l.Policy.Mode
-	}
-	_ = l.Conn.SetWriteDeadline(time.Now().Add(l.acceptTimeout))
-	_, err := l.Conn.Write(AppendRefuse(nil, Refuse{Code: code, Mode: mode, Reason: reason}))
-	if tc, ok := l.Conn.(*tls.Conn); ok {
-		_ = tc.CloseWrite()
-	}
-	lingerClose(l.Raw)
-	return err
+	return link.Conn.SetWriteDeadline(time.Time{})
 }
 
 // peekByte waits for and returns the first byte of c without consuming

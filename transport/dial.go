@@ -51,16 +51,14 @@ type Dialer struct {
 	opts   LinkOptions
 	tls    *tls.Config // nil for DISABLED
 	hello  []byte      // the encoded HELLO, the same for every link
+	// helloFields is that HELLO as a value, for the links' Hello method.
+	helloFields Hello
 }
 
 // NewDialer returns a Dialer for links from member from to peer.
 func NewDialer(p *Policy, from string, peer Peer, opts LinkOptions) *Dialer {
-	d := &Dialer{
-		policy: p,
-		peer:   peer,
-		opts:   opts,
-		hello:  AppendHello(nil, Hello{Mode: p.Mode, Channel: p.Channel, From: from, To: peer.Name}),
-	}
+	hello := Hello{Mode: p.Mode, Channel: p.Channel, From: from, To: peer.Name}
+	d := &Dialer{policy: p, peer: peer, opts: opts, hello: AppendHello(nil, hello), helloFields: hello}
 	if p.Mode.UsesTLS() {
 		d.tls = p.ClientConfig(peer.Identity, tls.NewLRUClientSessionCache(32))
 	}
@@ -71,8 +69,10 @@ func NewDialer(p *Policy, from string, peer Peer, opts LinkOptions) *Dialer {
 func (d *Dialer) Peer() Peer { return d.peer }
 
 // Dial connects to the peer, completes the TLS handshake (unless DISABLED)
-// and sends HELLO. It does not wait for ACCEPT: the caller relays member
-// bytes at once and calls Link.AwaitAccept before relaying the other way.
+// and sends HELLO. It does not wait for ACCEPT, so the link costs no round
+// trip: the caller may write member bytes at once, and must call
+// Link.AwaitAccept before it reads, which returns the peer's refusal if
+// there was one.
 // ctx bounds only the setup, not the link's lifetime.
 func (d *Dialer) Dial(ctx context.Context) (*Link, error) {
 	nd := net.Dialer{Timeout: d.opts.dialTimeout()}
@@ -97,7 +97,7 @@ func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	link := &Link{Raw: raw, Conn: raw, Policy: d.policy, Hello: Hello{Mode: d.policy.Mode, Channel: d.policy.Channel, To: d.peer.Name}}
+	link := &Link{Raw: raw, Conn: raw, hello: d.helloFields}
 	if err := raw.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
@@ -111,9 +111,7 @@ func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error)
 		}
 		rc.Forget()
 		cs := tc.ConnectionState()
-		link.Conn = tc
-		link.TLS = &cs
-		link.PeerCertificates = cs.PeerCertificates
+		link.Conn, link.tls, link.peer = tc, &cs, cs.PeerCertificates
 	}
 	if _, err := link.Conn.Write(d.hello); err != nil {
 		return nil, fmt.Errorf("send HELLO: %w", err)
@@ -121,8 +119,7 @@ func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error)
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
-	link.dialer = true
-	link.acceptTimeout = d.opts.handshakeTimeout()
+	link.awaitTimeout = d.opts.handshakeTimeout()
 	return link, nil
 }
 
@@ -143,30 +140,39 @@ func explainHandshakeError(err error, rc *ReplayConn) error {
 
 // Link is one established link between two sidecars. Conn carries the
 // member's bytes: the raw *net.TCPConn under DISABLED (so the kernel can
-// splice), a *tls.Conn otherwise.
+// splice), a *tls.Conn over Raw otherwise.
 type Link struct {
-	Conn   net.Conn
-	Raw    *net.TCPConn
-	Policy *Policy
-	Hello  Hello
-	// TLS is the handshake's state; nil under DISABLED.
-	TLS *tls.ConnectionState
-	// PeerCertificates are the certificates the peer presented, leaf
-	// first, kept to check the peer again when CAs or CRLs change.
-	PeerCertificates []*x509.Certificate
+	Conn net.Conn
+	Raw  *net.TCPConn
 
-	dialer        bool
-	acceptTimeout time.Duration
+	hello Hello
+	tls   *tls.ConnectionState // nil under DISABLED
+	peer  []*x509.Certificate  // what the peer presented, leaf first
+	// awaitTimeout bounds the wait for ACCEPT on a dialed link; zero once
+	// ACCEPT was read, and on an accepted link.
+	awaitTimeout time.Duration
 }
 
-// Dialed reports whether this side dialed the link.
-func (l *Link) Dialed() bool { return l.dialer }
+// Hello is the link's HELLO: the channel, the mode, and the dialing and
+// accepting members.
+func (l *Link) Hello() Hello { return l.hello }
+
+// TLS is the handshake's state; nil under DISABLED.
+func (l *Link) TLS() *tls.ConnectionState { return l.tls }
+
+// PeerCertificates are the certificates the peer presented, leaf first,
+// kept to check the peer again when CAs or CRLs change.
+func (l *Link) PeerCertificates() []*x509.Certificate { return l.peer }
 
 // AwaitAccept reads the acceptor's answer on a dialed link. It returns nil
 // on ACCEPT and the Refuse (which is an error) on REFUSE. Under TLS 1.3 a
 // peer that rejected this side's certificate reports it here, as an alert.
+// On an accepted link, or once ACCEPT was read, it returns nil at once.
 func (l *Link) AwaitAccept() error {
-	if err := l.Conn.SetReadDeadline(time.Now().Add(l.acceptTimeout)); err != nil {
+	if l.awaitTimeout == 0 {
+		return nil
+	}
+	if err := l.Conn.SetReadDeadline(time.Now().Add(l.awaitTimeout)); err != nil {
 		return err
 	}
 	typ, body, err := ReadFrame(l.Conn)
@@ -178,6 +184,7 @@ func (l *Link) AwaitAccept() error {
 	}
 	switch typ {
 	case FrameAccept:
+		l.awaitTimeout = 0
 		return l.Conn.SetReadDeadline(time.Time{})
 	case FrameRefuse:
 		r, err := ParseRefuse(body)

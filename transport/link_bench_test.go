@@ -56,8 +56,8 @@ func oneLink(d *Dialer, buf []byte, want tls.CurveID) (bool, error) {
 		return false, err
 	}
 	defer link.Close()
-	if link.TLS.CurveID != want {
-		return false, fmt.Errorf("key exchange %s, want %s", link.TLS.CurveID, want)
+	if link.TLS().CurveID != want {
+		return false, fmt.Errorf("key exchange %s, want %s", link.TLS().CurveID, want)
 	}
 	if _, err := link.Conn.Write(buf); err != nil {
 		return false, err
@@ -68,7 +68,7 @@ func oneLink(d *Dialer, buf []byte, want tls.CurveID) (bool, error) {
 	if _, err := io.ReadFull(link.Conn, buf); err != nil {
 		return false, err
 	}
-	return link.TLS.DidResume, nil
+	return link.TLS().DidResume, nil
 }
 
 // BenchmarkLinkSetupX25519 offers X25519 alone; BenchmarkLinkSetupMLKEM

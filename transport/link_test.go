@@ -104,16 +104,12 @@ func startAcceptor(t testing.TB, policies ...*Policy) (string, <-chan acceptResu
 			if err != nil {
 				return
 			}
-			link, err := a.Accept(context.Background(), c.(*net.TCPConn))
+			link, err := a.Serve(context.Background(), c.(*net.TCPConn), func(context.Context, Hello) error { return nil })
 			select {
 			case results <- acceptResult{link, err}:
 			default: // nobody reads them (a benchmark): drop
 			}
 			if err != nil {
-				continue
-			}
-			if err := link.Accept(); err != nil {
-				link.Close()
 				continue
 			}
 			go func() {
@@ -190,14 +186,14 @@ func TestLinkAccepted(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.link.Hello.From != "mysql-2" || r.link.Hello.Channel != "group" {
-		t.Errorf("HELLO %+v", r.link.Hello)
+	if r.link.Hello().From != "mysql-2" || r.link.Hello().Channel != "group" {
+		t.Errorf("HELLO %+v", r.link.Hello())
 	}
-	if len(r.link.PeerCertificates) == 0 || r.link.PeerCertificates[0].Subject.CommonName != "mysql-2" {
+	if len(r.link.PeerCertificates()) == 0 || r.link.PeerCertificates()[0].Subject.CommonName != "mysql-2" {
 		t.Errorf("peer certificates not kept")
 	}
-	if r.link.TLS.NegotiatedProtocol != "gw1/group" {
-		t.Errorf("ALPN %q", r.link.TLS.NegotiatedProtocol)
+	if r.link.TLS().NegotiatedProtocol != "gw1/group" {
+		t.Errorf("ALPN %q", r.link.TLS().NegotiatedProtocol)
 	}
 }
 

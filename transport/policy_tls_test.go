@@ -39,7 +39,7 @@ func TestKeyExchangeNegotiated(t *testing.T) {
 		}
 		<-results
 		link.Close()
-		if got := link.TLS.CurveID; got != tt.want {
+		if got := link.TLS().CurveID; got != tt.want {
 			t.Errorf("tls_kex %q negotiated %v, want %v", tt.kex, got, tt.want)
 		}
 	}
@@ -71,7 +71,7 @@ func TestTLS13SuitesEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chosen := link.TLS.CipherSuite // what Go picks on this CPU
+	chosen := link.TLS().CipherSuite // what Go picks on this CPU
 	if _, err := dial([]uint16{chosen}); err != nil {
 		t.Fatalf("allowing %s: %v", tls.CipherSuiteName(chosen), err)
 	}

@@ -38,7 +38,7 @@ func TestSessionResumption(t *testing.T) {
 		if r := <-results; r.err != nil {
 			t.Fatal(r.err)
 		}
-		return l.TLS.DidResume, l.PeerCertificates[0].SerialNumber.Text(16)
+		return l.TLS().DidResume, l.PeerCertificates()[0].SerialNumber.Text(16)
 	}
 	if resumed, _ := link(); resumed {
 		t.Fatal("first link resumed a session")
