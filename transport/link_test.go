@@ -89,6 +89,13 @@ type acceptResult struct {
 // accepted link is answered ACCEPT and echoed.
 func startAcceptor(t testing.TB, policies ...*Policy) (string, <-chan acceptResult) {
 	t.Helper()
+	return startAcceptorConnecting(t, func(context.Context, Hello) error { return nil }, policies...)
+}
+
+// startAcceptorConnecting is startAcceptor with connect standing in for
+// the member's service.
+func startAcceptorConnecting(t testing.TB, connect ConnectFunc, policies ...*Policy) (string, <-chan acceptResult) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +111,7 @@ func startAcceptor(t testing.TB, policies ...*Policy) (string, <-chan acceptResu
 			if err != nil {
 				return
 			}
-			link, err := a.Serve(context.Background(), c.(*net.TCPConn), func(context.Context, Hello) error { return nil })
+			link, err := a.Serve(context.Background(), c.(*net.TCPConn), connect)
 			select {
 			case results <- acceptResult{link, err}:
 			default: // nobody reads them (a benchmark): drop
@@ -194,6 +201,35 @@ func TestLinkAccepted(t *testing.T) {
 	}
 	if r.link.TLS().NegotiatedProtocol != "gw1/group" {
 		t.Errorf("ALPN %q", r.link.TLS().NegotiatedProtocol)
+	}
+}
+
+// TestMemberUnavailable: when the accepting member's service cannot be
+// reached, connect's error goes back to the dialer as the refusal's
+// reason, and both sides call it "unavailable".
+func TestMemberUnavailable(t *testing.T) {
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1")
+	c2, k2, _ := p.member("mysql-2")
+	ca := filepath.Join(p.dir, "ca.pem")
+	server := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
+	client := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	const reason = "member mysql-1's service for channel group at 127.0.0.1:9 is not reachable: connection refused"
+	var asked Hello
+	addr, results := startAcceptorConnecting(t, func(_ context.Context, h Hello) error {
+		asked = h
+		return errors.New(reason)
+	}, server)
+	derr := dial(t, client, "mysql-2", addr)
+	mustContain(t, "dialer", derr, "refused by peer (unavailable")
+	mustContain(t, "dialer", derr, reason)
+	err := acceptErr(t, results)
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.Code != RefuseUnavailable || refused.Reason != reason || refused.Peer != "mysql-2" {
+		t.Fatalf("acceptor: %v, want a RefusedError unavailable from mysql-2 with connect's reason", err)
+	}
+	if asked.From != "mysql-2" || asked.Channel != "group" {
+		t.Errorf("connect was asked for %+v", asked)
 	}
 }
 
