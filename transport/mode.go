@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 )
@@ -17,37 +18,91 @@ const (
 	VerifyIdentity                 // VerifyCA, and the certificate must name the peer
 )
 
-var modeNames = [...]string{Disabled: "DISABLED", Required: "REQUIRED", VerifyCA: "VERIFY_CA", VerifyIdentity: "VERIFY_IDENTITY"}
+// ModeRules is what one ssl_mode asks of a link, in both directions: the
+// one table from which the TLS configurations, the acceptor's and the
+// dialer's checks, the cluster file's requirements, `check` and the plan
+// printer all read. Code asks a mode's rules; it never compares modes by
+// their order.
+type ModeRules struct {
+	Name string // MySQL's spelling
+	TLS  bool   // links run TLS
+	// ClientAuth is what the accepting side asks of the dialing side's
+	// certificate during the handshake.
+	ClientAuth tls.ClientAuthType
+	// VerifyChain: both sides check the peer's chain to ssl_ca/ssl_capath,
+	// its validity dates and the CRLs, at every handshake and again after
+	// every reload.
+	VerifyChain bool
+	// VerifyIdentity: the certificate must name the peer (the dialer
+	// checks the member it dialed, the acceptor the member HELLO names).
+	VerifyIdentity bool
+	// Summary is the plan printer's one line about the mode.
+	Summary string
+	// Risk is said as a warning at start, "" for the verifying modes.
+	Risk string
+}
+
+var modeRules = [...]ModeRules{
+	Disabled: {
+		Name:    "DISABLED",
+		Summary: "plaintext between sidecars; other tls options are ignored",
+		Risk:    "crosses the network in plaintext, unauthenticated",
+	},
+	Required: {
+		Name: "REQUIRED", TLS: true, ClientAuth: tls.RequestClientCert,
+		Summary: "encrypts, verifies no peer",
+		Risk:    "encrypts but verifies no peer (use VERIFY_CA or VERIFY_IDENTITY)",
+	},
+	VerifyCA: {
+		Name: "VERIFY_CA", TLS: true, ClientAuth: tls.RequireAnyClientCert, VerifyChain: true,
+		Summary: "verifies the peer's chain to the CA, in both directions",
+	},
+	VerifyIdentity: {
+		Name: "VERIFY_IDENTITY", TLS: true, ClientAuth: tls.RequireAnyClientCert, VerifyChain: true, VerifyIdentity: true,
+		Summary: "verifies the peer's chain to the CA and that it names the peer, in both directions",
+	},
+}
+
+// Modes lists the four modes in MySQL's order.
+func Modes() []Mode { return []Mode{Disabled, Required, VerifyCA, VerifyIdentity} }
+
+// Rules returns the mode's rules; the zero ModeRules for a value that is
+// not a mode.
+func (m Mode) Rules() ModeRules {
+	if int(m) < len(modeRules) {
+		return modeRules[m]
+	}
+	return ModeRules{}
+}
 
 // String returns MySQL's spelling, such as "VERIFY_IDENTITY", or
 // "Mode(n)" for a value that is not a mode.
 func (m Mode) String() string {
 	if m.Valid() {
-		return modeNames[m]
+		return m.Rules().Name
 	}
 	return fmt.Sprintf("Mode(%d)", uint8(m))
 }
 
 // Valid reports whether m is one of the four modes.
-func (m Mode) Valid() bool { return m >= Disabled && m <= VerifyIdentity }
+func (m Mode) Valid() bool { return m.Rules().Name != "" }
 
 // UsesTLS reports whether links in mode m run TLS.
-func (m Mode) UsesTLS() bool { return m >= Required && m <= VerifyIdentity }
+func (m Mode) UsesTLS() bool { return m.Rules().TLS }
 
-// VerifiesChain reports whether mode m checks the peer's certificate chain
-// (VERIFY_CA and VERIFY_IDENTITY).
-func (m Mode) VerifiesChain() bool { return m == VerifyCA || m == VerifyIdentity }
+// VerifiesChain reports whether mode m checks the peer's certificate chain.
+func (m Mode) VerifiesChain() bool { return m.Rules().VerifyChain }
 
 // VerifiesIdentity reports whether mode m checks that the peer's
-// certificate names the peer (VERIFY_IDENTITY).
-func (m Mode) VerifiesIdentity() bool { return m == VerifyIdentity }
+// certificate names the peer.
+func (m Mode) VerifiesIdentity() bool { return m.Rules().VerifyIdentity }
 
 // ParseMode parses an ssl_mode value, case-insensitively, ignoring
 // surrounding spaces.
 func ParseMode(s string) (Mode, error) {
 	t := strings.TrimSpace(s)
-	for m := Disabled; m <= VerifyIdentity; m++ {
-		if strings.EqualFold(t, modeNames[m]) {
+	for _, m := range Modes() {
+		if strings.EqualFold(t, m.Rules().Name) {
 			return m, nil
 		}
 	}
@@ -60,7 +115,7 @@ func (m Mode) MarshalText() ([]byte, error) {
 	if !m.Valid() {
 		return nil, fmt.Errorf("marshal ssl_mode: invalid value %d", uint8(m))
 	}
-	return []byte(modeNames[m]), nil
+	return []byte(m.Rules().Name), nil
 }
 
 // UnmarshalText parses text as ParseMode does, so a Mode can be decoded

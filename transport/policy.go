@@ -58,7 +58,7 @@ func (p *Policy) minVersion() uint16 {
 
 // Validate reports a policy that cannot work, naming the channel.
 func (p *Policy) Validate() error {
-	if p.Mode < Disabled || p.Mode > VerifyIdentity {
+	if !p.Mode.Valid() {
 		return fmt.Errorf("channel %s: invalid ssl_mode %d", p.Channel, p.Mode)
 	}
 	if p.Mode.UsesTLS() && p.Creds == nil {
@@ -126,12 +126,7 @@ func (p *Policy) ServerConfig(identities []string) *tls.Config {
 	cfg := p.baseConfig()
 	cfg.NextProtos = []string{ALPN(p.Channel)}
 	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return p.certificate() }
-	switch p.Mode {
-	case Required:
-		cfg.ClientAuth = tls.RequestClientCert
-	default:
-		cfg.ClientAuth = tls.RequireAnyClientCert
-	}
+	cfg.ClientAuth = p.Mode.Rules().ClientAuth
 	p.bindTicketsToSnapshot(cfg)
 	ids := slices.Clone(identities)
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {

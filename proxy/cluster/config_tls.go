@@ -73,15 +73,17 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 	} else {
 		cp.Mode = mode
 	}
-	switch cp.Mode {
-	case 0: // not set or unknown: only the mode-independent options can be checked
-		parseTLSKnobs(&cp, from, ps)
-		return cp
-	case transport.Disabled:
-		ps.warn(modePath, "DISABLED: channel %s crosses the network in plaintext, unauthenticated", name)
+	rules := cp.Mode.Rules()
+	if rules.Risk != "" {
+		ps.warn(modePath, "%s: channel %s %s", rules.Name, name, rules.Risk)
+	}
+	if !rules.TLS { // DISABLED, or not set or unknown
+		if !cp.Mode.Valid() { // only the mode-independent options can be checked
+			parseTLSKnobs(&cp, from, ps)
+		}
 		return cp
 	}
-	if cp.Mode >= transport.VerifyCA && eff.SSLCA == "" && eff.SSLCAPath == "" && !broken("ssl_ca", "ssl_capath") {
+	if rules.VerifyChain && eff.SSLCA == "" && eff.SSLCAPath == "" && !broken("ssl_ca", "ssl_capath") {
 		ps.add("channels."+name+".tls", "ssl_mode %s needs ssl_ca or ssl_capath (in tls or in the channel)", eff.SSLMode)
 	}
 	cp.ACME = planACME(name, top, ch, &eff, dir, failed, ps)
@@ -89,9 +91,6 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 		checkKeyPair(name, eff, from, ps)
 	}
 	cp.Options = eff
-	if cp.Mode == transport.Required {
-		ps.warn(modePath, "REQUIRED encrypts but verifies no peer (use VERIFY_CA or VERIFY_IDENTITY)")
-	}
 	parseTLSKnobs(&cp, from, ps)
 	cp.Source = certs.Source{
 		CA:      resolvePath(dir, eff.SSLCA),

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/groupwire/groupwire/transport"
 	"github.com/groupwire/groupwire/transport/tlsopt"
 )
 
@@ -58,16 +57,9 @@ func FormatPlan(w io.Writer, p *Plan) {
 // formatChannel writes the effective TLS of one channel.
 func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 	fmt.Fprintf(buf, "\nchannel %s: %s\n", ch.Name, ch.Mode)
-	switch ch.Mode {
-	case transport.Disabled:
-		fmt.Fprintf(buf, "  plaintext between sidecars; other tls options are ignored\n")
+	fmt.Fprintf(buf, "  %s\n", ch.Mode.Rules().Summary)
+	if !ch.Mode.UsesTLS() {
 		return
-	case transport.Required:
-		fmt.Fprintf(buf, "  encrypts, verifies no peer\n")
-	case transport.VerifyCA:
-		fmt.Fprintf(buf, "  verifies the peer's chain to the CA, in both directions\n")
-	case transport.VerifyIdentity:
-		fmt.Fprintf(buf, "  verifies the peer's chain to the CA and that it names the peer, in both directions\n")
 	}
 	tw := tabwriter.NewWriter(buf, 0, 4, 2, ' ', 0)
 	for _, f := range []struct{ key, val string }{
