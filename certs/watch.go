@@ -20,9 +20,14 @@ type WatchOptions struct {
 	OnWatchError func(err error)
 }
 
+// DefaultReloadInterval is how often Watch re-checks its files when
+// WatchOptions.Interval is zero; the cluster file's reload_interval
+// defaults to it too.
+const DefaultReloadInterval = 30 * time.Second
+
 func (o WatchOptions) interval() time.Duration {
 	if o.Interval <= 0 {
-		return 30 * time.Second
+		return DefaultReloadInterval
 	}
 	return o.Interval
 }

@@ -58,7 +58,7 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn) {
 // connectMember dials this member's service for channel.
 func (s *Sidecar) connectMember(ctx context.Context, channel string) (*net.TCPConn, error) {
 	target := s.delivery[channel]
-	d := net.Dialer{Timeout: s.plan.DialTimeout, KeepAlive: -1} // setSocketOptions sets it
+	d := net.Dialer{Timeout: s.plan.Link.DialTimeout, KeepAlive: -1} // setSocketOptions sets it
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		return nil, fmt.Errorf("member %s's service for channel %s at %s is not reachable: %v", s.plan.Member, channel, target, err)

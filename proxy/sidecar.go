@@ -78,14 +78,10 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 	acmeByConfig := make(map[string]*certs.ACME)
 	for _, ch := range plan.Channels {
 		p := &transport.Policy{
-			Channel:          ch.Name,
-			Mode:             ch.Mode,
-			MinVersion:       ch.MinVersion,
-			MaxVersion:       ch.MaxVersion,
-			CipherSuites:     ch.CipherSuites,
-			TLS13Suites:      ch.TLS13Suites,
-			CurvePreferences: ch.KeyExchange,
-			Now:              opts.Now,
+			Channel: ch.Name,
+			Mode:    ch.Mode,
+			Params:  ch.Params,
+			Now:     opts.Now,
 		}
 		if ch.Mode.UsesTLS() {
 			store, err := certs.NewStore("channel "+ch.Name, ch.Source)
@@ -133,7 +129,7 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 	for _, m := range plan.Members {
 		identities[m.Name] = m.Identity
 	}
-	linkOpts := transport.LinkOptions{DialTimeout: plan.DialTimeout, HandshakeTimeout: plan.HandshakeTimeout, PeerTimeout: plan.PeerTimeout}
+	linkOpts := plan.Link
 	s.acceptor = transport.NewAcceptor(plan.Member, policies, identities, linkOpts)
 	for _, r := range plan.Outbound {
 		p, ok := s.policies[r.Channel]

@@ -29,11 +29,27 @@ type LinkOptions struct {
 	PeerTimeout time.Duration
 }
 
-func (o LinkOptions) dialTimeout() time.Duration { return orDefault(o.DialTimeout, 5*time.Second) }
-func (o LinkOptions) handshakeTimeout() time.Duration {
-	return orDefault(o.HandshakeTimeout, 10*time.Second)
+// Defaults of LinkOptions, which the cluster file's dial_timeout,
+// handshake_timeout and peer_timeout also take.
+const (
+	DefaultDialTimeout      = 5 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultPeerTimeout      = 30 * time.Second
+)
+
+// WithDefaults returns o with every zero or negative field set to its
+// default.
+func (o LinkOptions) WithDefaults() LinkOptions {
+	return LinkOptions{
+		DialTimeout:      orDefault(o.DialTimeout, DefaultDialTimeout),
+		HandshakeTimeout: orDefault(o.HandshakeTimeout, DefaultHandshakeTimeout),
+		PeerTimeout:      orDefault(o.PeerTimeout, DefaultPeerTimeout),
+	}
 }
-func (o LinkOptions) peerTimeout() time.Duration { return orDefault(o.PeerTimeout, 30*time.Second) }
+
+func (o LinkOptions) dialTimeout() time.Duration      { return o.WithDefaults().DialTimeout }
+func (o LinkOptions) handshakeTimeout() time.Duration { return o.WithDefaults().HandshakeTimeout }
+func (o LinkOptions) peerTimeout() time.Duration      { return o.WithDefaults().PeerTimeout }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {

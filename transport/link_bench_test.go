@@ -21,7 +21,7 @@ func benchPolicies(b *testing.B, curves []tls.CurveID) (dialer, acceptor *Policy
 	policy := func(member string) *Policy {
 		cert, key, _ := p.member(member)
 		st := store(b, certs.Source{CA: ca, CRL: crl, Cert: cert, Key: key})
-		return &Policy{Channel: "group", Mode: VerifyIdentity, Creds: st, MinVersion: tls.VersionTLS13, CurvePreferences: curves}
+		return &Policy{Channel: "group", Mode: VerifyIdentity, Creds: st, Params: TLSParams{MinVersion: tls.VersionTLS13, CurvePreferences: curves}}
 	}
 	return policy("mysql-2"), policy("mysql-1")
 }

@@ -63,6 +63,22 @@ var modeRules = [...]ModeRules{
 	},
 }
 
+// MissingMaterial says what mode m needs that a channel lacks, worded
+// for the cluster file: its own certificate and key (links are mutual, so
+// every TLS mode shows one), or a CA to verify peers with. It returns ""
+// when nothing is missing. The cluster file check and Policy.Validate both
+// ask it, so the rule and its words live here once.
+func (m Mode) MissingMaterial(haveCertAndKey, haveCA bool) string {
+	r := m.Rules()
+	switch {
+	case r.TLS && !haveCertAndKey:
+		return fmt.Sprintf("ssl_mode %s needs ssl_cert and ssl_key (each sidecar shows its certificate to the other)", r.Name)
+	case r.VerifyChain && !haveCA:
+		return fmt.Sprintf("ssl_mode %s needs ssl_ca or ssl_capath", r.Name)
+	}
+	return ""
+}
+
 // Modes lists the four modes in MySQL's order.
 func Modes() []Mode { return []Mode{Disabled, Required, VerifyCA, VerifyIdentity} }
 

@@ -25,21 +25,28 @@ func ALPN(channel string) string { return ALPNPrefix + channel }
 // tls.Configs built from it read the credential store on every handshake, so
 // a reloaded certificate, CA or CRL applies to the next handshake at once.
 type Policy struct {
-	Channel      string
-	Mode         Mode
-	Creds        *certs.Store // required unless Mode is Disabled
-	MinVersion   uint16       // zero: TLS 1.2
-	MaxVersion   uint16       // zero: TLS 1.3
-	CipherSuites []uint16     // TLS 1.2 suites; nil: Go's defaults
-	TLS13Suites  []uint16     // allowed TLS 1.3 suites; nil: all
-	// CurvePreferences orders key exchanges; nil: Go's default, which puts
-	// the hybrid post-quantum X25519MLKEM768 first.
-	CurvePreferences []tls.CurveID
+	Channel string
+	Mode    Mode
+	Creds   *certs.Store // required unless Mode is Disabled
+	Params  TLSParams
 	// ServerAuthClients accepts a peer certificate carrying serverAuth but
 	// not clientAuth in the client role, as ACME-issued certificates are.
 	ServerAuthClients bool
 	// Now returns the time used for validity checks; nil means time.Now.
 	Now func() time.Time
+}
+
+// TLSParams are a channel's protocol limits, as tls_version, ssl_cipher,
+// tls_ciphersuites and tls_kex give them (package tlsopt parses those).
+// The zero value means Go's defaults.
+type TLSParams struct {
+	MinVersion   uint16   // zero: TLS 1.2
+	MaxVersion   uint16   // zero: TLS 1.3
+	CipherSuites []uint16 // TLS 1.2 suites; nil: Go's defaults
+	TLS13Suites  []uint16 // allowed TLS 1.3 suites; nil: all
+	// CurvePreferences lists the key exchanges; nil: Go's default, which
+	// puts the hybrid post-quantum X25519MLKEM768 first.
+	CurvePreferences []tls.CurveID
 }
 
 func (p *Policy) now() time.Time {
@@ -50,10 +57,10 @@ func (p *Policy) now() time.Time {
 }
 
 func (p *Policy) minVersion() uint16 {
-	if p.MinVersion == 0 {
+	if p.Params.MinVersion == 0 {
 		return tls.VersionTLS12
 	}
-	return p.MinVersion
+	return p.Params.MinVersion
 }
 
 // Validate reports a policy that cannot work, naming the channel.
@@ -61,19 +68,20 @@ func (p *Policy) Validate() error {
 	if !p.Mode.Valid() {
 		return fmt.Errorf("channel %s: invalid ssl_mode %d", p.Channel, p.Mode)
 	}
-	if p.Mode.UsesTLS() && p.Creds == nil {
-		return fmt.Errorf("channel %s: ssl_mode %s needs ssl_cert and ssl_key", p.Channel, p.Mode)
+	if !p.Mode.UsesTLS() {
+		return nil
 	}
-	if p.Mode.UsesTLS() && p.Creds.Current().Cert == nil {
-		return fmt.Errorf("channel %s: ssl_mode %s needs ssl_cert and ssl_key", p.Channel, p.Mode)
+	var snap *certs.Snapshot
+	if p.Creds != nil {
+		snap = p.Creds.Current()
 	}
-	if p.Mode.VerifiesChain() && p.Creds.Current().Roots == nil {
-		return fmt.Errorf("channel %s: ssl_mode %s needs ssl_ca or ssl_capath", p.Channel, p.Mode)
+	if missing := p.Mode.MissingMaterial(snap != nil && snap.Cert != nil, snap != nil && snap.Roots != nil); missing != "" {
+		return fmt.Errorf("channel %s: %s", p.Channel, missing)
 	}
-	if p.Mode.UsesTLS() && p.MaxVersion == tls.VersionTLS12 {
+	if p.Params.MaxVersion == tls.VersionTLS12 {
 		// Limited to TLS 1.2, the suites must fit this member's key, or
 		// every handshake fails.
-		if err := tlsopt.SuitesMatchKey(p.CipherSuites, p.Creds.Current().Cert.Leaf.PublicKey); err != nil {
+		if err := tlsopt.SuitesMatchKey(p.Params.CipherSuites, snap.Cert.Leaf.PublicKey); err != nil {
 			return fmt.Errorf("channel %s: %w", p.Channel, err)
 		}
 	}
@@ -138,9 +146,9 @@ func (p *Policy) ServerConfig(identities []string) *tls.Config {
 func (p *Policy) baseConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:       p.minVersion(),
-		MaxVersion:       p.MaxVersion,
-		CipherSuites:     p.CipherSuites,
-		CurvePreferences: p.CurvePreferences,
+		MaxVersion:       p.Params.MaxVersion,
+		CipherSuites:     p.Params.CipherSuites,
+		CurvePreferences: p.Params.CurvePreferences,
 		// Group messages are small and latency-bound; bulk transfers
 		// reach full-size records without the slow start anyway.
 		DynamicRecordSizingDisabled: true,
@@ -221,7 +229,7 @@ func (p *Policy) Reverify(peer []*x509.Certificate, client bool) error {
 // checkSuite enforces tls_ciphersuites, which Go cannot configure for TLS
 // 1.3: a handshake that negotiated a suite outside the list is refused.
 func (p *Policy) checkSuite(cs tls.ConnectionState) error {
-	if cs.Version != tls.VersionTLS13 || p.TLS13Suites == nil || slices.Contains(p.TLS13Suites, cs.CipherSuite) {
+	if cs.Version != tls.VersionTLS13 || p.Params.TLS13Suites == nil || slices.Contains(p.Params.TLS13Suites, cs.CipherSuite) {
 		return nil
 	}
 	return fmt.Errorf("channel %s: tls_ciphersuites does not allow %s", p.Channel, tls.CipherSuiteName(cs.CipherSuite))

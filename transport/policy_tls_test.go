@@ -27,8 +27,8 @@ func TestKeyExchangeNegotiated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		server := &Policy{Channel: "group", Mode: VerifyCA, CurvePreferences: groups, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
-		client := &Policy{Channel: "group", Mode: VerifyCA, CurvePreferences: groups, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+		server := &Policy{Channel: "group", Mode: VerifyCA, Params: TLSParams{CurvePreferences: groups}, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
+		client := &Policy{Channel: "group", Mode: VerifyCA, Params: TLSParams{CurvePreferences: groups}, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
 		addr, results := startAcceptor(t, server)
 		link, err := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr}, LinkOptions{}).Dial(context.Background())
 		if err != nil {
@@ -54,8 +54,8 @@ func TestTLS13SuitesEnforced(t *testing.T) {
 	c2, k2, _ := p.member("mysql-2")
 	ca := filepath.Join(p.dir, "ca.pem")
 	dial := func(suites []uint16) (*Link, error) {
-		server := &Policy{Channel: "group", Mode: VerifyCA, TLS13Suites: suites, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
-		client := &Policy{Channel: "group", Mode: VerifyCA, TLS13Suites: suites, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+		server := &Policy{Channel: "group", Mode: VerifyCA, Params: TLSParams{TLS13Suites: suites}, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
+		client := &Policy{Channel: "group", Mode: VerifyCA, Params: TLSParams{TLS13Suites: suites}, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
 		addr, results := startAcceptor(t, server)
 		link, err := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr}, LinkOptions{}).Dial(context.Background())
 		if err == nil {
@@ -98,12 +98,12 @@ func TestValidateSuitesFitKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy := &Policy{Channel: "group", Mode: VerifyCA, CipherSuites: rsaOnly, MaxVersion: tls.VersionTLS12,
+	policy := &Policy{Channel: "group", Mode: VerifyCA, Params: TLSParams{CipherSuites: rsaOnly, MaxVersion: tls.VersionTLS12},
 		Creds: store(t, certs.Source{CA: filepath.Join(p.dir, "ca.pem"), Cert: c1, Key: k1})}
 	if err := policy.Validate(); err == nil || !strings.Contains(err.Error(), "channel group: ssl_cipher allows no TLS 1.2 suite for an ECDSA certificate key") {
 		t.Fatalf("TLS 1.2 only: %v", err)
 	}
-	policy.MaxVersion = 0
+	policy.Params.MaxVersion = 0
 	if err := policy.Validate(); err != nil {
 		t.Fatalf("TLS 1.3 allowed: %v", err)
 	}

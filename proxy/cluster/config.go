@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
 )
 
 // TLSOptions are the MySQL-style TLS options of the cluster file's `tls`
@@ -27,14 +26,10 @@ type TLSOptions struct {
 	ACME *ACMEOptions `yaml:"acme"`
 }
 
-// Defaults of the cluster file's optional keys.
-const (
-	DefaultReloadInterval   = 30 * time.Second
-	DefaultDialTimeout      = 5 * time.Second
-	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultPeerTimeout      = 30 * time.Second
-	DefaultLocalIP          = "127.0.0.1"
-)
+// DefaultLocalIP is a member's local_ip when the file sets none. The other
+// defaults belong to the packages that use them: transport's for the link
+// timeouts, certs' for reload_interval; the Plan fills them all in.
+const DefaultLocalIP = "127.0.0.1"
 
 // Config is a cluster file as written: decoded strictly and checked for
 // structure, but with ${VAR} references, listen templates and TLS options

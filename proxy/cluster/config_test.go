@@ -63,8 +63,8 @@ func TestConfigPlanRoutes(t *testing.T) {
 	if p.Group != "orders-gr" || p.Member != "mysql-2" || p.LocalIP != "127.0.0.2" || p.Listen != ":24900" || p.Admin != "" {
 		t.Errorf("plan header = %q %q %q %q %q", p.Group, p.Member, p.LocalIP, p.Listen, p.Admin)
 	}
-	if p.ReloadInterval != 30*time.Second || !p.CloseOnExpiry || p.DialTimeout != 5*time.Second ||
-		p.HandshakeTimeout != 10*time.Second || p.IdleTimeout != 0 || p.AllowNonLoopback {
+	if p.ReloadInterval != 30*time.Second || !p.CloseOnExpiry || p.Link.DialTimeout != 5*time.Second ||
+		p.Link.HandshakeTimeout != 10*time.Second || p.IdleTimeout != 0 || p.AllowNonLoopback {
 		t.Errorf("defaults not applied: %+v", p)
 	}
 	if len(p.Channels) != 2 || p.Channels[0].Name != "group" || p.Channels[1].Name != "recovery" {
@@ -135,16 +135,16 @@ admin: "127.0.0.1:9900"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.ReloadInterval != 2*time.Minute || p.CloseOnExpiry || !p.AllowNonLoopback || p.DialTimeout != time.Second ||
-		p.HandshakeTimeout != 2*time.Second || p.IdleTimeout != time.Hour || p.Admin != "127.0.0.1:9900" {
+	if p.ReloadInterval != 2*time.Minute || p.CloseOnExpiry || !p.AllowNonLoopback || p.Link.DialTimeout != time.Second ||
+		p.Link.HandshakeTimeout != 2*time.Second || p.IdleTimeout != time.Hour || p.Admin != "127.0.0.1:9900" {
 		t.Errorf("timings not taken: %+v", p)
 	}
 	ch := p.Channels[0]
-	if !reflect.DeepEqual(ch.CipherSuites, []uint16{0xC02B}) || !reflect.DeepEqual(ch.DroppedCiphers, []string{"DHE-RSA-AES256-SHA"}) {
-		t.Errorf("ciphers = %x dropped %v", ch.CipherSuites, ch.DroppedCiphers)
+	if !reflect.DeepEqual(ch.Params.CipherSuites, []uint16{0xC02B}) || !reflect.DeepEqual(ch.DroppedCiphers, []string{"DHE-RSA-AES256-SHA"}) {
+		t.Errorf("ciphers = %x dropped %v", ch.Params.CipherSuites, ch.DroppedCiphers)
 	}
-	if ch.MinVersion != 0x0304 || ch.MaxVersion != 0x0304 {
-		t.Errorf("versions = %x..%x", ch.MinVersion, ch.MaxVersion)
+	if ch.Params.MinVersion != 0x0304 || ch.Params.MaxVersion != 0x0304 {
+		t.Errorf("versions = %x..%x", ch.Params.MinVersion, ch.Params.MaxVersion)
 	}
 	var warned []string
 	for _, w := range p.Warnings {

@@ -83,12 +83,13 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 		}
 		return cp
 	}
-	if rules.VerifyChain && eff.SSLCA == "" && eff.SSLCAPath == "" && !broken("ssl_ca", "ssl_capath") {
-		ps.add("channels."+name+".tls", "ssl_mode %s needs ssl_ca or ssl_capath (in tls or in the channel)", eff.SSLMode)
+	haveCA := eff.SSLCA != "" || eff.SSLCAPath != "" || broken("ssl_ca", "ssl_capath")
+	if missing := cp.Mode.MissingMaterial(true, haveCA); missing != "" {
+		ps.add("channels."+name+".tls", "%s (in tls or in the channel)", missing)
 	}
 	cp.ACME = planACME(name, top, ch, &eff, dir, failed, ps)
 	if cp.ACME == nil && !broken("ssl_cert", "ssl_key") {
-		checkKeyPair(name, eff, from, ps)
+		checkKeyPair(name, cp.Mode, eff, from, ps)
 	}
 	cp.Options = eff
 	parseTLSKnobs(&cp, from, ps)
@@ -105,10 +106,10 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 
 // checkKeyPair requires ssl_cert and ssl_key together: links are mutual
 // TLS, so each sidecar shows its own certificate in every TLS mode.
-func checkKeyPair(channel string, eff TLSOptions, from map[string]string, ps *problems) {
+func checkKeyPair(channel string, mode transport.Mode, eff TLSOptions, from map[string]string, ps *problems) {
 	switch {
 	case eff.SSLCert == "" && eff.SSLKey == "":
-		ps.add("channels."+channel+".tls", "ssl_mode %s needs ssl_cert and ssl_key (each sidecar shows its certificate to the other)", eff.SSLMode)
+		ps.add("channels."+channel+".tls", "%s", mode.MissingMaterial(false, true))
 	case eff.SSLKey == "":
 		ps.add(strings.TrimSuffix(from["ssl_cert"], "ssl_cert")+"ssl_key", "not set, but ssl_cert is (%s)", from["ssl_cert"])
 	case eff.SSLCert == "":
@@ -125,7 +126,7 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 		if err != nil {
 			ps.add(from["tls_version"], "%s", trimKey(err, "tls_version"))
 		}
-		cp.MinVersion, cp.MaxVersion = lo, hi
+		cp.Params.MinVersion, cp.Params.MaxVersion = lo, hi
 	}
 	if o.SSLCipher != "" {
 		sel, err := tlsopt.ResolveCipherList(o.SSLCipher)
@@ -135,7 +136,7 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 		for _, w := range sel.Warnings() {
 			ps.warn(from["ssl_cipher"], "%s", w)
 		}
-		cp.CipherSuites = sel.Suites
+		cp.Params.CipherSuites = sel.Suites
 		cp.DroppedCiphers = sel.Dropped
 	}
 	if o.TLSCiphersuites != "" {
@@ -143,8 +144,8 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 		if err != nil {
 			ps.add(from["tls_ciphersuites"], "%s", trimKey(err, "tls_ciphersuites"))
 		}
-		cp.TLS13Suites = suites
-		if suites != nil && !slices.Contains(suites, tls.TLS_AES_128_GCM_SHA256) && (cp.MaxVersion == 0 || cp.MaxVersion >= tls.VersionTLS13) {
+		cp.Params.TLS13Suites = suites
+		if suites != nil && !slices.Contains(suites, tls.TLS_AES_128_GCM_SHA256) && (cp.Params.MaxVersion == 0 || cp.Params.MaxVersion >= tls.VersionTLS13) {
 			ps.warn(from["tls_ciphersuites"], "Go cannot choose TLS 1.3 suites: between sidecars it negotiates TLS_AES_128_GCM_SHA256 on CPUs with AES instructions "+
 				"(TLS_CHACHA20_POLY1305_SHA256 without), and a handshake outside this list is refused; to pin suites, use tls_version: TLSv1.2 with ssl_cipher")
 		}
@@ -154,7 +155,7 @@ func parseTLSKnobs(cp *ChannelPlan, from map[string]string, ps *problems) {
 		if err != nil {
 			ps.add(from["tls_kex"], "%s", trimKey(err, "tls_kex"))
 		}
-		cp.KeyExchange = groups
+		cp.Params.CurvePreferences = groups
 	}
 }
 

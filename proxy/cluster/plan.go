@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"crypto/tls"
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
@@ -25,9 +24,10 @@ type Plan struct {
 	CloseOnExpiry  bool          // cut links whose peer certificate expires (close_on_expiry, default true)
 	Admin          string        // admin listener host:port, "" when off
 
-	DialTimeout      time.Duration // TCP dial to a peer (dial_timeout, default 5s)
-	HandshakeTimeout time.Duration // TLS handshake plus HELLO/ACCEPT (handshake_timeout, default 10s)
-	PeerTimeout      time.Duration // a dead peer's links are cut after this (peer_timeout, default 30s)
+	// Link holds dial_timeout (TCP dial to a peer), handshake_timeout (TLS
+	// handshake plus HELLO/ACCEPT) and peer_timeout (a dead peer's links
+	// are cut after this), defaults filled in.
+	Link             transport.LinkOptions
 	IdleTimeout      time.Duration // cut links idle this long (idle_timeout); 0 means never
 	AllowNonLoopback bool          // local_ip may be a non-loopback address (allow_non_loopback)
 
@@ -39,15 +39,13 @@ type Plan struct {
 // ChannelPlan is the effective TLS policy of one channel, after inheriting
 // unset keys from the top-level tls block.
 type ChannelPlan struct {
-	Name         string
-	Mode         transport.Mode
-	Source       certs.Source // files; empty for DISABLED
-	MinVersion   uint16       // from tls_version; 0 means Go's default
-	MaxVersion   uint16
-	CipherSuites []uint16      // from ssl_cipher; nil means Go's default
-	TLS13Suites  []uint16      // from tls_ciphersuites; nil means all
-	KeyExchange  []tls.CurveID // from tls_kex; nil means Go's default (hybrid post-quantum first)
-	Options      TLSOptions    // the effective options as written, for printing
+	Name   string
+	Mode   transport.Mode
+	Source certs.Source // files; empty for DISABLED
+	// Params are tls_version, ssl_cipher, tls_ciphersuites and tls_kex,
+	// parsed; zero fields mean Go's defaults.
+	Params  transport.TLSParams
+	Options TLSOptions // the effective options as written, for printing
 	// ACME is where the member's certificate comes from when the channel
 	// uses tls.acme (Source then names no ssl_cert/ssl_key); nil otherwise.
 	// Its Name is filled in: the member's identity unless names sets it.

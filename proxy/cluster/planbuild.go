@@ -7,6 +7,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/transport"
 )
 
 // member is one member of the group with its strings expanded and its
@@ -51,16 +54,18 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 		return nil, err
 	}
 	p := &Plan{
-		Group:            group,
-		Member:           member,
-		Listen:           listen.addr.String(),
-		LocalIP:          me.ip.String(),
-		Channels:         channels,
-		ReloadInterval:   raw.ReloadInterval.or(DefaultReloadInterval),
-		CloseOnExpiry:    raw.CloseOnExpiry == nil || *raw.CloseOnExpiry,
-		DialTimeout:      raw.DialTimeout.or(DefaultDialTimeout),
-		HandshakeTimeout: raw.HandshakeTimeout.or(DefaultHandshakeTimeout),
-		PeerTimeout:      raw.PeerTimeout.or(DefaultPeerTimeout),
+		Group:          group,
+		Member:         member,
+		Listen:         listen.addr.String(),
+		LocalIP:        me.ip.String(),
+		Channels:       channels,
+		ReloadInterval: raw.ReloadInterval.or(certs.DefaultReloadInterval),
+		CloseOnExpiry:  raw.CloseOnExpiry == nil || *raw.CloseOnExpiry,
+		Link: transport.LinkOptions{
+			DialTimeout:      raw.DialTimeout.or(0),
+			HandshakeTimeout: raw.HandshakeTimeout.or(0),
+			PeerTimeout:      raw.PeerTimeout.or(0),
+		}.WithDefaults(),
 		IdleTimeout:      raw.IdleTimeout.or(0),
 		AllowNonLoopback: raw.AllowNonLoopback,
 		Warnings:         ps.warnings(),

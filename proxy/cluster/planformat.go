@@ -41,7 +41,7 @@ func FormatPlan(w io.Writer, p *Plan) {
 	}
 
 	fmt.Fprintf(&buf, "\ntimings\n  dial %s, handshake %s, dead peer %s, idle %s; certificates re-checked every %s; close links on peer certificate expiry: %s\n",
-		p.DialTimeout, p.HandshakeTimeout, p.PeerTimeout, idleName(p.IdleTimeout), p.ReloadInterval, yesNo(p.CloseOnExpiry))
+		p.Link.DialTimeout, p.Link.HandshakeTimeout, p.Link.PeerTimeout, idleName(p.IdleTimeout), p.ReloadInterval, yesNo(p.CloseOnExpiry))
 	if p.AllowNonLoopback {
 		fmt.Fprintf(&buf, "  allow_non_loopback: local_ip may be a non-loopback address\n")
 	}
@@ -79,12 +79,12 @@ func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 	if ch.Source.CRL == "" && ch.Source.CRLPath == "" {
 		fmt.Fprintf(tw, "  revocation\tnot checked (no ssl_crl or ssl_crlpath)\n")
 	}
-	fmt.Fprintf(tw, "  tls_version\t%s\n", versionRange(ch.MinVersion, ch.MaxVersion))
-	fmt.Fprintf(tw, "  ssl_cipher\t%s\n", suiteList(ch.CipherSuites, "Go's default TLS 1.2 suites"))
-	fmt.Fprintf(tw, "  tls_ciphersuites\t%s\n", suiteList(ch.TLS13Suites, "all TLS 1.3 suites Go implements"))
-	if len(ch.KeyExchange) > 0 {
-		names := make([]string, len(ch.KeyExchange))
-		for i, id := range ch.KeyExchange {
+	fmt.Fprintf(tw, "  tls_version\t%s\n", versionRange(ch.Params.MinVersion, ch.Params.MaxVersion))
+	fmt.Fprintf(tw, "  ssl_cipher\t%s\n", suiteList(ch.Params.CipherSuites, "Go's default TLS 1.2 suites"))
+	fmt.Fprintf(tw, "  tls_ciphersuites\t%s\n", suiteList(ch.Params.TLS13Suites, "all TLS 1.3 suites Go implements"))
+	if len(ch.Params.CurvePreferences) > 0 {
+		names := make([]string, len(ch.Params.CurvePreferences))
+		for i, id := range ch.Params.CurvePreferences {
 			names[i] = tlsopt.KeyExchangeName(id)
 		}
 		fmt.Fprintf(tw, "  tls_kex\t%s\n", strings.Join(names, ":"))
