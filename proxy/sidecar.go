@@ -77,46 +77,8 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 	var policies []*transport.Policy
 	acmeByConfig := make(map[string]*certs.ACME)
 	for _, ch := range plan.Channels {
-		p := &transport.Policy{
-			Channel: ch.Name,
-			Mode:    ch.Mode,
-			Params:  ch.Params,
-			Now:     opts.Now,
-		}
-		if ch.Mode.UsesTLS() {
-			store, err := certs.NewStore("channel "+ch.Name, ch.Source)
-			if err != nil {
-				return nil, err // names the store: "channel NAME: load ..."
-			}
-			s.stores[ch.Name] = store
-			p.Creds = store
-		}
-		if ch.Mode.UsesTLS() && ch.ACME != nil {
-			// The certificate comes from ACME: obtain it (or load it from
-			// storage) before anything is served, bounded by the obtain
-			// timeout. Channels with one acme configuration share it.
-			cfg := *ch.ACME
-			key := fmt.Sprintf("%+v", cfg)
-			a := acmeByConfig[key]
-			if a == nil {
-				var err error
-				if a, err = certs.NewACME(cfg, s.log); err != nil {
-					return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
-				}
-				if err := a.Obtain(context.Background()); err != nil {
-					return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
-				}
-				acmeByConfig[key] = a
-				s.acme = append(s.acme, a)
-			}
-			if err := a.Attach(s.stores[ch.Name]); err != nil {
-				return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
-			}
-			// ACME certificates often carry serverAuth only; links are
-			// symmetric, so a dialing peer may present one too.
-			p.ServerAuthClients = true
-		}
-		if err := p.Validate(); err != nil {
+		p, err := s.newPolicy(ch, acmeByConfig)
+		if err != nil {
 			return nil, err
 		}
 		s.policies[ch.Name] = p
@@ -125,25 +87,81 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 	for _, w := range plan.Warnings {
 		s.log.Warn().Str("key", w.Path).Msg(w.Msg)
 	}
+	if err := s.buildLinks(policies); err != nil {
+		return nil, err
+	}
+	s.metrics = newMetrics(s)
+	return s, nil
+}
+
+// newPolicy loads a channel's key material (from files, or obtained over
+// ACME; channels with one acme configuration share it) and returns its
+// checked policy.
+func (s *Sidecar) newPolicy(ch cluster.ChannelPlan, acmeByConfig map[string]*certs.ACME) (*transport.Policy, error) {
+	p := &transport.Policy{Channel: ch.Name, Mode: ch.Mode, Params: ch.Params, Now: s.opts.Now}
+	if ch.Mode.UsesTLS() {
+		store, err := certs.NewStore("channel "+ch.Name, ch.Source)
+		if err != nil {
+			return nil, err // names the store: "channel NAME: load ..."
+		}
+		s.stores[ch.Name] = store
+		p.Creds = store
+	}
+	if ch.Mode.UsesTLS() && ch.ACME != nil {
+		if err := s.attachACME(ch, acmeByConfig); err != nil {
+			return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
+		}
+		// ACME certificates often carry serverAuth only; links are
+		// symmetric, so a dialing peer may present one too.
+		p.ServerAuthClients = true
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// attachACME makes the channel's certificate come from ACME: obtained (or
+// loaded from storage) before anything is served, bounded by the obtain
+// timeout.
+func (s *Sidecar) attachACME(ch cluster.ChannelPlan, acmeByConfig map[string]*certs.ACME) error {
+	key := fmt.Sprintf("%+v", *ch.ACME)
+	a := acmeByConfig[key]
+	if a == nil {
+		var err error
+		if a, err = certs.NewACME(*ch.ACME, s.log); err != nil {
+			return err
+		}
+		if err := a.Obtain(context.Background()); err != nil {
+			return err
+		}
+		acmeByConfig[key] = a
+		s.acme = append(s.acme, a)
+	}
+	return a.Attach(s.stores[ch.Name])
+}
+
+// buildLinks makes the acceptor, a dialer per outbound route and the
+// delivery address of each channel.
+func (s *Sidecar) buildLinks(policies []*transport.Policy) error {
+	plan := s.plan
 	identities := make(map[string]string, len(plan.Members))
 	for _, m := range plan.Members {
 		identities[m.Name] = m.Identity
 	}
-	linkOpts := plan.Link
-	s.acceptor = transport.NewAcceptor(plan.Member, policies, identities, linkOpts)
+	s.acceptor = transport.NewAcceptor(plan.Member, policies, identities, plan.Link)
 	for _, r := range plan.Outbound {
 		p, ok := s.policies[r.Channel]
 		if !ok {
-			return nil, fmt.Errorf("route %s: unknown channel %s", r.Listen, r.Channel)
+			return fmt.Errorf("route %s: unknown channel %s", r.Listen, r.Channel)
 		}
 		peer := transport.Peer{Name: r.Peer, Address: r.PeerAddress, Identity: r.PeerIdentity}
-		s.routes = append(s.routes, outboundRoute{Route: r, dialer: transport.NewDialer(p, plan.Member, peer, linkOpts)})
+		s.routes = append(s.routes, outboundRoute{Route: r, dialer: transport.NewDialer(p, plan.Member, peer, plan.Link)})
 	}
 	for _, d := range plan.Inbound {
 		s.delivery[d.Channel] = d.Target
 	}
-	s.metrics = newMetrics(s)
-	return s, nil
+	return nil
 }
 
 // Ready is closed once every listener is bound.

@@ -55,6 +55,17 @@ func Start(t testing.TB, validity time.Duration) *Pebble {
 		CARoot:    filepath.Join(dir, "pebble-root.pem"),
 		Profile:   "groupwire-test",
 	}
+	confPath := writeConfig(t, dir, modDir, ports, p.Profile, validity)
+	run(t, bin, confPath)
+	p.waitUp(t, ports[1])
+	return p
+}
+
+// writeConfig writes Pebble's configuration file into dir: every listener
+// on 127.0.0.1, the module's own localhost certificate for the directory's
+// TLS, and one profile issuing certificates valid for validity.
+func writeConfig(t testing.TB, dir, modDir string, ports []int, profile string, validity time.Duration) string {
+	t.Helper()
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress":           fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"managementListenAddress": fmt.Sprintf("127.0.0.1:%d", ports[1]),
@@ -66,7 +77,7 @@ func Start(t testing.TB, validity time.Duration) *Pebble {
 		"retryAfter":              map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm":            "ecdsa",
 		"profiles": map[string]any{
-			p.Profile: map[string]any{"description": "groupwire test", "validityPeriod": int(validity / time.Second)},
+			profile: map[string]any{"description": "groupwire test", "validityPeriod": int(validity / time.Second)},
 		},
 	}}
 	confJSON, err := json.Marshal(conf)
@@ -77,7 +88,13 @@ func Start(t testing.TB, validity time.Duration) *Pebble {
 	if err := os.WriteFile(confPath, confJSON, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return confPath
+}
 
+// run starts Pebble and stops it when the test ends, logging its output if
+// the test failed.
+func run(t testing.TB, bin, confPath string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-config", confPath)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
@@ -94,6 +111,12 @@ func Start(t testing.TB, validity time.Duration) *Pebble {
 			t.Logf("pebble output:\n%s", out.String())
 		}
 	})
+}
+
+// waitUp waits until Pebble serves its directory and, on the management
+// port, its root, which it writes to p.CARoot.
+func (p *Pebble) waitUp(t testing.TB, managementPort int) {
+	t.Helper()
 
 	tlsRoots := x509.NewCertPool()
 	minica, err := os.ReadFile(p.TLSRoot)
@@ -106,17 +129,17 @@ func Start(t testing.TB, validity time.Duration) *Pebble {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		root, err := httpGet(client, fmt.Sprintf("https://127.0.0.1:%d/roots/0", ports[1]))
+		root, err := httpGet(client, fmt.Sprintf("https://127.0.0.1:%d/roots/0", managementPort))
 		if err == nil {
 			if _, err := httpGet(client, p.Directory); err == nil {
 				if err := os.WriteFile(p.CARoot, root, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				return p
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not come up within 15s: %v\n%s", err, out.String())
+			t.Fatalf("pebble did not come up within 15s: %v (its output follows)", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
