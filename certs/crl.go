@@ -70,13 +70,9 @@ func loadCRLs(crlFile, crlPath string, cas []*x509.Certificate, d *digester) (*C
 	set := &CRLSet{byIssuer: make(map[string][]*crlIndex)}
 	seen := make(map[[32]byte]bool)
 	add := func(option, path string) error {
-		data, err := readFile(path, d)
+		ders, err := readParsed(option, path, d, crlDERs)
 		if err != nil {
-			return fmt.Errorf("load %s %s: %w", option, path, err)
-		}
-		ders, err := crlDERs(data)
-		if err != nil {
-			return fmt.Errorf("load %s %s: %w", option, path, err)
+			return err
 		}
 		for i, der := range ders {
 			sum := sha256.Sum256(der)
@@ -157,18 +153,23 @@ func indexCRL(der []byte, file string, cas []*x509.Certificate) (*crlIndex, erro
 	if err != nil {
 		return nil, err
 	}
-	idx := &crlIndex{
-		file:       file,
-		issuer:     issuer,
-		thisUpdate: rl.ThisUpdate,
-		nextUpdate: rl.NextUpdate,
-		revoked:    make(map[string]struct{}, len(rl.RevokedCertificateEntries)),
-		critical:   unhandledCritical(rl.Extensions, crlExtHandled),
-	}
+	idx := newCRLIndex(file, issuer, rl.ThisUpdate, rl.NextUpdate, rl.Extensions, len(rl.RevokedCertificateEntries))
 	for _, e := range rl.RevokedCertificateEntries {
 		idx.addRevoked(e.SerialNumber, e.Extensions)
 	}
 	return idx, nil
+}
+
+// newCRLIndex returns an empty index of one CRL, room made for n entries.
+func newCRLIndex(file string, issuer *x509.Certificate, thisUpdate, nextUpdate time.Time, exts []pkix.Extension, n int) *crlIndex {
+	return &crlIndex{
+		file:       file,
+		issuer:     issuer,
+		thisUpdate: thisUpdate,
+		nextUpdate: nextUpdate,
+		revoked:    make(map[string]struct{}, n),
+		critical:   unhandledCritical(exts, crlExtHandled),
+	}
 }
 
 // addRevoked records one revoked serial, noting the first entry with a
@@ -200,14 +201,7 @@ func indexCRLv1(der []byte, file string, cas []*x509.Certificate) (*crlIndex, er
 	if err != nil {
 		return nil, err
 	}
-	idx := &crlIndex{
-		file:       file,
-		issuer:     issuer,
-		thisUpdate: tbs.ThisUpdate,
-		nextUpdate: tbs.NextUpdate,
-		revoked:    make(map[string]struct{}, len(tbs.RevokedCertificates)),
-		critical:   unhandledCritical(tbs.Extensions, crlExtHandled),
-	}
+	idx := newCRLIndex(file, issuer, tbs.ThisUpdate, tbs.NextUpdate, tbs.Extensions, len(tbs.RevokedCertificates))
 	for _, e := range tbs.RevokedCertificates {
 		idx.addRevoked(e.SerialNumber, e.Extensions)
 	}

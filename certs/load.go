@@ -56,13 +56,9 @@ func loadCAs(caFile, caPath string, d *digester) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	seen := make(map[string]bool)
 	add := func(option, path string) error {
-		data, err := readFile(path, d)
+		certs, err := readParsed(option, path, d, parseCertsPEM)
 		if err != nil {
-			return fmt.Errorf("load %s %s: %w", option, path, err)
-		}
-		certs, err := parseCertsPEM(data)
-		if err != nil {
-			return fmt.Errorf("load %s %s: %w", option, path, err)
+			return err
 		}
 		for _, c := range certs {
 			if !seen[string(c.Raw)] {

@@ -49,6 +49,21 @@ func (d *digester) sum() (out [32]byte) {
 
 // readFile reads path (following symlinks), refusing anything that is not
 // a regular file or is larger than maxFileSize, and adds it to d.
+// readParsed reads the file that option names and parses it, wrapping
+// either failure as "load OPTION PATH: ...".
+func readParsed[T any](option, path string, d *digester, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	data, err := readFile(path, d)
+	if err != nil {
+		return zero, fmt.Errorf("load %s %s: %w", option, path, err)
+	}
+	v, err := parse(data)
+	if err != nil {
+		return zero, fmt.Errorf("load %s %s: %w", option, path, err)
+	}
+	return v, nil
+}
+
 func readFile(path string, d *digester) ([]byte, error) {
 	// Stat before Open: opening a FIFO for reading would block.
 	fi, err := os.Stat(path)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 // netnsCluster is the one cluster file every host mounts: the members are
@@ -50,7 +52,7 @@ func TestNetns(t *testing.T) {
 	t.Parallel()
 	members := []string{"m1", "m2", "m3"}
 	top := newNetnsTopology(t, ipPath, members)
-	bin := groupwireBinary(t)
+	bin := testutil.Groupwire(t)
 
 	dir := t.TempDir()
 	pki := filepath.Join(dir, "pki")
