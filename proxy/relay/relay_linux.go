@@ -144,7 +144,7 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *Pool) (in
 		if !ready {
 			// The handshake, HELLO or ACCEPT, or the last Read, may have
 			// pulled records off the socket: drain those first.
-			n, moved, err := readTLS(dst, src, pool, true)
+			n, moved, err := drainBuffered(dst, src, pool)
 			total += n
 			if err != nil {
 				return total, endOfStream(err)
@@ -156,7 +156,7 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *Pool) (in
 				return total, err
 			}
 		}
-		n, _, err := readTLS(dst, src, pool, false)
+		n, err := readRecord(dst, src, pool)
 		total += n
 		if err != nil {
 			return total, endOfStream(err)
@@ -165,33 +165,35 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *Pool) (in
 	}
 }
 
-// readTLS moves one Read's worth from src to dst through a pooled buffer.
-// With probe it reads under a past deadline and reports moved=false, with
-// no error, when crypto/tls holds nothing.
-func readTLS(dst io.Writer, src *tls.Conn, pool *Pool, probe bool) (int64, bool, error) {
+// readRecord moves one tls.Conn Read's worth, at most one record, from
+// src to dst through a pooled buffer, and returns the bytes moved.
+func readRecord(dst io.Writer, src *tls.Conn, pool *Pool) (int64, error) {
 	bp := pool.get()
 	defer pool.put(bp)
-	buf := *bp
-	if probe {
-		if err := src.SetReadDeadline(pastDeadline); err != nil {
-			return 0, false, err
-		}
-	}
-	nr, rerr := src.Read(buf)
-	if probe {
-		if err := src.SetReadDeadline(time.Time{}); err != nil {
-			return 0, false, err
-		}
-		if nr == 0 && errors.Is(rerr, os.ErrDeadlineExceeded) {
-			return 0, false, nil
-		}
-	}
+	nr, rerr := src.Read(*bp)
 	if nr > 0 {
-		if nw, werr := writeAll(dst, buf[:nr]); werr != nil {
-			return int64(nw), true, werr
+		if nw, werr := writeAll(dst, (*bp)[:nr]); werr != nil {
+			return int64(nw), werr
 		}
 	}
-	return int64(nr), true, rerr
+	return int64(nr), rerr
+}
+
+// drainBuffered moves one record that crypto/tls already holds, without
+// waiting on the socket: it reads under a past deadline and reports
+// moved=false, with no error, when crypto/tls holds nothing.
+func drainBuffered(dst io.Writer, src *tls.Conn, pool *Pool) (n int64, moved bool, err error) {
+	if err := src.SetReadDeadline(pastDeadline); err != nil {
+		return 0, false, err
+	}
+	n, err = readRecord(dst, src, pool)
+	if derr := src.SetReadDeadline(time.Time{}); derr != nil {
+		return n, true, derr
+	}
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, false, nil
+	}
+	return n, true, err
 }
 
 // readinessWaiter tells whether a socket is readable without reading it,
