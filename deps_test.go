@@ -2,51 +2,78 @@ package main
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// TestImportDirection keeps the layering: main → proxy → transport →
-// certs. A lower package never imports a higher one, and nothing but
-// tests imports bench.
+// mayImport is the layering: for each part of the module, the other parts
+// its non-test code may import. A part covers its folder and everything
+// below it, unless a more specific part names the subfolder. The
+// direction is main → internal/localgroup → proxy → proxy/cluster →
+// transport → transport/tlsopt, with certs beneath all of them, and
+// proxy → proxy/relay, which stands alone. bench and deploy may use
+// anything but main; nothing imports bench.
+var mayImport = map[string][]string{
+	"certs":               {"internal/testutil"},
+	"transport/tlsopt":    {},
+	"transport":           {"transport/tlsopt", "certs"},
+	"proxy/cluster":       {"transport", "certs"},
+	"proxy/relay":         {},
+	"proxy":               {"proxy/cluster", "proxy/relay", "transport", "certs"},
+	"internal/testutil":   {},
+	"internal/localgroup": {"proxy", "transport", "certs"},
+	"":                    {"internal/localgroup", "proxy", "transport", "certs"},
+	"bench":               {"internal", "proxy", "transport", "certs"},
+	"deploy":              {"internal", "proxy", "transport", "certs"},
+}
+
+// TestImportDirection keeps mayImport true of the module's packages.
 func TestImportDirection(t *testing.T) {
 	const mod = "github.com/groupwire/groupwire"
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	rank := func(pkg string) int {
-		switch {
-		case strings.HasPrefix(pkg, mod+"/certs"):
-			return 1
-		case strings.HasPrefix(pkg, mod+"/transport"):
-			return 2
-		case strings.HasPrefix(pkg, mod+"/proxy"):
-			return 3
-		case pkg == mod:
-			return 4
-		default:
-			return 0 // bench, deploy: may import the others
-		}
-	}
-	seen := false // proxy → transport must be among the edges, or the parsing is off
+	edges := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
-		pkg, imports := fields[0], fields[1:]
-		for _, imp := range imports {
+		part := partOf(relPath(mod, fields[0]))
+		for _, imp := range fields[1:] {
 			if !strings.HasPrefix(imp, mod) {
 				continue
 			}
-			seen = seen || pkg == mod+"/proxy" && imp == mod+"/transport"
-			if imp == mod || strings.HasPrefix(imp, mod+"/bench") {
-				t.Errorf("%s imports %s", pkg, imp)
+			edges++
+			rel := relPath(mod, imp)
+			if part != "" && partOf(rel) == part || slices.ContainsFunc(mayImport[part], func(p string) bool { return within(rel, p) }) {
+				continue
 			}
-			if r := rank(pkg); r > 0 && rank(imp) > r {
-				t.Errorf("%s imports %s, against main → proxy → transport → certs", pkg, imp)
-			}
+			t.Errorf("%s imports %s: part %q may import only %v", fields[0], imp, part, mayImport[part])
 		}
 	}
-	if !seen {
-		t.Fatalf("go list output does not show proxy importing transport:\n%s", out)
+	if edges < 10 {
+		t.Fatalf("go list shows only %d imports inside the module; the parsing is off:\n%s", edges, out)
 	}
+}
+
+// relPath is pkg's path inside the module, "" for the module's root.
+func relPath(mod, pkg string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(pkg, mod), "/")
+}
+
+// partOf returns the most specific part of mayImport that holds pkg; ""
+// (the root's rules) when none does.
+func partOf(pkg string) string {
+	best := ""
+	for part := range mayImport {
+		if within(pkg, part) && len(part) > len(best) {
+			best = part
+		}
+	}
+	return best
+}
+
+// within reports whether pkg is the folder dir or below it.
+func within(pkg, dir string) bool {
+	return dir != "" && (pkg == dir || strings.HasPrefix(pkg, dir+"/"))
 }
