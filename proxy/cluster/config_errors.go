@@ -102,21 +102,16 @@ func (ps *problems) addProblem(p Problem) {
 }
 
 // errors returns the error-severity problems.
-func (ps *problems) errors() []Problem {
-	var out []Problem
-	for _, p := range ps.list {
-		if p.Severity == SeverityError {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func (ps *problems) errors() []Problem { return ps.bySeverity(SeverityError) }
 
 // warnings returns the warning-severity problems.
-func (ps *problems) warnings() []Problem {
+func (ps *problems) warnings() []Problem { return ps.bySeverity(SeverityWarning) }
+
+// bySeverity returns the problems of severity s, in the order found.
+func (ps *problems) bySeverity(s Severity) []Problem {
 	var out []Problem
 	for _, p := range ps.list {
-		if p.Severity == SeverityWarning {
+		if p.Severity == s {
 			out = append(out, p)
 		}
 	}
