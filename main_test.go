@@ -236,9 +236,19 @@ func waitReady(t *testing.T, url string, p *process) {
 }
 
 // TestProcessGroup runs the three sidecars as real processes from one
-// cluster file: every pair talks, SIGHUP reloads, SIGTERM drains: live
-// links keep working until they end, then the process exits 0.
+// cluster file: every pair talks, a killed sidecar's links are cut at once,
+// SIGHUP reloads, SIGTERM drains: live links keep working until they end,
+// then the process exits 0.
 func TestProcessGroup(t *testing.T) {
+	g, procs := startProcessGroup(t)
+	killedSidecarCutsLinks(t, g, procs["mysql-3"])
+	sighupReloads(t, g, procs["mysql-1"])
+	sigtermDrains(t, g, procs["mysql-1"])
+}
+
+// startProcessGroup starts a `groupwire run` per member, with echo services
+// standing in for the members, and checks that every pair talks.
+func startProcessGroup(t *testing.T) (*localgroup.Group, map[string]*process) {
 	// reload_interval 1h: no periodic re-check runs during the test, so every
 	// reload counted on /metrics is one the test caused.
 	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), AdminPort: 9900, NoEcho: true,
@@ -247,7 +257,7 @@ func TestProcessGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	procs := map[string]*process{}
 	for _, m := range g.Members {
 		for _, ch := range g.Channels {
@@ -257,26 +267,29 @@ func TestProcessGroup(t *testing.T) {
 			}
 			t.Cleanup(echo.Close)
 		}
-		p := startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
-		procs[m.Name] = p
+		procs[m.Name] = startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
 	}
 	for _, m := range g.Members {
 		waitReady(t, "http://"+m.IP+":9900/readyz", procs[m.Name])
 	}
 	for _, from := range g.Members {
 		for _, to := range g.Members {
-			if from.Name == to.Name {
-				continue
-			}
 			for _, ch := range g.Channels {
+				if from.Name == to.Name {
+					continue
+				}
 				if _, err := g.Ping(ctx, from.Name, to.Name, ch, "hi"); err != nil {
 					t.Fatalf("%s → %s [%s]: %v\n%s", from.Name, to.Name, ch, err, procs[from.Name].logs)
 				}
 			}
 		}
 	}
+	return g, procs
+}
 
-	// A sidecar that dies cuts its links at once on the other side.
+// killedSidecarCutsLinks: a sidecar that dies cuts its links at once on
+// the other side.
+func killedSidecarCutsLinks(t *testing.T, g *localgroup.Group, p3 *process) {
 	c3, err := dialMember(g, "mysql-2", g.TunnelAddr("mysql-2", "mysql-3", "recovery"))
 	if err != nil {
 		t.Fatal(err)
@@ -288,15 +301,17 @@ func TestProcessGroup(t *testing.T) {
 	if line, err := r3.ReadString('\n'); err != nil || line != "mysql-3: hello 3\n" {
 		t.Fatalf("mysql-2 → mysql-3: %q %v", line, err)
 	}
-	procs["mysql-3"].cmd.Process.Kill()
+	p3.cmd.Process.Kill()
 	killed := time.Now()
 	c3.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := r3.ReadString('\n'); err == nil || isTimeout(err) {
 		t.Fatalf("mysql-2's member still connected after mysql-3's sidecar died: %v", err)
 	}
 	t.Logf("link cut %v after the peer sidecar was killed", time.Since(killed).Round(time.Millisecond))
+}
 
-	p1 := procs["mysql-1"]
+// sighupReloads: SIGHUP makes the sidecar reload every channel's material.
+func sighupReloads(t *testing.T, g *localgroup.Group, p1 *process) {
 	metrics := "http://" + g.Member("mysql-1").IP + ":9900/metrics"
 	before := metricSum(t, metrics, "groupwire_cert_reloads_total")
 	p1.cmd.Process.Signal(syscall.SIGHUP)
@@ -304,9 +319,11 @@ func TestProcessGroup(t *testing.T) {
 	// One reload per channel's store (group and recovery): the counter only
 	// moves when Sidecar.Reload really ran ReloadAll.
 	waitMetricSum(t, metrics, "groupwire_cert_reloads_total", before+float64(len(g.Channels)))
+}
 
-	// A live link from mysql-2 into mysql-1 survives mysql-1's SIGTERM
-	// until mysql-2's member closes it.
+// sigtermDrains: a live link from mysql-2 into mysql-1 survives mysql-1's
+// SIGTERM until mysql-2's member closes it; then the process exits 0.
+func sigtermDrains(t *testing.T, g *localgroup.Group, p1 *process) {
 	c, err := dialMember(g, "mysql-2", g.TunnelAddr("mysql-2", "mysql-1", "group"))
 	if err != nil {
 		t.Fatal(err)
