@@ -366,7 +366,8 @@ func sigtermDrains(t *testing.T, g *localgroup.Group, p1 *process) {
 }
 
 // metricSum fetches a Prometheus text page and returns the sum of every
-// sample of the metric family name, whatever its labels.
+// sample of the metric family name, whatever its labels; a name that
+// carries a label prefix (`family{cause="x"`) sums the samples it starts.
 func metricSum(t *testing.T, url, name string) float64 {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -378,7 +379,7 @@ func metricSum(t *testing.T, url, name string) float64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") && !(strings.Contains(name, "{") && strings.HasPrefix(line, name)) {
 			continue
 		}
 		fields := strings.Fields(line)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -108,7 +109,7 @@ func (s *Sidecar) runLink(l *liveLink) {
 	defer s.links.remove(l)
 
 	memberEnd := relay.TCP(l.member)
-	peerEnd := relay.Endpoint{Conn: l.link.Conn, Raw: l.link.Raw}
+	peerEnd := relay.Endpoint{Conn: l.link.Conn, Raw: l.link.Raw, CleanEnd: l.link.CleanEnd}
 	var toMember int64
 	var refusal error // why the peer did not accept a link this side dialed
 	done := make(chan struct{})
@@ -122,17 +123,36 @@ func (s *Sidecar) runLink(l *liveLink) {
 		var err error
 		toMember, err = relay.Pipe(memberEnd, peerEnd, s.pool)
 		if err != nil {
-			// One side failed: the other direction must not linger.
-			l.kill("peer→member: " + err.Error())
+			// The stream from the peer was cut short: abort both sides.
+			s.abort(l, "peer", err, "peer→member: ")
 		}
 	}()
 	toPeer, err := relay.Pipe(peerEnd, memberEnd, s.pool)
 	if err != nil {
-		l.kill("member→peer: " + err.Error())
+		s.abort(l, "member", err, "member→peer: ")
 	}
 	<-done
 	l.kill("")
 	s.logLink(l, toPeer, toMember, refusal)
+}
+
+// abort ends a link whose stream from side ("peer" or "member") was cut
+// short by err, and counts why.
+func (s *Sidecar) abort(l *liveLink, side string, err error, prefix string) {
+	if l.kill(prefix + err.Error()) {
+		s.metrics.aborts.WithLabelValues(l.channel, abortCause(side, err)).Inc()
+	}
+}
+
+// abortCause names how a stream was cut short, for the aborts metric.
+func abortCause(side string, err error) string {
+	switch {
+	case errors.Is(err, transport.ErrNoCloseNotify):
+		return side + "_no_close_notify"
+	case errors.Is(err, syscall.ECONNRESET):
+		return side + "_reset"
+	}
+	return side + "_error"
 }
 
 func (s *Sidecar) logLink(l *liveLink, toPeer, toMember int64, refusal error) {

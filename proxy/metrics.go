@@ -14,6 +14,7 @@ type metrics struct {
 	bytes     *prometheus.CounterVec // bytes relayed by links that ended
 	refused   *prometheus.CounterVec // inbound links refused before relaying
 	cut       *prometheus.CounterVec // live links cut by a trust change
+	aborts    *prometheus.CounterVec // links that ended in an abort, passed on as a reset
 	reloads   *prometheus.CounterVec // key material reload attempts
 	linkSetup prometheus.Histogram   // dial + handshake + HELLO, outbound
 }
@@ -37,6 +38,11 @@ func newMetrics(s *Sidecar) *metrics {
 			Name: "groupwire_links_cut_total",
 			Help: "Live links cut because their peer stopped being trusted (revoked, untrusted) or its certificate expired.",
 		}, []string{"channel", "reason"}),
+		aborts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupwire_link_aborts_total",
+			Help: "Links that ended in an abort, passed on to the other side as a reset, by channel and cause " +
+				"(peer_no_close_notify, peer_reset, peer_error, member_reset, member_error).",
+		}, []string{"channel", "cause"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_cert_reloads_total",
 			Help: "Key material reload attempts by store and result (changed, unchanged, failed).",
@@ -47,7 +53,7 @@ func newMetrics(s *Sidecar) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	m.registry.MustRegister(m.links, m.bytes, m.refused, m.cut, m.reloads, m.linkSetup,
+	m.registry.MustRegister(m.links, m.bytes, m.refused, m.cut, m.aborts, m.reloads, m.linkSetup,
 		&stateCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -33,12 +33,22 @@ type liveLink struct {
 	reason atomic.Pointer[string] // why the link was cut; the first kill wins
 }
 
-// kill closes both connections; the first reason given is the one
-// logged. It reports whether this call was the first.
+// kill ends the link; the first reason given is the one logged. It
+// reports whether this call was the first. With a reason the link was cut
+// short (a failure, a refusal, a cut by the sidecar), so it is aborted on
+// both sides: the member's socket is reset and the peer's link reset with
+// no close_notify, and neither member can take the stream for complete.
+// Without one, both directions ended cleanly and are closed.
 func (l *liveLink) kill(reason string) bool {
 	first := l.reason.CompareAndSwap(nil, &reason)
-	l.link.Close()
+	if reason == "" {
+		l.link.Close()
+		l.member.Close()
+		return first
+	}
+	_ = l.member.SetLinger(0)
 	l.member.Close()
+	l.link.Abort()
 	return first
 }
 

@@ -120,7 +120,8 @@ func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error)
 	if d.tls != nil {
 		// The replay copy lets a plaintext REFUSE (the peer runs
 		// DISABLED) be read in full after crypto/tls has read ahead.
-		rc := NewReplayConn(raw)
+		link.watch = &eofWatch{TCPConn: raw}
+		rc := NewReplayConn(link.watch)
 		tc := tls.Client(rc, d.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, explainHandshakeError(err, rc)
@@ -164,6 +165,7 @@ type Link struct {
 	hello Hello
 	tls   *tls.ConnectionState // nil under DISABLED
 	peer  []*x509.Certificate  // what the peer presented, leaf first
+	watch *eofWatch            // the socket under the tls.Conn; nil under DISABLED
 	// awaitTimeout bounds the wait for ACCEPT on a dialed link; zero once
 	// ACCEPT was read, and on an accepted link.
 	awaitTimeout time.Duration

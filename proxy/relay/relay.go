@@ -61,6 +61,12 @@ func (p *Pool) put(b *[]byte) {
 type Endpoint struct {
 	Conn net.Conn
 	Raw  *net.TCPConn
+	// CleanEnd, when set, is asked once reading Conn reached end of stream:
+	// nil means the stream is complete, an error that it was cut short (a
+	// TLS peer whose socket ended without close_notify). Pipe then returns
+	// that error and does not half-close dst, so an aborted stream never
+	// reaches the other side as a clean end.
+	CleanEnd func() error
 }
 
 // TCP returns the Endpoint of a plain TCP connection.
@@ -76,9 +82,10 @@ func (e Endpoint) closeWrite() {
 }
 
 // Pipe copies src to dst until src ends, then half-closes dst. It returns
-// the bytes written to dst and the error that stopped it (nil for a clean
-// end of stream). When both ends are plain TCP the kernel splices the bytes
-// (TCPConn.ReadFrom); otherwise a pooled buffer carries them.
+// the bytes written to dst and the error that stopped it: nil only for a
+// clean end of stream (see Endpoint.CleanEnd); on any other, dst is left
+// for the caller to abort. When both ends are plain TCP the kernel splices
+// the bytes (TCPConn.ReadFrom); otherwise a pooled buffer carries them.
 func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
 	var n int64
 	var err error
@@ -93,6 +100,9 @@ func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
 		n, err = copyFromTLS(dst.Conn, sc, src.Raw, pool)
 	default:
 		err = fmt.Errorf("relay: unsupported source connection %T", src.Conn)
+	}
+	if err == nil && src.CleanEnd != nil {
+		err = src.CleanEnd()
 	}
 	if err == nil {
 		dst.closeWrite()

@@ -1,0 +1,51 @@
+package transport
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+)
+
+// ErrNoCloseNotify is how a TLS link ends when the peer's socket closed
+// without a TLS close_notify first: the peer's sidecar died or was cut off
+// mid-stream. crypto/tls reports it as io.EOF, the same as a clean close,
+// so Link.CleanEnd tells the two apart.
+var ErrNoCloseNotify = errors.New("peer aborted: no close_notify")
+
+// eofWatch is the TCP socket under a link's tls.Conn. It notes whether the
+// socket itself reached end of stream: crypto/tls returns io.EOF after a
+// close_notify without reading the socket to its end, so a tls.Conn that
+// reports io.EOF over a socket that has ended saw no close_notify.
+type eofWatch struct {
+	*net.TCPConn
+	ended atomic.Bool
+}
+
+// Read reads the socket, noting its end.
+func (w *eofWatch) Read(p []byte) (int, error) {
+	n, err := w.TCPConn.Read(p)
+	if errors.Is(err, io.EOF) {
+		w.ended.Store(true)
+	}
+	return n, err
+}
+
+// CleanEnd is for the reader of Conn once a Read returned io.EOF: it
+// returns nil when that was a clean end of stream (a TLS close_notify; or,
+// under DISABLED, a FIN, which cannot be told from a crash), and
+// ErrNoCloseNotify when the TLS peer's socket simply ended.
+func (l *Link) CleanEnd() error {
+	if l.watch != nil && l.watch.ended.Load() {
+		return ErrNoCloseNotify
+	}
+	return nil
+}
+
+// Abort ends the link as an abort: the socket is reset (SO_LINGER 0) and
+// no close_notify is sent, so the peer's sidecar sees an abort too and
+// passes it on to its member as a reset.
+func (l *Link) Abort() {
+	_ = l.Raw.SetLinger(0)
+	_ = l.Raw.Close()
+}

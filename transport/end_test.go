@@ -1,0 +1,106 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/groupwire/groupwire/certs"
+)
+
+// linkPair opens one VERIFY_CA link and returns both ends of it.
+func linkPair(t *testing.T) (dialed, accepted *Link) {
+	t.Helper()
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1")
+	c2, k2, _ := p.member("mysql-2")
+	ca := filepath.Join(p.dir, "ca.pem")
+	server := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
+	client := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	addr, results := startAcceptorHolding(t, server)
+	d := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, LinkOptions{HandshakeTimeout: 5 * time.Second})
+	link, err := d.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close() })
+	if err := link.AwaitAccept(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-results
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { r.link.Close() })
+	return link, r.link
+}
+
+// startAcceptorHolding accepts links and hands them to the test untouched.
+func startAcceptorHolding(t *testing.T, policies ...*Policy) (string, <-chan acceptResult) {
+	t.Helper()
+	held := make(chan acceptResult, 1)
+	addr, results := startAcceptorConnecting(t, func(context.Context, Hello) error { return nil }, policies...)
+	go func() { held <- <-results }()
+	return addr, held
+}
+
+// readToEnd reads c until an error, with a generous deadline.
+func readToEnd(t *testing.T, l *Link) error {
+	t.Helper()
+	l.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.Copy(io.Discard, l.Conn)
+	if err == nil {
+		err = io.EOF // io.Copy hides the EOF
+	}
+	return err
+}
+
+// TestCleanEndTellsCloseNotifyFromAbort measures both endings of a TLS
+// link as crypto/tls reports them: a close_notify and a socket that simply
+// ends both surface as io.EOF, and CleanEnd tells them apart.
+func TestCleanEndTellsCloseNotifyFromAbort(t *testing.T) {
+	t.Run("close_notify", func(t *testing.T) {
+		dialed, accepted := linkPair(t)
+		if _, err := dialed.Conn.Write([]byte("last words")); err != nil {
+			t.Fatal(err)
+		}
+		if err := dialed.Conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		dialed.Raw.CloseWrite()
+		if err := readToEnd(t, accepted); !errors.Is(err, io.EOF) {
+			t.Fatalf("read: %v, want io.EOF", err)
+		}
+		if err := accepted.CleanEnd(); err != nil {
+			t.Fatalf("CleanEnd after close_notify: %v, want nil", err)
+		}
+	})
+	t.Run("socket ends without close_notify", func(t *testing.T) {
+		// The accepting side has read all its peer sent, so closing its
+		// socket sends a FIN and no alert: what a SIGKILLed sidecar's kernel
+		// sends. (A socket closed with unread input sends a reset instead.)
+		dialed, accepted := linkPair(t)
+		if _, err := accepted.Conn.Write([]byte("cut short")); err != nil {
+			t.Fatal(err)
+		}
+		accepted.Raw.Close()
+		err := readToEnd(t, dialed)
+		if !errors.Is(err, io.EOF) {
+			t.Fatalf("read: %v; crypto/tls was expected to report io.EOF here", err)
+		}
+		if err := dialed.CleanEnd(); !errors.Is(err, ErrNoCloseNotify) {
+			t.Fatalf("CleanEnd: %v, want ErrNoCloseNotify", err)
+		}
+	})
+	t.Run("Abort resets", func(t *testing.T) {
+		dialed, accepted := linkPair(t)
+		dialed.Abort()
+		err := readToEnd(t, accepted)
+		if errors.Is(err, io.EOF) && accepted.CleanEnd() == nil {
+			t.Fatal("an aborted link read as a clean end")
+		}
+	})
+}
