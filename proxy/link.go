@@ -15,45 +15,78 @@ import (
 )
 
 // serveOutbound tunnels one connection from this member's service to a
-// peer: dial the peer's sidecar, then relay.
-func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *outboundRoute) {
+// peer: dial the peer's sidecar, then relay. pending releases the
+// connection's place among those waiting for a link.
+func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *outboundRoute, pending func()) {
 	defer s.wg.Done()
+	releaseLink, ok := s.admit.link(r.Peer, r.Channel)
+	if !ok {
+		pending()
+		s.refuseAtLimit(member, Outbound, "max_links_per_peer", r.Peer)
+		return
+	}
 	setSocketOptions(member)
 	start := time.Now()
 	link, err := r.dialer.Dial(ctx)
-	if err == nil {
-		s.metrics.linkSetup.Observe(time.Since(start).Seconds())
-	}
+	pending()
 	if err != nil {
+		releaseLink()
 		s.metrics.links.WithLabelValues(r.Channel, r.Peer, string(Outbound), "failed").Inc()
+		_ = member.SetLinger(0) // the member's connection never reached its peer: reset it
 		member.Close()
-		s.log.Warn().Str("peer", r.Peer).Str("channel", r.Channel).Str("dir", string(Outbound)).Err(err).Msg("link failed")
+		if s.logRate.allow("link_failed", time.Now()) {
+			s.log.Warn().Str("peer", r.Peer).Str("channel", r.Channel).Str("dir", string(Outbound)).Err(err).Msg("link failed")
+		}
 		return
 	}
-	s.startLink(&liveLink{peer: r.Peer, channel: r.Channel, direction: Outbound, link: link, member: member})
+	s.metrics.linkSetup.Observe(time.Since(start).Seconds())
+	s.startLink(&liveLink{peer: r.Peer, channel: r.Channel, direction: Outbound, link: link, member: member, release: releaseLink})
 }
 
 // serveInbound answers one link dialed by a peer's sidecar: transport
 // runs the exchange and calls back to connect this member's service for
-// the channel; then the link is relayed.
-func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn) {
+// the channel; then the link is relayed. handshake releases the
+// connection's place among those not yet past HELLO.
+func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn, handshake func()) {
 	defer s.wg.Done()
 	remote := raw.RemoteAddr().String()
 	var member *net.TCPConn
+	var releaseLink func()
 	link, err := s.acceptor.Serve(ctx, raw, func(ctx context.Context, h transport.Hello) error {
+		handshake()
+		handshake = func() {}
+		var ok bool
+		if releaseLink, ok = s.admit.link(h.From, h.Channel); !ok {
+			return &limitError{limit: "max_links_per_peer", value: s.plan.Limits.MaxLinksPerPeer, peer: h.From, channel: h.Channel}
+		}
 		c, err := s.connectMember(ctx, h.Channel)
 		member = c
 		return err
 	})
+	handshake()
 	if err != nil {
 		if member != nil {
 			member.Close()
+		}
+		if releaseLink != nil {
+			releaseLink()
 		}
 		s.logRefused(remote, err)
 		return
 	}
 	h := link.Hello()
-	s.startLink(&liveLink{peer: h.From, channel: h.Channel, direction: Inbound, link: link, member: member})
+	s.startLink(&liveLink{peer: h.From, channel: h.Channel, direction: Inbound, link: link, member: member, release: releaseLink})
+}
+
+// limitError refuses a link because a limit is reached; the dialer reads
+// it as the refusal's reason.
+type limitError struct {
+	limit, peer, channel string
+	value                int
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("limit reached: %s (%d) for peer %s on channel %s", e.limit, e.value, e.peer, e.channel)
 }
 
 // connectMember dials this member's service for channel.
@@ -69,15 +102,25 @@ func (s *Sidecar) connectMember(ctx context.Context, channel string) (*net.TCPCo
 	return member, nil
 }
 
-// logRefused logs and counts an inbound link that did not get through.
+// logRefused counts an inbound link that did not get through and logs it,
+// rate-limited per reason.
 func (s *Sidecar) logRefused(remote string, err error) {
-	ev := s.log.Warn().Str("remote", remote).Str("dir", string(Inbound)).Err(err)
+	reason, peer := "handshake", ""
 	var refused *transport.RefusedError
-	if errors.As(err, &refused) {
-		ev = ev.Str("peer", refused.Peer).Str("code", refused.Code.String())
-		s.metrics.refused.WithLabelValues(refused.Code.String()).Inc()
-	} else {
-		s.metrics.refused.WithLabelValues("handshake").Inc()
+	var limit *limitError
+	switch {
+	case errors.As(err, &limit):
+		reason, peer = "limit", limit.peer
+	case errors.As(err, &refused):
+		reason, peer = refused.Code.String(), refused.Peer
+	}
+	s.metrics.refused.WithLabelValues(reason).Inc()
+	if !s.logRate.allow(reason, time.Now()) {
+		return
+	}
+	ev := s.log.Warn().Str("remote", remote).Str("dir", string(Inbound)).Err(err)
+	if peer != "" {
+		ev = ev.Str("peer", peer).Str("code", reason)
 	}
 	ev.Msg("link refused")
 }
@@ -94,11 +137,13 @@ func (s *Sidecar) startLink(l *liveLink) {
 	l.started = time.Now()
 	if !s.links.add(l) {
 		l.kill("sidecar shutting down")
+		l.release()
 		return
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer l.release()
 		s.runLink(l)
 	}()
 }

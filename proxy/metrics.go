@@ -9,14 +9,16 @@ import (
 // (no global state). Counters are updated when a link ends or a reload
 // runs, never per chunk of relayed bytes.
 type metrics struct {
-	registry  *prometheus.Registry
-	links     *prometheus.CounterVec // links that ended, by outcome
-	bytes     *prometheus.CounterVec // bytes relayed by links that ended
-	refused   *prometheus.CounterVec // inbound links refused before relaying
-	cut       *prometheus.CounterVec // live links cut by a trust change
-	aborts    *prometheus.CounterVec // links that ended in an abort, passed on as a reset
-	reloads   *prometheus.CounterVec // key material reload attempts
-	linkSetup prometheus.Histogram   // dial + handshake + HELLO, outbound
+	registry *prometheus.Registry
+	links    *prometheus.CounterVec // links that ended, by outcome
+	bytes    *prometheus.CounterVec // bytes relayed by links that ended
+	refused  *prometheus.CounterVec // inbound links refused before relaying
+	// outboundRefused counts local connections turned away before dialing.
+	outboundRefused *prometheus.CounterVec
+	cut             *prometheus.CounterVec // live links cut by a trust change
+	aborts          *prometheus.CounterVec // links that ended in an abort, passed on as a reset
+	reloads         *prometheus.CounterVec // key material reload attempts
+	linkSetup       prometheus.Histogram   // dial + handshake + HELLO, outbound
 }
 
 func newMetrics(s *Sidecar) *metrics {
@@ -32,7 +34,11 @@ func newMetrics(s *Sidecar) *metrics {
 		}, []string{"channel", "peer", "way"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_inbound_refused_total",
-			Help: "Inbound links refused during handshake or HELLO, by reason code (handshake for TLS failures).",
+			Help: "Inbound links refused during handshake or HELLO, by reason code (handshake for TLS failures, limit for connections over a limit).",
+		}, []string{"reason"}),
+		outboundRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupwire_outbound_refused_total",
+			Help: "Connections from local processes closed before any link was dialed, by reason (limit).",
 		}, []string{"reason"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_links_cut_total",
@@ -53,7 +59,7 @@ func newMetrics(s *Sidecar) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	m.registry.MustRegister(m.links, m.bytes, m.refused, m.cut, m.aborts, m.reloads, m.linkSetup,
+	m.registry.MustRegister(m.links, m.bytes, m.refused, m.outboundRefused, m.cut, m.aborts, m.reloads, m.linkSetup,
 		&stateCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -29,6 +29,7 @@ type liveLink struct {
 	started   time.Time
 	link      *transport.Link
 	member    *net.TCPConn
+	release   func() // gives back the link's place under max_links_per_peer
 
 	reason atomic.Pointer[string] // why the link was cut; the first kill wins
 }

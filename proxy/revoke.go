@@ -51,8 +51,20 @@ func (s *Sidecar) housekeeping(ctx context.Context) {
 			if s.plan.IdleTimeout > 0 {
 				s.cutIdle(s.plan.IdleTimeout)
 			}
-			mem.observe(s.links.count())
+			// Handshakes in flight count too: a flood of them grows the
+			// heap as much as links do.
+			mem.observe(s.links.count() + s.admit.inFlight())
+			s.logSuppressed(time.Now())
 		}
+	}
+}
+
+// logSuppressed logs one line per reason whose refusal lines the rate
+// limit held back in the period just ended.
+func (s *Sidecar) logSuppressed(now time.Time) {
+	for _, c := range s.logRate.flush(now) {
+		s.log.Warn().Str("reason", c.reason).Int("suppressed", c.n).Dur("period", logPeriod).
+			Msgf("%d more %q refusals suppressed", c.n, c.reason)
 	}
 }
 

@@ -49,6 +49,8 @@ type Sidecar struct {
 	delivery map[string]string // channel → member service address
 	pool     *relay.Pool
 	links    *registry
+	admit    *admission
+	logRate  *logLimiter // refusal lines, so a flood cannot fill the disk
 	metrics  *metrics
 	ready    chan struct{}
 	serving  atomic.Bool    // listeners bound and not draining
@@ -72,6 +74,8 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 		delivery: make(map[string]string),
 		pool:     relay.NewPool(),
 		links:    newRegistry(),
+		admit:    newAdmission(plan.Limits),
+		logRate:  newLogLimiter(),
 		ready:    make(chan struct{}),
 	}
 	var policies []*transport.Policy
@@ -310,11 +314,59 @@ func (s *Sidecar) acceptLoop(ctx context.Context, l boundListener) {
 			continue
 		}
 		delay = 0
-		s.wg.Add(1)
-		if l.route == nil {
-			go s.serveInbound(ctx, c)
-		} else {
-			go s.serveOutbound(ctx, c, l.route)
-		}
+		s.admitConn(ctx, c, l.route)
 	}
+}
+
+// admitConn starts serving a freshly accepted connection, or closes it at
+// once, before any TLS work, when a limit is reached.
+func (s *Sidecar) admitConn(ctx context.Context, c *net.TCPConn, route *outboundRoute) {
+	if route == nil {
+		release, limit := s.admit.handshake(c.RemoteAddr())
+		if limit != "" {
+			s.refuseAtLimit(c, Inbound, limit, "")
+			return
+		}
+		s.wg.Add(1)
+		go s.serveInbound(ctx, c, release)
+		return
+	}
+	release, ok := s.admit.loopback()
+	if !ok {
+		s.refuseAtLimit(c, Outbound, "max_loopback_pending", route.Peer)
+		return
+	}
+	s.wg.Add(1)
+	go s.serveOutbound(ctx, c, route, release)
+}
+
+// refuseAtLimit resets a connection turned away by limit, counts it and
+// logs it, rate-limited.
+func (s *Sidecar) refuseAtLimit(c *net.TCPConn, dir Direction, limit, peer string) {
+	remote := c.RemoteAddr().String()
+	_ = c.SetLinger(0)
+	c.Close()
+	counter := s.metrics.refused
+	if dir == Outbound {
+		counter = s.metrics.outboundRefused
+	}
+	counter.WithLabelValues("limit").Inc()
+	if s.logRate.allow("limit", time.Now()) {
+		s.log.Warn().Str("remote", remote).Str("dir", string(dir)).Str("peer", peer).Str("limit", limit).
+			Int("value", s.limitValue(limit)).Msg("connection refused: limit reached")
+	}
+}
+
+// limitValue is the value in force of the named limit.
+func (s *Sidecar) limitValue(limit string) int {
+	l := s.plan.Limits
+	switch limit {
+	case "max_handshakes":
+		return l.MaxHandshakes
+	case "max_handshakes_per_source":
+		return l.MaxHandshakesPerSource
+	case "max_links_per_peer":
+		return l.MaxLinksPerPeer
+	}
+	return l.MaxLoopbackPending
 }

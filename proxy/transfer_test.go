@@ -176,7 +176,9 @@ func TestHalfClose(t *testing.T) {
 
 // TestManyConcurrentLinks opens many links at once between every pair.
 func TestManyConcurrentLinks(t *testing.T) {
-	g, r, logs := startGroup(t, localgroup.Options{Mode: "VERIFY_IDENTITY"})
+	// On one machine every peer dials from 127.0.0.1: 100 handshakes at once
+	// come from one source, above the default max_handshakes_per_source.
+	g, r, logs := startGroup(t, localgroup.Options{Mode: "VERIFY_IDENTITY", ExtraYAML: "limits: {max_handshakes_per_source: 256}\n"})
 	const perPair = 25
 	ctx := context.Background()
 	var wg sync.WaitGroup

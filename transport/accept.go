@@ -94,7 +94,12 @@ func (a *Acceptor) Channels() []string {
 type RefusedError struct {
 	Refuse
 	Peer string // the dialing member named in HELLO, if it got that far
+	// Err is the ConnectFunc's error when the refusal came from it.
+	Err error
 }
+
+// Unwrap returns the ConnectFunc's error, if the refusal came from it.
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 func (e *RefusedError) Error() string {
 	if e.Peer != "" {
@@ -123,7 +128,7 @@ func (a *Acceptor) Serve(ctx context.Context, raw *net.TCPConn, connect ConnectF
 	if err := connect(ctx, link.hello); err != nil {
 		r := Refuse{Code: RefuseUnavailable, Mode: policy.Mode, Reason: err.Error()}
 		_ = a.answer(link, r)
-		return nil, &RefusedError{Refuse: r, Peer: link.hello.From}
+		return nil, &RefusedError{Refuse: r, Peer: link.hello.From, Err: err}
 	}
 	if err := a.answer(link, Refuse{}); err != nil {
 		link.Close()

@@ -54,6 +54,7 @@ type fileConfig struct {
 	HandshakeTimeout *duration                `yaml:"handshake_timeout"`
 	PeerTimeout      *duration                `yaml:"peer_timeout"`
 	IdleTimeout      *duration                `yaml:"idle_timeout"`
+	Limits           *limitsConfig            `yaml:"limits"`
 }
 
 // channelConfig is one entry of `channels`.

@@ -185,6 +185,7 @@ var knownKeys = typesByName(
 	reflect.TypeFor[channelConfig](),
 	reflect.TypeFor[memberConfig](),
 	reflect.TypeFor[ACMEOptions](),
+	reflect.TypeFor[limitsConfig](),
 )
 
 // typesByName maps each type's String() to the type.

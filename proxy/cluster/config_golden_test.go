@@ -88,7 +88,7 @@ func TestConfigGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run go test ./proxy -run Config -update)", err)
+				t.Fatalf("%v (run go test ./proxy/cluster -run Config -update)", err)
 			}
 			if got != string(want) {
 				t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", path, golden, got, want)
@@ -106,6 +106,7 @@ func TestConfigGolden(t *testing.T) {
 // validGolden names the test cluster files that must plan without error.
 var validGolden = map[string]bool{
 	"minimal":      true,
+	"limits":       true,
 	"full":         true,
 	"env":          true,
 	"template_ok":  true,

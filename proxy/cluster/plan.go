@@ -29,6 +29,7 @@ type Plan struct {
 	// are cut after this), defaults filled in.
 	Link             transport.LinkOptions
 	IdleTimeout      time.Duration // cut links idle this long (idle_timeout); 0 means never
+	Limits           Limits        // the limits block, defaults filled in
 	AllowNonLoopback bool          // local_ip may be a non-loopback address (allow_non_loopback)
 
 	// Warnings are things worth saying at start: channels in REQUIRED or

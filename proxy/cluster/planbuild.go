@@ -50,10 +50,12 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 	listen, admin := planListeners(me, raw, x)
 	checkBinds(me, members, listen, admin, &ps)
 
+	limits := raw.Limits.resolve(&ps)
 	if err := ps.err(c.file); err != nil {
 		return nil, err
 	}
 	p := &Plan{
+		Limits:         limits,
 		Group:          group,
 		Member:         member,
 		Listen:         listen.addr.String(),

@@ -45,6 +45,7 @@ func FormatPlan(w io.Writer, p *Plan) {
 	if p.AllowNonLoopback {
 		fmt.Fprintf(&buf, "  allow_non_loopback: local_ip may be a non-loopback address\n")
 	}
+	fmt.Fprintf(&buf, "\nlimits\n  %s\n", p.Limits)
 	if len(p.Warnings) > 0 {
 		fmt.Fprintf(&buf, "\nwarnings\n")
 		for _, wp := range p.Warnings {
