@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/groupwire/groupwire/internal/localgroup"
+)
+
+// hostileGroup runs mysql-1 and mysql-2 as real sidecar processes with
+// echo services, the given extra cluster-file lines, and admin listeners.
+func hostileGroup(t *testing.T, extra string) (*localgroup.Group, map[string]*process) {
+	t.Helper()
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), AdminPort: 9900, NoEcho: true,
+		Members: []string{"mysql-1", "mysql-2"}, Channels: []string{"group"}, ExtraYAML: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	procs := map[string]*process{}
+	for _, m := range g.Members {
+		echo, err := localgroup.ListenEcho(ctx, m.Name, g.ServiceAddr(m.Name, "group"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(echo.Close)
+		procs[m.Name] = startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
+		waitReady(t, "http://"+m.IP+":9900/readyz", procs[m.Name])
+	}
+	return g, procs
+}
+
+// flood opens n TCP connections from the address from to addr, sends
+// nothing on them, as a flood of idle handshakes does, and returns how many
+// the far side closed or reset within wait. A reset can come so fast that
+// the dial itself reports it.
+func flood(t *testing.T, from, addr string, n int, wait time.Duration) (cut int) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	var conns []*net.TCPConn
+	for range n {
+		c, err := d.Dial("tcp", addr)
+		if errors.Is(err, syscall.ECONNRESET) {
+			cut++
+			continue
+		}
+		if err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c.(*net.TCPConn))
+	}
+	return cut + countCut(conns, wait)
+}
+
+// countCut returns how many of conns the far side has closed or reset
+// within wait. Each is read in its own goroutine: a read under a deadline
+// that has passed reports a timeout without looking at the socket.
+func countCut(conns []*net.TCPConn, wait time.Duration) int {
+	deadline := time.Now().Add(wait)
+	results := make(chan bool, len(conns))
+	for _, c := range conns {
+		go func() {
+			c.SetReadDeadline(deadline)
+			var b [1]byte
+			_, err := c.Read(b[:])
+			results <- err != nil && !isTimeout(err)
+		}()
+	}
+	cut := 0
+	for range conns {
+		if <-results {
+			cut++
+		}
+	}
+	return cut
+}
+
+// TestHandshakeFloodFromOneSourceIsBounded: one source opening far more
+// silent connections than max_handshakes_per_source gets only that many
+// held; the rest are reset at once and counted, their log lines are
+// rate-limited, and a peer on another source still links.
+func TestHandshakeFloodFromOneSourceIsBounded(t *testing.T) {
+	const perSource, conns = 8, 60
+	g, procs := hostileGroup(t, fmt.Sprintf("handshake_timeout: 30s\nlimits: {max_handshakes: 64, max_handshakes_per_source: %d}\n", perSource))
+	attacker := g.Member("mysql-1").IP[:strings.LastIndex(g.Member("mysql-1").IP, ".")] + ".99"
+	// Refused connections are reset at once; the held ones wait for the
+	// 30 s handshake_timeout. 3 s tells the two apart on a loaded machine.
+	if cut := flood(t, attacker, net.JoinHostPort(g.Member("mysql-1").IP, "24900"), conns, 3*time.Second); cut != conns-perSource {
+		t.Fatalf("%d of %d flood connections were cut, want %d (all but max_handshakes_per_source)\n%s", cut, conns, conns-perSource, procs["mysql-1"].logs)
+	}
+	if _, err := g.Ping(context.Background(), "mysql-2", "mysql-1", "group", "still here"); err != nil {
+		t.Fatalf("a good peer could not link during the flood: %v\n%s", err, procs["mysql-1"].logs)
+	}
+	metrics := "http://" + g.Member("mysql-1").IP + ":9900/metrics"
+	waitMetricSum(t, metrics, `groupwire_inbound_refused_total{reason="limit"}`, conns-perSource)
+	if n := strings.Count(procs["mysql-1"].logs.String(), "connection refused: limit reached"); n > 10 {
+		t.Errorf("%d refusal lines for one flood: the log is not rate-limited", n)
+	}
+}
+
+// TestLoopbackPendingIsBounded: local connections waiting for a link to a
+// peer whose sidecar never answers are bounded by max_loopback_pending;
+// the rest are reset at once and counted.
+func TestLoopbackPendingIsBounded(t *testing.T) {
+	const pending, conns = 4, 20
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), AdminPort: 9900, NoEcho: true,
+		Members: []string{"mysql-1", "mysql-2"}, Channels: []string{"group"},
+		ExtraYAML: fmt.Sprintf("handshake_timeout: 30s\nlimits: {max_loopback_pending: %d}\n", pending)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mysql-2's "sidecar" accepts TCP and never speaks TLS: every link
+	// from mysql-1 waits for its handshake.
+	silent, err := net.Listen("tcp", net.JoinHostPort(g.Member("mysql-2").IP, "24900"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	p := startProcess(t, "run", "--config", g.ConfigPath, "--member", "mysql-1", "--log-format", "json")
+	waitReady(t, "http://"+g.Member("mysql-1").IP+":9900/readyz", p)
+	if cut := flood(t, g.Member("mysql-1").IP, g.TunnelAddr("mysql-1", "mysql-2", "group"), conns, 3*time.Second); cut != conns-pending {
+		t.Fatalf("%d of %d loopback connections were cut, want %d\n%s", cut, conns, conns-pending, p.logs)
+	}
+	waitMetricSum(t, "http://"+g.Member("mysql-1").IP+":9900/metrics", `groupwire_outbound_refused_total{reason="limit"}`, conns-pending)
+}
+
+// TestLinksPerPeerIsBounded: past max_links_per_peer, a new link to the
+// peer is reset at once while the established ones keep working.
+func TestLinksPerPeerIsBounded(t *testing.T) {
+	const max = 3
+	g, procs := hostileGroup(t, fmt.Sprintf("limits: {max_links_per_peer: %d}\n", max))
+	var held []net.Conn
+	for i := range max {
+		c, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "group"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := echoLine(c, "mysql-2", fmt.Sprint("link ", i)); err != nil {
+			t.Fatalf("link %d: %v\n%s", i, err, procs["mysql-1"].logs)
+		}
+		held = append(held, c)
+	}
+	extra, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if err := echoLine(extra, "mysql-2", "one too many"); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("link %d past max_links_per_peer: %v, want a reset", max+1, err)
+	}
+	for i, c := range held {
+		if err := echoLine(c, "mysql-2", "still up"); err != nil {
+			t.Fatalf("established link %d hurt by the limit: %v", i, err)
+		}
+	}
+	waitMetricSum(t, "http://"+g.Member("mysql-1").IP+":9900/metrics", `groupwire_outbound_refused_total{reason="limit"}`, 1)
+}
+
+// echoLine sends one line and reads the echo service's answer.
+func echoLine(c net.Conn, to, msg string) error {
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintln(c, msg); err != nil {
+		return err
+	}
+	buf := make([]byte, len(to)+2+len(msg)+1)
+	if _, err := readFull(c, buf); err != nil {
+		return err
+	}
+	if want := to + ": " + msg + "\n"; string(buf) != want {
+		return fmt.Errorf("echo %q, want %q", buf, want)
+	}
+	return nil
+}
+
+func readFull(c net.Conn, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := c.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
