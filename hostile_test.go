@@ -158,12 +158,13 @@ func TestLinksPerPeerIsBounded(t *testing.T) {
 		}
 		held = append(held, c)
 	}
+	// The reset can come so fast that the dial itself reports it.
 	extra, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "group"))
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		defer extra.Close()
+		err = echoLine(extra, "mysql-2", "one too many")
 	}
-	defer extra.Close()
-	if err := echoLine(extra, "mysql-2", "one too many"); !errors.Is(err, syscall.ECONNRESET) {
+	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("link %d past max_links_per_peer: %v, want a reset", max+1, err)
 	}
 	for i, c := range held {

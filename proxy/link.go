@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"time"
@@ -167,6 +168,10 @@ func (s *Sidecar) runLink(l *liveLink) {
 		}
 		var err error
 		toMember, err = relay.Pipe(memberEnd, peerEnd, s.pool)
+		if errors.Is(err, io.ErrUnexpectedEOF) && l.link.TLS() != nil {
+			// crypto/tls: the socket ended in the middle of a record.
+			err = fmt.Errorf("%w (the socket ended mid-record)", transport.ErrNoCloseNotify)
+		}
 		if err != nil {
 			// The stream from the peer was cut short: abort both sides.
 			s.abort(l, "peer", err, "peer→member: ")
