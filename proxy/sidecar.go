@@ -110,6 +110,9 @@ func (s *Sidecar) newPolicy(ch cluster.ChannelPlan, acmeByConfig map[string]*cer
 		}
 		s.stores[ch.Name] = store
 		p.Creds = store
+		if msg, err := certs.KeyExposure(ch.Source.Key); ch.Source.Key != "" && err == nil && msg != "" {
+			s.log.Warn().Str("channel", ch.Name).Str("ssl_key", ch.Source.Key).Msg(msg)
+		}
 	}
 	if ch.Mode.UsesTLS() && ch.ACME != nil {
 		if err := s.attachACME(ch, acmeByConfig); err != nil {

@@ -67,6 +67,9 @@ func checkChannelMaterial(ch ChannelPlan, identity string, now time.Time, ps *pr
 	if src.CA != "" {
 		checkCAFile(prefix+".ssl_ca ("+src.CA+")", src.CA, now, ps)
 	}
+	if pairOK && src.Key != "" {
+		checkKeyExposure(prefix, src.Key, ps)
+	}
 	if !pairOK || pair.Cert == nil {
 		return
 	}
@@ -95,6 +98,13 @@ func checkChannelMaterial(ch ChannelPlan, identity string, now time.Time, ps *pr
 	if ch.Mode.VerifiesIdentity() && !transport.NameMatches(chain[0], identity) {
 		ps.add(certPath, "does not name this member's identity %q (it names %s); VERIFY_IDENTITY peers would refuse it",
 			identity, certNames(chain[0]))
+	}
+}
+
+// checkKeyExposure warns when others than the key file's owner can read it.
+func checkKeyExposure(prefix, key string, ps *problems) {
+	if msg, err := certs.KeyExposure(key); err == nil && msg != "" {
+		ps.warn(prefix+".ssl_key ("+key+")", "%s", msg)
 	}
 }
 

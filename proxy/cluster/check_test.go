@@ -292,3 +292,22 @@ func TestCheckMaterialCRLDates(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckMaterialKeyExposure: a key file others can read is a warning
+// at its ssl_key path, and chmod 0400 silences it.
+func TestCheckMaterialKeyExposure(t *testing.T) {
+	k := newCheckPKI(t)
+	k.issue(t, nil, "mysql-1", devpki.LeafTemplate{CommonName: "mysql-1", DNSNames: []string{"mysql-1.db"}})
+	p := k.plan(t, "VERIFY_CA")
+	key := p.Channels[0].Source.Key
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantOnly(t, CheckMaterial(p, time.Now()), "channels.group.tls.ssl_key ("+key+")", SeverityWarning, "mode 0644", "group and every other user")
+	if err := os.Chmod(key, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if got := CheckMaterial(p, time.Now()); len(got) != 0 {
+		t.Errorf("a 0400 key gave problems:\n%s", problemLines(got))
+	}
+}
