@@ -1,11 +1,11 @@
 package certs
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
@@ -94,23 +94,37 @@ func crlErrorRank(err error) int {
 // the snapshot's CAs and CRLs, which never change; the only other input is
 // the time, so an entry lasts until the first certificate of its chain or
 // CRL expires. A reload makes a new snapshot and with it an empty cache.
+//
+// It is bounded by entries and by bytes, and keyed by a digest of the
+// inputs, so a peer that pads its chain differently on every handshake
+// pins at most a digest and its verified chain per entry, and never more
+// than verifyCacheMaxBytes in all.
 type verifyCache struct {
-	mu sync.Mutex
-	m  map[string]verifyEntry // guarded by mu
+	mu    sync.Mutex
+	m     map[verifyDigest]verifyEntry // guarded by mu
+	bytes int                          // guarded by mu; the cost of the entries held
 }
+
+// verifyDigest is the SHA-256 of a verification's inputs.
+type verifyDigest [sha256.Size]byte
 
 type verifyEntry struct {
 	chain []*x509.Certificate
 	until time.Time // the result holds strictly before this time
+	cost  int
 }
 
-// verifyCacheMax bounds the cache; when full it is emptied, which costs
-// one full verification per peer.
-const verifyCacheMax = 4096
+// The cache's bounds; when a new entry would pass either, the cache is
+// emptied, which costs one full verification per peer.
+const (
+	verifyCacheMax      = 4096
+	verifyCacheMaxBytes = 4 << 20
+	verifyEntryOverhead = 128 // the map slot, the digest and the slice headers
+)
 
-func newVerifyCache() *verifyCache { return &verifyCache{m: make(map[string]verifyEntry)} }
+func newVerifyCache() *verifyCache { return &verifyCache{m: make(map[verifyDigest]verifyEntry)} }
 
-func (c *verifyCache) get(key string, now time.Time) ([]*x509.Certificate, bool) {
+func (c *verifyCache) get(key verifyDigest, now time.Time) ([]*x509.Certificate, bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -123,34 +137,49 @@ func (c *verifyCache) get(key string, now time.Time) ([]*x509.Certificate, bool)
 	return e.chain, true
 }
 
-func (c *verifyCache) put(key string, chain []*x509.Certificate, until time.Time) {
+func (c *verifyCache) put(key verifyDigest, chain []*x509.Certificate, until time.Time) {
 	if c == nil {
 		return
 	}
+	cost := verifyEntryOverhead
+	for _, cert := range chain {
+		cost += len(cert.Raw)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= verifyCacheMax {
-		clear(c.m)
+	if _, ok := c.m[key]; ok {
+		return
 	}
-	c.m[key] = verifyEntry{chain: chain, until: until}
+	if len(c.m) >= verifyCacheMax || c.bytes+cost > verifyCacheMaxBytes {
+		clear(c.m)
+		c.bytes = 0
+	}
+	c.m[key] = verifyEntry{chain: chain, until: until, cost: cost}
+	c.bytes += cost
 }
 
-// verifyKey identifies a verification's inputs other than the snapshot.
-func verifyKey(peer []*x509.Certificate, usages []x509.ExtKeyUsage) string {
-	var b strings.Builder
+// verifyKey digests a verification's inputs other than the snapshot: the
+// key usages and every certificate the peer presented.
+func verifyKey(peer []*x509.Certificate, usages []x509.ExtKeyUsage) verifyDigest {
+	h := sha256.New()
 	for _, u := range usages {
-		b.WriteByte(byte(u))
+		h.Write([]byte{byte(u)})
 	}
+	var n [5]byte
 	for _, c := range peer {
-		b.WriteByte(0)
+		size := 0
 		if c != nil {
-			var n [4]byte
-			binary.BigEndian.PutUint32(n[:], uint32(len(c.Raw)))
-			b.Write(n[:])
-			b.Write(c.Raw)
+			size = len(c.Raw)
+		}
+		binary.BigEndian.PutUint32(n[1:], uint32(size))
+		h.Write(n[:])
+		if c != nil {
+			h.Write(c.Raw)
 		}
 	}
-	return b.String()
+	var d verifyDigest
+	h.Sum(d[:0])
+	return d
 }
 
 // validUntil is when a verification of chain stops holding: the first

@@ -2,6 +2,7 @@ package certs
 
 import (
 	"crypto/x509"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,4 +83,42 @@ func BenchmarkVerifyPeer(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestVerifyCachePaddedChainsStayBounded: a peer that pads its chain with
+// a different extra certificate on every handshake makes a new entry each
+// time, but an entry pins only its digest and the verified chain (not the
+// padding), and the whole cache stays within its bounds in entries and
+// bytes.
+func TestVerifyCachePaddedChainsStayBounded(t *testing.T) {
+	p := newTestPKI(t)
+	snap := mustLoad(t, p.writeBasic(t))
+	chainCost := verifyEntryOverhead + len(p.leaf.Cert.Raw) + len(p.inter.Cert.Raw) + len(p.root.Cert.Raw)
+	for i := range 20 {
+		pad := p.issue(t, devpki.LeafTemplate{CommonName: fmt.Sprint("padding ", i)})
+		peer := []*x509.Certificate{p.leaf.Cert, p.inter.Cert, pad.Cert}
+		if _, err := snap.VerifyPeer(peer, clientAuth, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := snap.verified
+	if len(c.m) != 20 || c.bytes != 20*chainCost {
+		t.Fatalf("cache holds %d entries, %d bytes; want 20 entries of the verified chain's %d bytes each", len(c.m), c.bytes, chainCost)
+	}
+
+	// Large chains: the byte bound empties the cache before it is passed.
+	big := []*x509.Certificate{{Raw: make([]byte, 1<<20)}}
+	until := time.Now().Add(time.Hour)
+	for i := range 40 {
+		c.put(verifyDigest{byte(i), 1}, big, until)
+		if c.bytes > verifyCacheMaxBytes || len(c.m) > verifyCacheMax {
+			t.Fatalf("after %d large entries: %d bytes in %d entries, bounds %d and %d", i+1, c.bytes, len(c.m), verifyCacheMaxBytes, verifyCacheMax)
+		}
+	}
+	for i := range verifyCacheMax + 10 {
+		c.put(verifyDigest{byte(i), byte(i >> 8), 2}, nil, until)
+	}
+	if len(c.m) > verifyCacheMax {
+		t.Fatalf("%d entries, bound %d", len(c.m), verifyCacheMax)
+	}
 }
