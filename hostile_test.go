@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -201,4 +202,32 @@ func readFull(c net.Conn, buf []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// TestAllowedUIDs: with allowed_uids, a loopback connection is let through
+// only when the process that opened it runs as one of those users, as the
+// kernel's socket table says; any other is reset, logged with its uid and
+// counted.
+func TestAllowedUIDs(t *testing.T) {
+	me := os.Getuid()
+	t.Run("own uid allowed", func(t *testing.T) {
+		g, procs := hostileGroup(t, fmt.Sprintf("allowed_uids: [%d]\n", me))
+		if _, err := g.Ping(context.Background(), "mysql-1", "mysql-2", "group", "me"); err != nil {
+			t.Fatalf("a process of an allowed uid was refused: %v\n%s", err, procs["mysql-1"].logs)
+		}
+	})
+	t.Run("own uid not allowed", func(t *testing.T) {
+		g, procs := hostileGroup(t, fmt.Sprintf("allowed_uids: [%d]\n", me+4242))
+		c, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "group"))
+		if err == nil {
+			defer c.Close()
+			err = echoLine(c, "mysql-2", "let me through")
+		}
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("a process of a uid not allowed got %v, want a reset\n%s", err, procs["mysql-1"].logs)
+		}
+		waitLog(t, procs["mysql-1"], fmt.Sprintf(`"uid":%d`, me))
+		waitLog(t, procs["mysql-1"], "uid not in allowed_uids")
+		waitMetricSum(t, "http://"+g.Member("mysql-1").IP+":9900/metrics", `groupwire_outbound_refused_total{reason="uid"}`, 1)
+	})
 }

@@ -38,7 +38,7 @@ func newMetrics(s *Sidecar) *metrics {
 		}, []string{"reason"}),
 		outboundRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_outbound_refused_total",
-			Help: "Connections from local processes closed before any link was dialed, by reason (limit).",
+			Help: "Connections from local processes closed before any link was dialed, by reason (limit, uid).",
 		}, []string{"reason"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_links_cut_total",

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -334,6 +335,9 @@ func (s *Sidecar) admitConn(ctx context.Context, c *net.TCPConn, route *outbound
 		go s.serveInbound(ctx, c, release)
 		return
 	}
+	if !s.localUserAllowed(c, route) {
+		return
+	}
 	release, ok := s.admit.loopback()
 	if !ok {
 		s.refuseAtLimit(c, Outbound, "max_loopback_pending", route.Peer)
@@ -341,6 +345,33 @@ func (s *Sidecar) admitConn(ctx context.Context, c *net.TCPConn, route *outbound
 	}
 	s.wg.Add(1)
 	go s.serveOutbound(ctx, c, route, release)
+}
+
+// localUserAllowed checks allowed_uids on a loopback connection: the
+// process that opened it must run as one of the users the plan names. A
+// refused connection is reset, counted and logged with the uid.
+func (s *Sidecar) localUserAllowed(c *net.TCPConn, route *outboundRoute) bool {
+	if s.plan.AllowedUIDs == nil {
+		return true
+	}
+	uid, err := peerUID(c)
+	if err == nil && slices.Contains(s.plan.AllowedUIDs, int(uid)) {
+		return true
+	}
+	remote := c.RemoteAddr().String()
+	_ = c.SetLinger(0)
+	c.Close()
+	s.metrics.outboundRefused.WithLabelValues("uid").Inc()
+	if !s.logRate.allow("uid", time.Now()) {
+		return false
+	}
+	ev := s.log.Warn().Str("remote", remote).Str("peer", route.Peer).Str("channel", route.Channel).Ints("allowed_uids", s.plan.AllowedUIDs)
+	if err != nil {
+		ev.Err(err).Msg("loopback connection refused: its user could not be told")
+	} else {
+		ev.Uint32("uid", uid).Msg("loopback connection refused: uid not in allowed_uids")
+	}
+	return false
 }
 
 // refuseAtLimit resets a connection turned away by limit, counts it and

@@ -55,6 +55,9 @@ type fileConfig struct {
 	PeerTimeout      *duration                `yaml:"peer_timeout"`
 	IdleTimeout      *duration                `yaml:"idle_timeout"`
 	Limits           *limitsConfig            `yaml:"limits"`
+	// AllowedUIDs, when set, lets only local processes of these users use
+	// the outbound (loopback) listeners; unset lets any local process.
+	AllowedUIDs []int `yaml:"allowed_uids"`
 }
 
 // channelConfig is one entry of `channels`.
@@ -70,6 +73,8 @@ type memberConfig struct {
 	LocalIP  string         `yaml:"local_ip"` // loopback address of the member; default 127.0.0.1
 	Admin    *string        `yaml:"admin"`    // overrides the top-level admin; "" turns it off
 	Ports    map[string]int `yaml:"ports"`    // the member's service port per channel
+	// AllowedUIDs overrides the top-level allowed_uids for this member.
+	AllowedUIDs []int `yaml:"allowed_uids"`
 }
 
 // ParseConfig decodes a cluster file strictly (an unknown key is an error

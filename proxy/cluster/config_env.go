@@ -121,6 +121,8 @@ func (x expander) member(path string, m memberConfig) memberConfig {
 		Identity: x.expand(path+".identity", m.Identity),
 		LocalIP:  x.expand(path+".local_ip", m.LocalIP),
 		Ports:    m.Ports,
+
+		AllowedUIDs: m.AllowedUIDs,
 	}
 	if m.Admin != nil {
 		a := x.expand(path+".admin", *m.Admin)

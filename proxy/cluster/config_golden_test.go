@@ -107,6 +107,7 @@ func TestConfigGolden(t *testing.T) {
 var validGolden = map[string]bool{
 	"minimal":      true,
 	"limits":       true,
+	"allowed_uids": true,
 	"full":         true,
 	"env":          true,
 	"template_ok":  true,

@@ -27,10 +27,15 @@ type Plan struct {
 	// Link holds dial_timeout (TCP dial to a peer), handshake_timeout (TLS
 	// handshake plus HELLO/ACCEPT) and peer_timeout (a dead peer's links
 	// are cut after this), defaults filled in.
-	Link             transport.LinkOptions
-	IdleTimeout      time.Duration // cut links idle this long (idle_timeout); 0 means never
-	Limits           Limits        // the limits block, defaults filled in
-	AllowNonLoopback bool          // local_ip may be a non-loopback address (allow_non_loopback)
+	Link        transport.LinkOptions
+	IdleTimeout time.Duration // cut links idle this long (idle_timeout); 0 means never
+	Limits      Limits        // the limits block, defaults filled in
+	// AllowedUIDs are the users whose processes may use the outbound
+	// (loopback) listeners (allowed_uids, the member's or the top-level
+	// one); nil lets any local process, which then speaks to the peers as
+	// this member.
+	AllowedUIDs      []int
+	AllowNonLoopback bool // local_ip may be a non-loopback address (allow_non_loopback)
 
 	// Warnings are things worth saying at start: channels in REQUIRED or
 	// DISABLED mode, ssl_cipher names Go cannot do.

@@ -51,11 +51,13 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 	checkBinds(me, members, listen, admin, &ps)
 
 	limits := raw.Limits.resolve(&ps)
+	uids := allowedUIDs(raw, member, &ps)
 	if err := ps.err(c.file); err != nil {
 		return nil, err
 	}
 	p := &Plan{
 		Limits:         limits,
+		AllowedUIDs:    uids,
 		Group:          group,
 		Member:         member,
 		Listen:         listen.addr.String(),
@@ -78,6 +80,30 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 	fillRoutes(p, me, members)
 	fillACMENames(p.Channels, me.identity)
 	return p, nil
+}
+
+// allowedUIDs is member's allowed_uids, else the top-level one; nil when
+// neither is set. Both lists are checked: not empty, no negative uid.
+func allowedUIDs(raw *fileConfig, member string, ps *problems) []int {
+	checkUIDs("allowed_uids", raw.AllowedUIDs, ps)
+	m := raw.Members[member].AllowedUIDs
+	checkUIDs("members."+member+".allowed_uids", m, ps)
+	if m != nil {
+		return m
+	}
+	return raw.AllowedUIDs
+}
+
+// checkUIDs checks one allowed_uids list at path.
+func checkUIDs(path string, uids []int, ps *problems) {
+	if uids != nil && len(uids) == 0 {
+		ps.add(path, "empty: no local process could use the sidecar (leave it out to allow every local user)")
+	}
+	for i, u := range uids {
+		if u < 0 {
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "uid %d is negative", u)
+		}
+	}
 }
 
 // fillACMENames gives every ACME channel whose names were not set the

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,6 +47,7 @@ func FormatPlan(w io.Writer, p *Plan) {
 		fmt.Fprintf(&buf, "  allow_non_loopback: local_ip may be a non-loopback address\n")
 	}
 	fmt.Fprintf(&buf, "\nlimits\n  %s\n", p.Limits)
+	fmt.Fprintf(&buf, "  outbound listeners: %s\n", uidsName(p.AllowedUIDs))
 	if len(p.Warnings) > 0 {
 		fmt.Fprintf(&buf, "\nwarnings\n")
 		for _, wp := range p.Warnings {
@@ -103,6 +105,18 @@ func suiteList(ids []uint16, def string) string {
 		names[i] = tlsopt.CipherSuiteName(id)
 	}
 	return strings.Join(names, ":")
+}
+
+// uidsName says which local users may use the outbound listeners.
+func uidsName(uids []int) string {
+	if uids == nil {
+		return "any local process (allowed_uids not set)"
+	}
+	names := make([]string, len(uids))
+	for i, u := range uids {
+		names[i] = strconv.Itoa(u)
+	}
+	return "processes of uid " + strings.Join(names, ", ") + " only"
 }
 
 // versionRange renders MinVersion/MaxVersion in MySQL's spelling.
