@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,5 +44,46 @@ func TestREADMEClusterFiles(t *testing.T) {
 	}
 	if files < 2 {
 		t.Fatalf("found %d whole cluster files in README.md, want at least 2", files)
+	}
+}
+
+// TestMakeFuzzListsEveryTarget keeps `make fuzz` complete: every native
+// fuzz target of the module is in the Makefile's FUZZ_TARGETS, with its
+// package, and the list names no target that does not exist.
+func TestMakeFuzzListsEveryTarget(t *testing.T) {
+	mk, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(\./[\w/]+):(Fuzz\w+)`).FindAllStringSubmatch(string(mk), -1) {
+		listed[m[1]+":"+m[2]] = true
+	}
+	found := map[string]bool{}
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range regexp.MustCompile(`(?m)^func (Fuzz\w+)\(`).FindAllStringSubmatch(string(src), -1) {
+			found["./"+filepath.Dir(path)+":"+m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for target := range found {
+		if !listed[target] {
+			t.Errorf("fuzz target %s is not in the Makefile's FUZZ_TARGETS", target)
+		}
+	}
+	for target := range listed {
+		if !found[target] {
+			t.Errorf("the Makefile lists %s, which does not exist", target)
+		}
 	}
 }
