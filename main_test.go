@@ -202,8 +202,16 @@ type process struct {
 
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startProcessWith(t, nil, args...)
+}
+
+// startProcessWith starts the binary with attr (nil for none), stopped
+// when the test ends.
+func startProcessWith(t *testing.T, attr *syscall.SysProcAttr, args ...string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(groupwireBinary(t), args...), logs: &testutil.LockedBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	p.cmd.SysProcAttr = attr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
