@@ -55,10 +55,13 @@ func flood(t *testing.T, from, addr string, n int, wait time.Duration) (cut int)
 		if err != nil {
 			t.Fatalf("dial %s: %v", addr, err)
 		}
-		t.Cleanup(func() { c.Close() })
 		conns = append(conns, c.(*net.TCPConn))
 	}
-	return cut + countCut(conns, wait)
+	cut += countCut(conns, wait)
+	for _, c := range conns {
+		c.Close()
+	}
+	return cut
 }
 
 // countCut returns how many of conns the far side has closed or reset

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/certs/devpki"
+	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/internal/testutil"
+	"github.com/groupwire/groupwire/transport"
+)
+
+// hostileTimeout is the suite's handshake_timeout: short, so that held
+// connections end within the test.
+const hostileTimeout = 2 * time.Second
+
+// attack is one hostile attempt at mysql-1's link port; it returns once
+// the sidecar has answered or closed the connection, and says what the
+// attacker saw.
+type attack struct {
+	name   string
+	reason string // the groupwire_inbound_refused_total reason it must count
+	run    func(t *testing.T, h *hostile) error
+}
+
+// hostile is the suite's group and the attacker's means.
+type hostile struct {
+	g        *localgroup.Group
+	attacker string // the attacker's source address, 127.x.y.99
+	link     string // mysql-1's link listener
+}
+
+// TestHostileInputWhileStreaming runs three in-process sidecars and keeps a
+// SHA-256-checked stream flowing from mysql-2 to mysql-1 while every kind
+// of hostile input is thrown at mysql-1's link port. Each attempt must be
+// refused within its deadline and counted under its reason; the stream must
+// arrive whole; and goroutines and file descriptors must return to their
+// baseline once the attacks are over.
+func TestHostileInputWhileStreaming(t *testing.T) {
+	h, logs := startHostile(t)
+	stream := startStream(t, h.g)
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	metrics := "http://" + h.g.Member("mysql-1").IP + ":9900/metrics"
+	for _, a := range attacks() {
+		before := metricSum(t, metrics, `groupwire_inbound_refused_total{reason="`+a.reason+`"}`)
+		start := time.Now()
+		if err := a.run(t, h); err != nil {
+			t.Errorf("%s: %v", a.name, err)
+			continue
+		}
+		// Every attempt ends by the handshake timeout at the latest; the
+		// margin is for a loaded machine.
+		if d := time.Since(start); d > hostileTimeout+5*time.Second {
+			t.Errorf("%s: refused only after %v (handshake_timeout %v)", a.name, d, hostileTimeout)
+		}
+		waitMetricSum(t, metrics, `groupwire_inbound_refused_total{reason="`+a.reason+`"}`, before+1)
+	}
+	if err := stream.finish(); err != nil {
+		t.Fatalf("the good stream broke under attack: %v\n%s", err, logs)
+	}
+	t.Logf("good stream arrived whole through %d attacks", len(attacks()))
+	waitBaseline(t, goroutines, fds)
+	if hwm := peakRSS(t); hwm > 1<<30 {
+		t.Errorf("peak RSS %d MiB, bound 1024 MiB", hwm>>20)
+	}
+}
+
+// startHostile runs the group in this process, with admin listeners, a
+// short handshake_timeout and a small per-source limit.
+func startHostile(t *testing.T) (*hostile, *testutil.LockedBuffer) {
+	t.Helper()
+	ip := ipPrefix()
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ip, AdminPort: 9900, Channels: []string{"group"}, NoEcho: true,
+		ExtraYAML: fmt.Sprintf("handshake_timeout: %v\nlimits: {max_handshakes_per_source: 8}\n", hostileTimeout)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.LockedBuffer{}
+	r, err := g.Start(context.Background(), zerolog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return &hostile{g: g, attacker: ip + ".99", link: net.JoinHostPort(g.Member("mysql-1").IP, "24900")}, logs
+}
+
+func attacks() []attack {
+	return []attack{
+		{"random bytes", "handshake", func(t *testing.T, h *hostile) error { return h.raw(t, randomBytes(512)) }},
+		{"truncated ClientHello", "handshake", func(t *testing.T, h *hostile) error {
+			return h.raw(t, append([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc}, randomBytes(100)...))
+		}},
+		{"oversized record", "handshake", func(t *testing.T, h *hostile) error {
+			return h.raw(t, append([]byte{0x16, 0x03, 0x03, 0xff, 0xff}, randomBytes(1000)...))
+		}},
+		{"certificate from another CA", "handshake", func(t *testing.T, h *hostile) error { return h.foreignCert(t) }},
+		{"expired certificate", "handshake", func(t *testing.T, h *hostile) error {
+			return h.badLeaf(t, devpki.LeafTemplate{CommonName: "mysql-2", DNSNames: []string{"mysql-2"},
+				NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+		}},
+		{"certificate naming no member", "handshake", func(t *testing.T, h *hostile) error {
+			return h.badLeaf(t, devpki.LeafTemplate{CommonName: "mysql-9", DNSNames: []string{"mysql-9"}})
+		}},
+		{"impersonation", "identity mismatch", func(t *testing.T, h *hostile) error { return h.dial(t, "mysql-3", "mysql-2", "group", "mysql-1") }},
+		{"unknown channel", "unknown channel", func(t *testing.T, h *hostile) error { return h.dial(t, "mysql-2", "mysql-2", "nope", "mysql-1") }},
+		{"wrong member", "wrong member", func(t *testing.T, h *hostile) error { return h.dial(t, "mysql-2", "mysql-2", "group", "mysql-3") }},
+		{"malformed HELLO", "bad hello", func(t *testing.T, h *hostile) error { return h.afterTLS(t, []byte("GW\x01\x01\x00\x03abc")) }},
+		{"ACCEPT instead of HELLO", "bad hello", func(t *testing.T, h *hostile) error { return h.afterTLS(t, transport.AppendAccept(nil)) }},
+		{"unknown frame type", "handshake", func(t *testing.T, h *hostile) error { return h.afterTLS(t, []byte("GW\x01\x09\x00\x03abc")) }},
+		{"oversized HELLO", "handshake", func(t *testing.T, h *hostile) error { return h.afterTLS(t, []byte("GW\x01\x01\xff\xff")) }},
+		{"flood past max_handshakes_per_source", "limit", func(t *testing.T, h *hostile) error {
+			if cut := flood(t, h.attacker, h.link, 30, 3*time.Second); cut < 30-8 {
+				return fmt.Errorf("only %d of 30 cut", cut)
+			}
+			return nil
+		}},
+	}
+}
+
+// raw sends data on a plain TCP connection and waits for the sidecar to
+// close it.
+func (h *hostile) raw(t *testing.T, data []byte) error {
+	c := h.conn(t)
+	defer c.Close()
+	if _, err := c.Write(data); err != nil {
+		return nil // already refused
+	}
+	return waitClosed(c)
+}
+
+// conn opens a TCP connection to the link port from the attacker's address.
+func (h *hostile) conn(t *testing.T) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(h.attacker)}}
+	c, err := d.Dial("tcp", h.link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitClosed reads until the far side closes or resets c.
+func waitClosed(c net.Conn) error {
+	c.SetReadDeadline(time.Now().Add(hostileTimeout + 5*time.Second))
+	_, err := io.Copy(io.Discard, c)
+	if isTimeout(err) {
+		return errors.New("the sidecar kept the connection open past its handshake timeout")
+	}
+	return nil
+}
+
+// tlsAs completes a TLS handshake with mysql-1 presenting cert, and
+// returns the connection.
+func (h *hostile) tlsAs(t *testing.T, cert tls.Certificate, channel string) (*tls.Conn, error) {
+	c := h.conn(t)
+	tc := tls.Client(c, &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: []string{transport.ALPN(channel)}})
+	tc.SetDeadline(time.Now().Add(hostileTimeout + 5*time.Second))
+	err := tc.Handshake()
+	return tc, err
+}
+
+// foreignCert presents a certificate from a CA the group does not trust.
+func (h *hostile) foreignCert(t *testing.T) error {
+	ca, err := devpki.NewRootCA("someone else's CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(devpki.LeafTemplate{CommonName: "mysql-2", DNSNames: []string{"mysql-2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.presentLeaf(t, leaf)
+}
+
+// badLeaf presents a certificate from the group's own CA made from tmpl.
+func (h *hostile) badLeaf(t *testing.T, tmpl devpki.LeafTemplate) error {
+	leaf, err := h.g.CAs["group"].CA.Issue(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.presentLeaf(t, leaf)
+}
+
+// presentLeaf tries a TLS handshake with leaf and expects it to fail.
+func (h *hostile) presentLeaf(t *testing.T, leaf *devpki.Leaf) error {
+	cert, err := leaf.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := h.tlsAs(t, cert, "group")
+	defer tc.Close()
+	if err == nil {
+		// TLS 1.3: the server's verdict arrives after the client's
+		// handshake returns.
+		_, err = tc.Read(make([]byte, 1))
+	}
+	if err == nil {
+		return errors.New("the handshake was accepted")
+	}
+	return nil
+}
+
+// afterTLS completes a handshake with mysql-2's real certificate and
+// sends frame instead of a valid HELLO.
+func (h *hostile) afterTLS(t *testing.T, frame []byte) error {
+	cert, err := h.g.CAs["group"].Leaves["mysql-2"].TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := h.tlsAs(t, cert, "group")
+	if err != nil {
+		return fmt.Errorf("handshake with a good certificate: %v", err)
+	}
+	defer tc.Close()
+	if _, err := tc.Write(frame); err != nil {
+		return nil
+	}
+	return waitClosed(tc)
+}
+
+// dial opens a link with a real Dialer: certOf's certificate, a HELLO from
+// from to the member to on channel, sent to mysql-1. It must be refused.
+func (h *hostile) dial(t *testing.T, certOf, from, channel, to string) error {
+	pki := h.g.CAs["group"]
+	st, err := certs.NewStore("attacker", certs.Source{CA: pki.Dir + "/ca.pem", Cert: pki.CertPath(certOf), Key: pki.KeyPath(certOf)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &transport.Policy{Channel: channel, Mode: transport.VerifyIdentity, Creds: st}
+	d := transport.NewDialer(p, from, transport.Peer{Name: to, Address: h.link, Identity: "mysql-1"},
+		transport.LinkOptions{HandshakeTimeout: hostileTimeout + 5*time.Second})
+	link, err := d.Dial(context.Background())
+	if err != nil {
+		return nil
+	}
+	defer link.Close()
+	if err := link.AwaitAccept(); err == nil {
+		return errors.New("the link was accepted")
+	}
+	return nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// goodStream is a SHA-256-checked stream from mysql-2's member to a sink
+// standing in for mysql-1's member, flowing until finish.
+type goodStream struct {
+	stop     chan struct{}
+	sent     chan streamSum
+	received chan streamSum
+}
+
+type streamSum struct {
+	n   int64
+	sum [32]byte
+	err error
+}
+
+// startStream starts the stream: 64 KiB every 2 ms, about 30 MiB/s.
+func startStream(t *testing.T, g *localgroup.Group) *goodStream {
+	t.Helper()
+	s := &goodStream{stop: make(chan struct{}), sent: make(chan streamSum, 1), received: make(chan streamSum, 1)}
+	ln, err := net.Listen("tcp", g.ServiceAddr("mysql-1", "group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go s.sink(ln)
+	c, err := dialMember(g, "mysql-2", g.TunnelAddr("mysql-2", "mysql-1", "group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go s.source(c.(*net.TCPConn))
+	return s
+}
+
+// source writes until stopped, then half-closes.
+func (s *goodStream) source(c *net.TCPConn) {
+	h := sha256.New()
+	buf := randomBytes(64 << 10)
+	var n int64
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.sent <- streamSum{n: n, sum: [32]byte(h.Sum(nil)), err: c.CloseWrite()}
+			return
+		case <-tick.C:
+		}
+		if _, err := c.Write(buf); err != nil {
+			s.sent <- streamSum{err: fmt.Errorf("send after %d bytes: %w", n, err)}
+			return
+		}
+		h.Write(buf)
+		n += int64(len(buf))
+	}
+}
+
+// sink hashes the one connection it accepts until its end.
+func (s *goodStream) sink(ln net.Listener) {
+	c, err := ln.Accept()
+	if err != nil {
+		s.received <- streamSum{err: err}
+		return
+	}
+	defer c.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, c)
+	s.received <- streamSum{n: n, sum: [32]byte(h.Sum(nil)), err: err}
+}
+
+// finish stops the source and compares what arrived with what was sent.
+func (s *goodStream) finish() error {
+	close(s.stop)
+	sent := <-s.sent
+	if sent.err != nil {
+		return sent.err
+	}
+	var got streamSum
+	select {
+	case got = <-s.received:
+	case <-time.After(30 * time.Second):
+		return errors.New("the stream's end never reached the sink")
+	}
+	switch {
+	case got.err != nil:
+		return fmt.Errorf("sink: %w after %d bytes", got.err, got.n)
+	case got.n != sent.n || got.sum != sent.sum:
+		return fmt.Errorf("sent %d bytes, received %d; checksums match: %v", sent.n, got.n, got.sum == sent.sum)
+	}
+	return nil
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// waitBaseline waits for goroutines and file descriptors to come back to
+// where they were before the attacks (a few of slack for the runtime and
+// the HTTP client's idle connections).
+func waitBaseline(t *testing.T, goroutines, fds int) {
+	t.Helper()
+	deadline := time.Now().Add(hostileTimeout + 10*time.Second)
+	for {
+		g, f := runtime.NumGoroutine(), openFDs(t)
+		if g <= goroutines+4 && f <= fds+4 {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("after the attacks: %d goroutines (baseline %d), %d fds (baseline %d)\n%s", g, goroutines, f, fds, buf[:n])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// peakRSS is this process's peak resident set (VmHWM) in bytes.
+func peakRSS(t *testing.T) int64 {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kib << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
