@@ -77,7 +77,8 @@ func startTLSServer(t *testing.T, p *transport.Policy, identities []string) *tls
 		t.Fatal(err)
 	}
 	s := &tlsServer{ln: ln, peers: make(chan peerResult, 16)}
-	cfg := p.ServerConfig(identities)
+	cfgs := p.ServerConfigs(identities)
+	cfg := &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return cfgs.Current(), nil }}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -114,15 +115,19 @@ func serveOne(c *tls.Conn) peerResult {
 
 // link dials the server as client, trading one byte, and returns the
 // serial of the server's certificate, whether the session was resumed,
-// and the serial the server saw from the client.
-func (s *tlsServer) link(t *testing.T, client *acmeMember, serverIdentity string, cache tls.ClientSessionCache) (serverSerial, clientSerial *big.Int, resumed bool, err error) {
+// and the serial the server saw from the client. Links made with the same
+// cfgs resume sessions; nil makes a one-off configuration.
+func (s *tlsServer) link(t *testing.T, client *acmeMember, serverIdentity string, cfgs *transport.SnapshotConfigs) (serverSerial, clientSerial *big.Int, resumed bool, err error) {
 	t.Helper()
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	raw, err := d.Dial("tcp", s.ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := tls.Client(raw, client.policy.ClientConfig(serverIdentity, cache))
+	if cfgs == nil {
+		cfgs = client.policy.ClientConfigs(serverIdentity, false)
+	}
+	c := tls.Client(raw, cfgs.Current())
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	err = c.Handshake()
@@ -277,7 +282,7 @@ func TestACMERenewalReachesNextHandshake(t *testing.T) {
 	t.Cleanup(stop)
 
 	srv := startTLSServer(t, m2.policy, []string{m1.name, m2.name})
-	cache := tls.NewLRUClientSessionCache(8)
+	cache := m1.policy.ClientConfigs(m2.name, true) // one client session cache per snapshot
 	old1, old2 := m1.serial(), m2.serial()
 	oldDigest := m1.store.Current().Digest
 	if _, _, _, err := srv.link(t, m1, m2.name, cache); err != nil {

@@ -47,13 +47,13 @@ func NewAcceptor(member string, policies []*Policy, members map[string]string, o
 		}
 	}
 	sort.Strings(ids)
-	configs := make(map[string]*tls.Config)
-	var first *tls.Config // the TLS channel that sorts first
+	configs := make(map[string]*SnapshotConfigs)
+	var first *SnapshotConfigs // the TLS channel that sorts first
 	sorted := slices.SortedFunc(slices.Values(policies), func(x, y *Policy) int { return strings.Compare(x.Channel, y.Channel) })
 	for _, p := range sorted {
 		a.policies[p.Channel] = p
 		if p.Mode.UsesTLS() {
-			configs[ALPN(p.Channel)] = p.ServerConfig(ids)
+			configs[ALPN(p.Channel)] = p.ServerConfigs(ids)
 			if first == nil {
 				first = configs[ALPN(p.Channel)]
 			}
@@ -63,14 +63,14 @@ func NewAcceptor(member string, policies []*Policy, members map[string]string, o
 		a.tls = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 				for _, proto := range hello.SupportedProtos {
-					if cfg, ok := configs[proto]; ok {
-						return cfg, nil
+					if cfgs, ok := configs[proto]; ok {
+						return cfgs.Current(), nil
 					}
 				}
 				// An unknown channel: finish the handshake with the first
 				// TLS channel's policy so the refusal can be said in
 				// words once HELLO names the channel.
-				cfg := first.Clone()
+				cfg := first.Current().Clone()
 				cfg.NextProtos = hello.SupportedProtos
 				return cfg, nil
 			},

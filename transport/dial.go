@@ -65,8 +65,8 @@ type Dialer struct {
 	policy *Policy
 	peer   Peer
 	opts   LinkOptions
-	tls    *tls.Config // nil for DISABLED
-	hello  []byte      // the encoded HELLO, the same for every link
+	tls    *SnapshotConfigs // nil for DISABLED
+	hello  []byte           // the encoded HELLO, the same for every link
 	// helloFields is that HELLO as a value, for the links' Hello method.
 	helloFields Hello
 }
@@ -76,7 +76,7 @@ func NewDialer(p *Policy, from string, peer Peer, opts LinkOptions) *Dialer {
 	hello := Hello{Mode: p.Mode, Channel: p.Channel, From: from, To: peer.Name}
 	d := &Dialer{policy: p, peer: peer, opts: opts, hello: AppendHello(nil, hello), helloFields: hello}
 	if p.Mode.UsesTLS() {
-		d.tls = p.ClientConfig(peer.Identity, tls.NewLRUClientSessionCache(32))
+		d.tls = p.ClientConfigs(peer.Identity, true)
 	}
 	return d
 }
@@ -122,7 +122,7 @@ func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error)
 		// DISABLED) be read in full after crypto/tls has read ahead.
 		link.watch = &eofWatch{TCPConn: raw}
 		rc := NewReplayConn(link.watch)
-		tc := tls.Client(rc, d.tls)
+		tc := tls.Client(rc, d.tls.Current())
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, explainHandshakeError(err, rc)
 		}

@@ -88,19 +88,9 @@ func (p *Policy) Validate() error {
 	return nil
 }
 
-// certificate returns the member's current certificate.
-func (p *Policy) certificate() (*tls.Certificate, error) {
-	cert := p.Creds.Current().Cert
-	if cert == nil {
-		return nil, fmt.Errorf("channel %s: no ssl_cert configured", p.Channel)
-	}
-	return cert, nil
-}
-
-// ClientConfig returns the dialing side's TLS configuration for links to
-// one peer. identity is the name the peer's certificate must carry under
-// VERIFY_IDENTITY. cache may be nil (no session resumption).
-func (p *Policy) ClientConfig(identity string, cache tls.ClientSessionCache) *tls.Config {
+// clientConfig is the dialing side's TLS configuration under snap, with
+// sessions cached in cache (nil: no resumption).
+func (p *Policy) clientConfig(snap *certs.Snapshot, identity string, cache tls.ClientSessionCache) *tls.Config {
 	cfg := p.baseConfig()
 	cfg.NextProtos = []string{ALPN(p.Channel)}
 	if !parseHostIP(identity) {
@@ -110,15 +100,12 @@ func (p *Policy) ClientConfig(identity string, cache tls.ClientSessionCache) *tl
 	// which also runs on resumed sessions, so revocation and CA rotation
 	// reach them too.
 	cfg.InsecureSkipVerify = true
-	if cache != nil {
-		cfg.ClientSessionCache = &snapshotSessionCache{inner: cache, policy: p}
-	}
+	cfg.ClientSessionCache = cache
 	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		cert := p.Creds.Current().Cert
-		if cert == nil {
+		if snap.Cert == nil {
 			return &tls.Certificate{}, nil
 		}
-		return cert, nil
+		return snap.Cert, nil
 	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		return p.verifyServer(cs, identity)
@@ -126,19 +113,20 @@ func (p *Policy) ClientConfig(identity string, cache tls.ClientSessionCache) *tl
 	return cfg
 }
 
-// ServerConfig returns the accepting side's TLS configuration for this
-// channel. identities lists the names a client certificate may carry under
-// VERIFY_IDENTITY (every configured member's identity); which member it is
-// is checked against HELLO after the handshake.
-func (p *Policy) ServerConfig(identities []string) *tls.Config {
+// serverConfig is the accepting side's TLS configuration under snap.
+func (p *Policy) serverConfig(snap *certs.Snapshot, identities []string) *tls.Config {
 	cfg := p.baseConfig()
 	cfg.NextProtos = []string{ALPN(p.Channel)}
-	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return p.certificate() }
+	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if snap.Cert == nil {
+			return nil, fmt.Errorf("channel %s: no ssl_cert configured", p.Channel)
+		}
+		return snap.Cert, nil
+	}
 	cfg.ClientAuth = p.Mode.Rules().ClientAuth
-	p.bindTicketsToSnapshot(cfg)
-	ids := slices.Clone(identities)
+	bindTickets(cfg, snap.Digest)
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		return p.verifyClient(cs, ids)
+		return p.verifyClient(cs, identities)
 	}
 	return cfg
 }

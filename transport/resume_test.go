@@ -2,9 +2,12 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/certs/devpki"
@@ -64,4 +67,78 @@ func TestSessionResumption(t *testing.T) {
 	if resumed, _ := link(); !resumed {
 		t.Fatal("link after the rotation's full handshake did not resume")
 	}
+}
+
+// TestStraddlingHandshakeLeavesNoResumableTicket: a handshake that began
+// under the old snapshot (it presents the old certificate) and finishes
+// after a reload must not leave a ticket that a later handshake resumes:
+// that link would carry the old certificate for the ticket's lifetime.
+func TestStraddlingHandshakeLeavesNoResumableTicket(t *testing.T) {
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1")
+	c2, k2, _ := p.member("mysql-2")
+	ca := filepath.Join(p.dir, "ca.pem")
+	serverStore := store(t, certs.Source{CA: ca, Cert: c1, Key: k1})
+	server := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: serverStore}
+	client := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	serverCfgs := server.ServerConfigs([]string{"mysql-1", "mysql-2"})
+	clientCfgs := client.ClientConfigs("mysql-1", true)
+
+	straddling := serverCfgs.Current() // the handshake starts under the old snapshot...
+	leaf, err := p.ca.Issue(devpki.LeafTemplate{CommonName: "mysql-1", DNSNames: []string{"mysql-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(k1, leaf.KeyPEM, 0o600)
+	os.WriteFile(c1, leaf.ChainPEM, 0o600)
+	if changed, err := serverStore.Reload(); err != nil || !changed {
+		t.Fatalf("reload: %v %v", changed, err)
+	}
+	// ...and issues its ticket after the reload.
+	if resumed, serial := handshakeOnce(t, straddling, clientCfgs.Current()); resumed || serial == leaf.Cert.SerialNumber.Text(16) {
+		t.Fatalf("the straddling handshake: resumed %v, serial %s", resumed, serial)
+	}
+	resumed, serial := handshakeOnce(t, serverCfgs.Current(), clientCfgs.Current())
+	if resumed || serial != leaf.Cert.SerialNumber.Text(16) {
+		t.Fatalf("the next handshake resumed=%v with serial %s; want a full handshake presenting %s", resumed, serial, leaf.Cert.SerialNumber.Text(16))
+	}
+}
+
+// handshakeOnce runs one TLS handshake over loopback TCP, trades a byte
+// (which delivers the session ticket) and returns whether it resumed and
+// the serial the server presented.
+func handshakeOnce(t *testing.T, serverCfg, clientCfg *tls.Config) (bool, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		sc := tls.Server(c, serverCfg)
+		_, err = sc.Write([]byte{1})
+		done <- err
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	cc := tls.Client(raw, clientCfg)
+	cc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := cc.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cs := cc.ConnectionState()
+	return cs.DidResume, cs.PeerCertificates[0].SerialNumber.Text(16)
 }
