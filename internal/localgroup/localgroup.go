@@ -182,7 +182,13 @@ func (p *PKI) Revoke(member string) error {
 	if !ok {
 		return fmt.Errorf("localgroup: no certificate for %s", member)
 	}
-	p.revoked = append(p.revoked, leaf.Cert.SerialNumber)
+	return p.RevokeSerials(leaf.Cert.SerialNumber)
+}
+
+// RevokeSerials adds serials to the CA's CRL and rewrites it, as revoking
+// every certificate a compromised member ever had does.
+func (p *PKI) RevokeSerials(serials ...*big.Int) error {
+	p.revoked = append(p.revoked, serials...)
 	return p.WriteCRL()
 }
 
