@@ -108,6 +108,10 @@ func (e *RefusedError) Error() string {
 	return "refused link: " + e.Reason
 }
 
+// ErrProbeAnswered is what Serve returns after answering a PROBE: the link
+// passed every check and was closed without reaching the member.
+var ErrProbeAnswered = errors.New("probe answered")
+
 // ConnectFunc opens this member's service for a link whose HELLO passed
 // every check. Its error is sent to the dialer as a refusal (the member is
 // unavailable), so it should say what was unreachable and why.
@@ -124,6 +128,11 @@ func (a *Acceptor) Serve(ctx context.Context, raw *net.TCPConn, connect ConnectF
 	if err != nil {
 		lingerClose(raw)
 		return nil, err
+	}
+	if link.hello.Probe {
+		err := a.answer(link, Refuse{})
+		link.closeClean()
+		return nil, errors.Join(ErrProbeAnswered, err)
 	}
 	if err := connect(ctx, link.hello); err != nil {
 		r := Refuse{Code: RefuseUnavailable, Mode: policy.Mode, Reason: err.Error()}
@@ -193,13 +202,14 @@ func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, *Policy
 	if err != nil {
 		return nil, nil, fmt.Errorf("read HELLO: %w", err)
 	}
-	if typ != FrameHello {
+	if typ != FrameHello && typ != FrameProbe {
 		return nil, nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: fmt.Sprintf("expected HELLO, got frame type %d", typ)})
 	}
 	hello, err := ParseHello(body)
 	if err != nil {
 		return nil, nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: err.Error()})
 	}
+	hello.Probe = typ == FrameProbe
 	link.hello = hello
 	p, r, ok := a.check(link)
 	if !ok {

@@ -67,6 +67,7 @@ type Dialer struct {
 	opts   LinkOptions
 	tls    *SnapshotConfigs // nil for DISABLED
 	hello  []byte           // the encoded HELLO, the same for every link
+	probe  []byte           // the encoded PROBE
 	// helloFields is that HELLO as a value, for the links' Hello method.
 	helloFields Hello
 }
@@ -74,7 +75,9 @@ type Dialer struct {
 // NewDialer returns a Dialer for links from member from to peer.
 func NewDialer(p *Policy, from string, peer Peer, opts LinkOptions) *Dialer {
 	hello := Hello{Mode: p.Mode, Channel: p.Channel, From: from, To: peer.Name}
-	d := &Dialer{policy: p, peer: peer, opts: opts, hello: AppendHello(nil, hello), helloFields: hello}
+	probe := hello
+	probe.Probe = true
+	d := &Dialer{policy: p, peer: peer, opts: opts, hello: AppendHello(nil, hello), probe: AppendHello(nil, probe), helloFields: hello}
 	if p.Mode.UsesTLS() {
 		d.tls = p.ClientConfigs(peer.Identity, true)
 	}
@@ -106,6 +109,11 @@ func (d *Dialer) Dial(ctx context.Context) (*Link, error) {
 }
 
 func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error) {
+	return d.handshakeWith(ctx, raw, d.hello)
+}
+
+// handshakeWith sets up a link on raw and sends hello, a HELLO or a PROBE.
+func (d *Dialer) handshakeWith(ctx context.Context, raw *net.TCPConn, hello []byte) (*Link, error) {
 	if err := tuneLinkSocket(raw, d.opts.peerTimeout()); err != nil {
 		return nil, err
 	}
@@ -130,7 +138,7 @@ func (d *Dialer) handshake(ctx context.Context, raw *net.TCPConn) (*Link, error)
 		cs := tc.ConnectionState()
 		link.Conn, link.tls, link.peer = tc, &cs, cs.PeerCertificates
 	}
-	if _, err := link.Conn.Write(d.hello); err != nil {
+	if _, err := link.Conn.Write(hello); err != nil {
 		return nil, fmt.Errorf("send HELLO: %w", err)
 	}
 	if err := raw.SetDeadline(time.Time{}); err != nil {
@@ -153,6 +161,35 @@ func explainHandshakeError(err error, rc *ReplayConn) error {
 		}
 	}
 	return fmt.Errorf("TLS handshake: %w", err)
+}
+
+// Probe checks the link to the peer the way a link is set up (TCP, the
+// channel's TLS policy with both certificates verified, HELLO), but as a
+// PROBE: the peer's sidecar answers without connecting its member. It
+// returns the link's setup time, and the certificate the peer presented
+// (nil under DISABLED).
+func (d *Dialer) Probe(ctx context.Context) (time.Duration, *x509.Certificate, error) {
+	start := time.Now()
+	nd := net.Dialer{Timeout: d.opts.dialTimeout()}
+	c, err := nd.DialContext(ctx, "tcp", d.peer.Address)
+	if err != nil {
+		return 0, nil, fmt.Errorf("dial %s at %s: %w", d.peer.Name, d.peer.Address, err)
+	}
+	raw := c.(*net.TCPConn)
+	defer raw.Close()
+	link, err := d.handshakeWith(ctx, raw, d.probe)
+	if err == nil {
+		err = link.AwaitAccept()
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	var leaf *x509.Certificate
+	if pc := link.PeerCertificates(); len(pc) > 0 {
+		leaf = pc[0]
+	}
+	link.closeClean()
+	return time.Since(start), leaf, nil
 }
 
 // Link is one established link between two sidecars. Conn carries the
@@ -213,6 +250,14 @@ func (l *Link) AwaitAccept() error {
 	default:
 		return fmt.Errorf("await ACCEPT: unexpected frame type %d", typ)
 	}
+}
+
+// closeClean ends the link with a TLS close_notify, as a completed stream.
+func (l *Link) closeClean() {
+	if tc, ok := l.Conn.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = l.Raw.Close()
 }
 
 // Close closes the link's connection.

@@ -22,6 +22,10 @@ const (
 	FrameHello  FrameType = 1 // dialer → acceptor, first frame of a link
 	FrameAccept FrameType = 2 // acceptor → dialer: the link is up
 	FrameRefuse FrameType = 3 // acceptor → dialer: the link is refused, then closed
+	// FrameProbe is a HELLO that asks only whether the link would be
+	// accepted: the acceptor checks it as a HELLO, answers ACCEPT or REFUSE
+	// and closes, without connecting its member.
+	FrameProbe FrameType = 4
 )
 
 // String returns the frame type's name as WIRE.md spells it.
@@ -33,6 +37,8 @@ func (t FrameType) String() string {
 		return "ACCEPT"
 	case FrameRefuse:
 		return "REFUSE"
+	case FrameProbe:
+		return "PROBE"
 	}
 	return fmt.Sprintf("FrameType(%d)", uint8(t))
 }
@@ -64,6 +70,8 @@ type Hello struct {
 	Channel string // channel name
 	From    string // the dialing member
 	To      string // the member the dialer means to reach
+	// Probe marks a PROBE: check the link, do not connect the member.
+	Probe bool
 }
 
 // Validate reports a Hello that AppendHello cannot encode faithfully or
@@ -173,7 +181,11 @@ func finishFrame(frame []byte, start int) []byte {
 // the acceptor to refuse with RefuseBadHello. Check h with Validate first.
 func AppendHello(dst []byte, h Hello) []byte {
 	start := len(dst)
-	dst = appendHeader(dst, FrameHello)
+	typ := FrameHello
+	if h.Probe {
+		typ = FrameProbe
+	}
+	dst = appendHeader(dst, typ)
 	dst = append(dst, byte(h.Mode))
 	dst = appendName(dst, h.Channel)
 	dst = appendName(dst, h.From)
@@ -275,7 +287,7 @@ func checkHeader(b []byte) error {
 	if len(b) >= 3 && b[2] != FrameVersion {
 		return fmt.Errorf("%w %d (this side speaks %d)", ErrFrameVersion, b[2], FrameVersion)
 	}
-	if len(b) >= 4 && (b[3] < byte(FrameHello) || b[3] > byte(FrameRefuse)) {
+	if len(b) >= 4 && (b[3] < byte(FrameHello) || b[3] > byte(FrameProbe)) {
 		return fmt.Errorf("read frame: unknown frame type %d", b[3])
 	}
 	return nil

@@ -16,6 +16,7 @@ const (
 	testHelloWire  = "GW\x01\x01\x00\x17\x04\x05group\x07mysql-1\x07mysql-2"
 	testAcceptWire = "GW\x01\x02\x00\x00"
 	testRefuseWire = "GW\x01\x03\x00\x0d\x01\x01no TLS here"
+	testProbeWire  = "GW\x01\x04\x00\x17\x04\x05group\x07mysql-1\x07mysql-2"
 )
 
 var testRefuse = Refuse{Code: RefuseModeMismatch, Mode: Disabled, Reason: "no TLS here"}
@@ -27,6 +28,7 @@ func TestFrameWireFormat(t *testing.T) {
 	}{
 		{"HELLO", string(AppendHello(nil, testHello)), testHelloWire},
 		{"ACCEPT", string(AppendAccept(nil)), testAcceptWire},
+		{"PROBE", string(AppendHello(nil, Hello{Mode: testHello.Mode, Channel: testHello.Channel, From: testHello.From, To: testHello.To, Probe: true})), testProbeWire},
 		{"REFUSE", string(AppendRefuse(nil, testRefuse)), testRefuseWire},
 		{"appends", string(AppendAccept([]byte("x"))), "x" + testAcceptWire},
 	} {
@@ -292,7 +294,7 @@ func TestAppendHelloAllocs(t *testing.T) {
 }
 
 func FuzzReadFrame(f *testing.F) {
-	for _, s := range []string{testHelloWire, testAcceptWire, testRefuseWire, testHelloWire + "trailing"} {
+	for _, s := range []string{testHelloWire, testAcceptWire, testRefuseWire, testProbeWire, testHelloWire + "trailing"} {
 		f.Add([]byte(s))
 	}
 	for _, tt := range readFrameErrorCases {
@@ -309,8 +311,9 @@ func FuzzReadFrame(f *testing.F) {
 		}
 		frame := data[:FrameHeaderLen+len(body)]
 		switch typ {
-		case FrameHello:
+		case FrameHello, FrameProbe:
 			if h, err := ParseHello(body); err == nil {
+				h.Probe = typ == FrameProbe
 				if got := AppendHello(nil, h); !bytes.Equal(got, frame) {
 					t.Fatalf("HELLO re-encodes as %q, read %q", got, frame)
 				}

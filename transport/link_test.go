@@ -384,3 +384,31 @@ func TestRefuseIsAnError(t *testing.T) {
 		t.Fatalf("got %v, want an unknown-member Refuse", err)
 	}
 }
+
+// TestProbe: a PROBE passes the same checks as a link and is answered
+// without connecting the member; a probe that a link would fail fails with
+// the same refusal.
+func TestProbe(t *testing.T) {
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1")
+	c2, k2, _ := p.member("mysql-2")
+	ca := filepath.Join(p.dir, "ca.pem")
+	server := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
+	addr, results := startAcceptorConnecting(t, func(context.Context, Hello) error {
+		t.Error("a probe connected the member")
+		return nil
+	}, server)
+	peer := Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}
+	client := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	setup, leaf, err := NewDialer(client, "mysql-2", peer, LinkOptions{}).Probe(context.Background())
+	if err != nil || setup <= 0 || leaf == nil || leaf.Subject.CommonName != "mysql-1" {
+		t.Fatalf("probe: %v, setup %v, peer %v", err, setup, leaf)
+	}
+	if err := acceptErr(t, results); !errors.Is(err, ErrProbeAnswered) {
+		t.Fatalf("acceptor: %v, want ErrProbeAnswered", err)
+	}
+	other := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	_, _, err = NewDialer(other, "mysql-2", peer, LinkOptions{}).Probe(context.Background())
+	mustContain(t, "dialer", err, "mode mismatch")
+	acceptErr(t, results)
+}
