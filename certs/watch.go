@@ -53,23 +53,46 @@ const maxDebounceWaits = 10
 // that had disappeared. Watch runs in the caller's goroutine and leaves
 // none behind; it fails only when the watch cannot be set up.
 func Watch(ctx context.Context, stores []*Store, opts WatchOptions) error {
-	plan, err := newWatchPlan(stores)
+	w, err := NewWatcher(stores, opts)
 	if err != nil {
 		return err
 	}
+	return w.Run(ctx)
+}
+
+// Watcher is a Watch set up and not yet running: its folders are watched
+// from NewWatcher on, so a change made after NewWatcher returns is never
+// missed, even before Run starts.
+type Watcher struct{ loop *watchLoop }
+
+// NewWatcher sets up the watch of Watch: every folder of the stores is
+// watched when it returns. Run it, or Close it.
+func NewWatcher(stores []*Store, opts WatchOptions) (*Watcher, error) {
+	plan, err := newWatchPlan(stores)
+	if err != nil {
+		return nil, err
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("watch certificate files: %w", err)
+		return nil, fmt.Errorf("watch certificate files: %w", err)
 	}
-	defer w.Close()
 	for _, dir := range plan.order {
 		if err := w.Add(dir); err != nil {
-			return fmt.Errorf("watch certificate folder %s: %w", dir, err)
+			w.Close()
+			return nil, fmt.Errorf("watch certificate folder %s: %w", dir, err)
 		}
 	}
-	l := &watchLoop{plan: plan, w: w, stores: stores, opts: opts, pending: make(map[*Store]bool), missing: make(map[string]bool)}
-	return l.run(ctx)
+	return &Watcher{loop: &watchLoop{plan: plan, w: w, stores: stores, opts: opts, pending: make(map[*Store]bool), missing: make(map[string]bool)}}, nil
 }
+
+// Run reloads as Watch does until ctx ends, then closes the watch.
+func (w *Watcher) Run(ctx context.Context) error {
+	defer w.loop.w.Close()
+	return w.loop.run(ctx)
+}
+
+// Close releases a Watcher that will not Run.
+func (w *Watcher) Close() error { return w.loop.w.Close() }
 
 // watchLoop is the state of one Watch call.
 type watchLoop struct {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,7 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 		return
 	}
 	s.metrics.linkSetup.Observe(time.Since(start).Seconds())
+	s.health.seen(r.Peer, r.Channel, firstCert(link))
 	s.startLink(&liveLink{peer: r.Peer, channel: r.Channel, direction: Outbound, link: link, member: member, release: releaseLink})
 }
 
@@ -65,6 +67,9 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn, handshake 
 		return err
 	})
 	handshake()
+	if errors.Is(err, transport.ErrProbeAnswered) {
+		return // a peer checked the pair; nothing reached the member
+	}
 	if err != nil {
 		if member != nil {
 			member.Close()
@@ -76,7 +81,16 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn, handshake 
 		return
 	}
 	h := link.Hello()
+	s.health.seen(h.From, h.Channel, firstCert(link))
 	s.startLink(&liveLink{peer: h.From, channel: h.Channel, direction: Inbound, link: link, member: member, release: releaseLink})
+}
+
+// firstCert is the leaf certificate the link's peer presented, or nil.
+func firstCert(l *transport.Link) *x509.Certificate {
+	if pc := l.PeerCertificates(); len(pc) > 0 {
+		return pc[0]
+	}
+	return nil
 }
 
 // limitError refuses a link because a limit is reached; the dialer reads

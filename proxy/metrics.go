@@ -19,6 +19,8 @@ type metrics struct {
 	aborts          *prometheus.CounterVec // links that ended in an abort, passed on as a reset
 	reloads         *prometheus.CounterVec // key material reload attempts
 	linkSetup       prometheus.Histogram   // dial + handshake + HELLO, outbound
+	// probeSeconds is the setup time of successful probes, per pair.
+	probeSeconds *prometheus.HistogramVec
 }
 
 func newMetrics(s *Sidecar) *metrics {
@@ -53,13 +55,18 @@ func newMetrics(s *Sidecar) *metrics {
 			Name: "groupwire_cert_reloads_total",
 			Help: "Key material reload attempts by store and result (changed, unchanged, failed).",
 		}, []string{"store", "result"}),
+		probeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "groupwire_peer_probe_seconds",
+			Help:    "Link setup time of successful probes (TCP, TLS with both certificates verified, PROBE answered), by peer and channel.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"peer", "channel"}),
 		linkSetup: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "groupwire_link_setup_seconds",
 			Help:    "Time to dial a peer's sidecar, complete the TLS handshake and send HELLO.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	m.registry.MustRegister(m.links, m.bytes, m.refused, m.outboundRefused, m.cut, m.aborts, m.reloads, m.linkSetup,
+	m.registry.MustRegister(m.links, m.bytes, m.refused, m.outboundRefused, m.cut, m.aborts, m.reloads, m.linkSetup, m.probeSeconds,
 		&stateCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -14,25 +14,14 @@ import (
 // links whose peer certificate expired (unless close_on_expiry is off) and
 // links idle for idle_timeout, and returns memory to the system after many
 // links closed.
-func (s *Sidecar) housekeeping(ctx context.Context) {
-	stores := make([]*certs.Store, 0, len(s.stores))
-	for _, st := range s.stores {
-		stores = append(stores, st)
-	}
+func (s *Sidecar) housekeeping(ctx context.Context, watcher *certs.Watcher) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if len(stores) == 0 {
+		if watcher == nil {
 			return
 		}
-		err := certs.Watch(ctx, stores, certs.WatchOptions{
-			Interval: s.plan.ReloadInterval,
-			OnReload: s.onReload,
-			OnWatchError: func(err error) {
-				s.log.Warn().Err(err).Msg("certificate watch; the periodic re-check still reloads")
-			},
-		})
-		if err != nil && ctx.Err() == nil {
+		if err := watcher.Run(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error().Err(err).Msg("certificate watcher stopped; changes are picked up by SIGHUP only")
 		}
 	}()
@@ -57,6 +46,32 @@ func (s *Sidecar) housekeeping(ctx context.Context) {
 			s.logSuppressed(time.Now())
 		}
 	}
+}
+
+// newCertWatcher sets up the watch of every store's files, so that a change
+// made once the sidecar is ready is seen; nil when there is nothing to
+// watch or the watch cannot be set up (logged: SIGHUP and the periodic
+// re-check still reload).
+func (s *Sidecar) newCertWatcher() *certs.Watcher {
+	stores := make([]*certs.Store, 0, len(s.stores))
+	for _, st := range s.stores {
+		stores = append(stores, st)
+	}
+	if len(stores) == 0 {
+		return nil
+	}
+	w, err := certs.NewWatcher(stores, certs.WatchOptions{
+		Interval: s.plan.ReloadInterval,
+		OnReload: s.onReload,
+		OnWatchError: func(err error) {
+			s.log.Warn().Err(err).Msg("certificate watch; the periodic re-check still reloads")
+		},
+	})
+	if err != nil {
+		s.log.Error().Err(err).Msg("certificate watcher not started; changes are picked up by SIGHUP only")
+		return nil
+	}
+	return w
 }
 
 // logSuppressed logs one line per reason whose refusal lines the rate

@@ -51,6 +51,7 @@ type Sidecar struct {
 	pool     *relay.Pool
 	links    *registry
 	admit    *admission
+	health   *healthBoard
 	logRate  *logLimiter // refusal lines, so a flood cannot fill the disk
 	metrics  *metrics
 	ready    chan struct{}
@@ -95,6 +96,7 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 	if err := s.buildLinks(policies); err != nil {
 		return nil, err
 	}
+	s.health = newHealthBoard(s.routes)
 	s.metrics = newMetrics(s)
 	return s, nil
 }
@@ -222,11 +224,17 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.acceptLoop(serveCtx, l)
 	}
+	watcher := s.newCertWatcher() // before ready: no change made after it is missed
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.housekeeping(serveCtx)
+		s.housekeeping(serveCtx, watcher)
 	}()
+	if s.plan.ProbeInterval > 0 {
+		for i := range s.routes {
+			s.wg.Go(func() { s.probeLoop(serveCtx, &s.routes[i]) })
+		}
+	}
 	for _, a := range s.acme {
 		s.wg.Add(1)
 		go func() {

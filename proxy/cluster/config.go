@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 )
 
 // TLSOptions are the MySQL-style TLS options of the cluster file's `tls`
@@ -31,6 +32,10 @@ type TLSOptions struct {
 // timeouts, certs' for reload_interval; the Plan fills them all in.
 const DefaultLocalIP = "127.0.0.1"
 
+// DefaultProbeInterval is how often each peer is probed on each channel
+// when probe_interval is not set.
+const DefaultProbeInterval = 5 * time.Second
+
 // Config is a cluster file as written: decoded strictly and checked for
 // structure, but with ${VAR} references, listen templates and TLS options
 // not yet evaluated. Config.Plan turns it into one member's Plan.
@@ -54,6 +59,7 @@ type fileConfig struct {
 	HandshakeTimeout *duration                `yaml:"handshake_timeout"`
 	PeerTimeout      *duration                `yaml:"peer_timeout"`
 	IdleTimeout      *duration                `yaml:"idle_timeout"`
+	ProbeInterval    *duration                `yaml:"probe_interval"`
 	Limits           *limitsConfig            `yaml:"limits"`
 	// AllowedUIDs, when set, lets only local processes of these users use
 	// the outbound (loopback) listeners; unset lets any local process.

@@ -29,7 +29,10 @@ type Plan struct {
 	// are cut after this), defaults filled in.
 	Link        transport.LinkOptions
 	IdleTimeout time.Duration // cut links idle this long (idle_timeout); 0 means never
-	Limits      Limits        // the limits block, defaults filled in
+	// ProbeInterval is how often each peer is probed on each channel
+	// (probe_interval, default 5s); 0 turns probes off.
+	ProbeInterval time.Duration
+	Limits        Limits // the limits block, defaults filled in
 	// AllowedUIDs are the users whose processes may use the outbound
 	// (loopback) listeners (allowed_uids, the member's or the top-level
 	// one); nil lets any local process, which then speaks to the peers as

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/transport"
@@ -71,6 +72,7 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 			PeerTimeout:      raw.PeerTimeout.or(0),
 		}.WithDefaults(),
 		IdleTimeout:      raw.IdleTimeout.or(0),
+		ProbeInterval:    probeInterval(raw.ProbeInterval),
 		AllowNonLoopback: raw.AllowNonLoopback,
 		Warnings:         ps.warnings(),
 	}
@@ -80,6 +82,14 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 	fillRoutes(p, me, members)
 	fillACMENames(p.Channels, me.identity)
 	return p, nil
+}
+
+// probeInterval is probe_interval with its default; an explicit 0 stays 0.
+func probeInterval(d *duration) time.Duration {
+	if d == nil {
+		return DefaultProbeInterval
+	}
+	return d.or(0)
 }
 
 // allowedUIDs is member's allowed_uids, else the top-level one; nil when

@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"context"
+	"crypto/x509"
+	"sort"
+	"sync"
+	"time"
+)
+
+// pairHealth is what this sidecar knows of one peer on one channel: the
+// last probe's verdict, and the last proof by traffic.
+type pairHealth struct {
+	Peer, Channel string
+	Up            bool
+	Known         bool // a probe or a link has said something yet
+	LastProbe     time.Time
+	Setup         time.Duration // the last successful probe's link setup
+	LastError     string
+	LastSeen      time.Time // the last link set up on this pair, either way
+	PeerCert      *x509.Certificate
+}
+
+// healthBoard holds every pair's health; the prober writes it, links
+// prove it, the status page and metrics read it.
+type healthBoard struct {
+	mu    sync.Mutex
+	pairs map[pairKey]*pairHealth
+}
+
+func newHealthBoard(routes []outboundRoute) *healthBoard {
+	b := &healthBoard{pairs: make(map[pairKey]*pairHealth)}
+	for _, r := range routes {
+		b.pairs[pairKey{r.Peer, r.Channel}] = &pairHealth{Peer: r.Peer, Channel: r.Channel}
+	}
+	return b
+}
+
+// probed records a probe's outcome.
+func (b *healthBoard) probed(peer, channel string, at time.Time, setup time.Duration, cert *x509.Certificate, err error) {
+	b.update(peer, channel, func(h *pairHealth) {
+		h.Known, h.LastProbe = true, at
+		if err != nil {
+			h.Up, h.LastError = false, err.Error()
+			return
+		}
+		h.Up, h.Setup, h.PeerCert = true, setup, cert
+	})
+}
+
+// seen records a link set up on the pair, which proves it up.
+func (b *healthBoard) seen(peer, channel string, cert *x509.Certificate) {
+	b.update(peer, channel, func(h *pairHealth) {
+		h.Known, h.Up, h.LastSeen = true, true, time.Now()
+		if cert != nil {
+			h.PeerCert = cert
+		}
+	})
+}
+
+func (b *healthBoard) update(peer, channel string, f func(*pairHealth)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if h := b.pairs[pairKey{peer, channel}]; h != nil {
+		f(h)
+	}
+}
+
+// all returns a copy of every pair's health, sorted by peer and channel.
+func (b *healthBoard) all() []pairHealth {
+	b.mu.Lock()
+	out := make([]pairHealth, 0, len(b.pairs))
+	for _, h := range b.pairs {
+		out = append(out, *h)
+	}
+	b.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Peer != out[j].Peer {
+			return out[i].Peer < out[j].Peer
+		}
+		return out[i].Channel < out[j].Channel
+	})
+	return out
+}
+
+// probeLoop probes one pair every probe_interval until ctx ends, each
+// probe bounded by the interval, so that a pair that goes down shows as
+// down within two intervals and one that comes back within one.
+func (s *Sidecar) probeLoop(ctx context.Context, r *outboundRoute) {
+	interval := s.plan.ProbeInterval
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, interval)
+		setup, cert, err := r.dialer.Probe(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		s.health.probed(r.Peer, r.Channel, time.Now(), setup, cert, err)
+		if err == nil {
+			s.metrics.probeSeconds.WithLabelValues(r.Peer, r.Channel).Observe(setup.Seconds())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
