@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -26,16 +27,30 @@ func (r *report) print(w io.Writer, o options) {
 		}
 		fmt.Fprintf(w, "  %v %s: %v\n", b.at.Sub(r.start).Round(time.Millisecond), b.pair, b.err)
 	}
-	for i, d := range cuts {
-		if d < 0 {
-			fmt.Fprintf(w, "revocation %d:        %s NOT cut off\n", i+1, revokedMember)
-			continue
-		}
-		fmt.Fprintf(w, "revocation %d:        %s cut off %v after the CRL was written\n", i+1, revokedMember, d.Round(time.Millisecond))
-	}
+	printCuts(w, cuts)
 	r.printSamples(w)
 	for _, n := range r.notes {
 		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+// printCuts shows how long each revocation took to cut the member off:
+// every one for a short run, the spread for a long one.
+func printCuts(w io.Writer, cuts []time.Duration) {
+	sorted := slices.Clone(cuts)
+	slices.Sort(sorted)
+	if missed := len(sorted) - len(slices.DeleteFunc(slices.Clone(sorted), func(d time.Duration) bool { return d < 0 })); missed > 0 {
+		fmt.Fprintf(w, "revocations:         %d, of which %d did NOT cut %s off\n", len(cuts), missed, revokedMember)
+	}
+	if len(cuts) > 5 {
+		fmt.Fprintf(w, "revocations:         %d, %s cut off after min %v, median %v, max %v\n", len(cuts), revokedMember,
+			sorted[0].Round(time.Millisecond), sorted[len(sorted)/2].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond))
+		return
+	}
+	for i, d := range cuts {
+		if d >= 0 {
+			fmt.Fprintf(w, "revocation %d:        %s cut off %v after the CRL was written\n", i+1, revokedMember, d.Round(time.Millisecond))
+		}
 	}
 }
 
