@@ -48,6 +48,8 @@ const usage = `groupwire: a TLS sidecar for replicated groups
 Usage:
   groupwire run     --config FILE --member NAME   run one member's sidecar
   groupwire check   --config FILE [--member NAME] validate a cluster file and print the plan
+  groupwire status  --admin ADDR | --config FILE --member NAME
+                                                  the health of every pair of one member; exit 1 if one is down
   groupwire certs   init|issue|revoke ...         a development CA and member certificates
   groupwire demo                                  run a three-member group on this machine
   groupwire version                               print the version
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCheck(rest, stdout, stderr)
 	case "certs":
 		return runCerts(rest, stdout, stderr)
+	case "status":
+		return runStatus(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "member": // hidden: a stand-in database member for deploy/ examples

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/groupwire/groupwire/proxy/cluster"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -41,47 +43,127 @@ func (s *Sidecar) adminHandler() http.Handler {
 	return mux
 }
 
-// Status is the sidecar's state as the admin endpoint's /status shows it.
+// Status is the sidecar's state as the admin endpoint's /status shows it
+// (README, "Admin endpoint", has an example). Keys are snake_case.
 type Status struct {
 	Group    string          `json:"group"`
 	Member   string          `json:"member"`
 	Serving  bool            `json:"serving"`
 	Channels []ChannelStatus `json:"channels"`
+	Peers    []PeerStatus    `json:"peers"`
 	Links    []LinkInfo      `json:"links"`
 }
 
 // ChannelStatus describes one channel's policy and key material.
 type ChannelStatus struct {
-	Name         string    `json:"name"`
-	Mode         string    `json:"ssl_mode"`
-	CertSubject  string    `json:"cert_subject,omitempty"`
-	CertSerial   string    `json:"cert_serial,omitempty"`
-	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
-	LoadedAt     time.Time `json:"loaded_at,omitzero"`
-	ReloadError  string    `json:"reload_error,omitempty"`
+	Name        string       `json:"name"`
+	Mode        string       `json:"ssl_mode"`
+	Certificate *CertStatus  `json:"certificate,omitempty"`
+	CRLs        []CRLStatus  `json:"crls,omitempty"`
+	Reload      ReloadStatus `json:"reload"`
+}
+
+// CertStatus describes a certificate: this member's, or the one a peer
+// presented.
+type CertStatus struct {
+	Subject  string    `json:"subject"`
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"not_after"`
+	Source   string    `json:"source,omitempty"` // the ssl_cert file, or "acme"
+}
+
+// CRLStatus describes one loaded CRL.
+type CRLStatus struct {
+	File       string    `json:"file"`
+	Issuer     string    `json:"issuer"`
+	NextUpdate time.Time `json:"next_update,omitzero"`
+	Revoked    int       `json:"revoked"`
+}
+
+// ReloadStatus says how the last reload of a channel's material went.
+type ReloadStatus struct {
+	OK        bool      `json:"ok"`
+	LastError string    `json:"last_error,omitempty"`
+	LoadedAt  time.Time `json:"loaded_at,omitzero"`
+}
+
+// PeerStatus is the health of the pair with one peer on one channel.
+type PeerStatus struct {
+	Peer            string      `json:"peer"`
+	Channel         string      `json:"channel"`
+	Up              bool        `json:"up"`
+	LastProbe       time.Time   `json:"last_probe,omitzero"`
+	SetupMS         float64     `json:"setup_ms"`
+	LastError       string      `json:"last_error,omitempty"`
+	LiveLinks       int         `json:"live_links"`
+	BytesToPeer     uint64      `json:"bytes_to_peer"`
+	BytesToMember   uint64      `json:"bytes_to_member"`
+	PeerCertificate *CertStatus `json:"peer_certificate,omitempty"`
 }
 
 // Status returns the sidecar's current state.
 func (s *Sidecar) Status() Status {
 	st := Status{Group: s.plan.Group, Member: s.plan.Member, Serving: s.serving.Load(), Links: s.Links()}
 	for _, ch := range s.plan.Channels {
-		cs := ChannelStatus{Name: ch.Name, Mode: ch.Mode.String()}
-		if store := s.stores[ch.Name]; store != nil {
-			snap := store.Current()
-			cs.LoadedAt = snap.LoadedAt
-			if snap.Cert != nil && snap.Cert.Leaf != nil {
-				cs.CertSubject = snap.Cert.Leaf.Subject.String()
-				cs.CertSerial = snap.Cert.Leaf.SerialNumber.Text(16)
-				cs.CertNotAfter = snap.Cert.Leaf.NotAfter
-			}
-			if err := store.LastError(); err != nil {
-				cs.ReloadError = err.Error()
-			}
-		}
-		st.Channels = append(st.Channels, cs)
+		st.Channels = append(st.Channels, s.channelStatus(ch))
 	}
 	sort.Slice(st.Channels, func(i, j int) bool { return st.Channels[i].Name < st.Channels[j].Name })
+	st.Peers = s.peerStatus(st.Links)
 	return st
+}
+
+// channelStatus describes one channel's key material.
+func (s *Sidecar) channelStatus(ch cluster.ChannelPlan) ChannelStatus {
+	cs := ChannelStatus{Name: ch.Name, Mode: ch.Mode.String(), Reload: ReloadStatus{OK: true}}
+	store := s.stores[ch.Name]
+	if store == nil {
+		return cs
+	}
+	snap := store.Current()
+	cs.Reload.LoadedAt = snap.LoadedAt
+	if err := store.LastError(); err != nil {
+		cs.Reload = ReloadStatus{OK: false, LastError: err.Error(), LoadedAt: snap.LoadedAt}
+	}
+	if snap.Cert != nil && snap.Cert.Leaf != nil {
+		cs.Certificate = certStatus(snap.Cert.Leaf)
+		cs.Certificate.Source = ch.Source.Cert
+		if ch.ACME != nil {
+			cs.Certificate.Source = "acme"
+		}
+	}
+	if snap.CRLs != nil {
+		for _, info := range snap.CRLs.Info() {
+			cs.CRLs = append(cs.CRLs, CRLStatus{File: info.File, Issuer: info.Issuer, NextUpdate: info.NextUpdate, Revoked: info.Revoked})
+		}
+	}
+	return cs
+}
+
+// peerStatus joins each pair's health with its live links and bytes.
+func (s *Sidecar) peerStatus(links []LinkInfo) []PeerStatus {
+	live := map[pairKey]int{}
+	for _, l := range links {
+		live[pairKey{l.Peer, l.Channel}]++
+	}
+	bytes := s.pairBytes()
+	var out []PeerStatus
+	for _, h := range s.health.all() {
+		ps := PeerStatus{Peer: h.Peer, Channel: h.Channel, Up: h.Up, LastProbe: h.LastProbe, LastError: h.LastError,
+			SetupMS: float64(h.Setup.Microseconds()) / 1000, LiveLinks: live[pairKey{h.Peer, h.Channel}],
+			BytesToPeer: bytes[bytesKey{h.Peer, h.Channel, "to_peer"}], BytesToMember: bytes[bytesKey{h.Peer, h.Channel, "to_member"}]}
+		if h.Up {
+			ps.LastError = ""
+		}
+		if h.PeerCert != nil {
+			ps.PeerCertificate = certStatus(h.PeerCert)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+func certStatus(c *x509.Certificate) *CertStatus {
+	return &CertStatus{Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter}
 }
 
 // serveAdmin runs the admin listener until ctx ends.

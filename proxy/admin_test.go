@@ -45,8 +45,14 @@ func TestAdminEndpoint(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatalf("/status: %v\n%s", err, body)
 	}
-	if st.Member != "mysql-1" || len(st.Channels) != 2 || st.Channels[0].Mode != "VERIFY_IDENTITY" || st.Channels[0].CertSerial == "" {
+	if st.Member != "mysql-1" || len(st.Channels) != 2 || st.Channels[0].Mode != "VERIFY_IDENTITY" || st.Channels[0].Certificate == nil ||
+		st.Channels[0].Certificate.Serial == "" || !st.Channels[0].Reload.OK || len(st.Channels[0].CRLs) != 1 {
 		t.Fatalf("/status: %s", body)
+	}
+	for _, key := range []string{`"ssl_mode"`, `"not_after"`, `"next_update"`, `"peers"`, `"live_links"`, `"bytes_to_peer"`, `"setup_ms"`} {
+		if !strings.Contains(body, key) {
+			t.Errorf("/status lacks %s:\n%s", key, body)
+		}
 	}
 
 	pki := g.CAs["group"]
@@ -59,7 +65,8 @@ func TestAdminEndpoint(t *testing.T) {
 		_, metrics := get(t, base+"/metrics")
 		wants := []string{
 			`groupwire_links_total{channel="group",direction="out",outcome="ok",peer="mysql-2"} 1`,
-			`groupwire_link_bytes_total{channel="group",peer="mysql-2",way="to_peer"} 9`,
+			`groupwire_link_bytes_total{channel="group",direction="to_peer",peer="mysql-2"} 9`,
+			`groupwire_peer_up{channel="group",peer="mysql-2"} 1`,
 			`groupwire_cert_reload_ok{store="channel group"} 0`,
 			`groupwire_cert_reloads_total{result="failed",store="channel group"}`,
 			`groupwire_crl_next_update_seconds{file="` + pki.CRLPath() + `"`,

@@ -234,8 +234,7 @@ func (s *Sidecar) logLink(l *liveLink, toPeer, toMember int64, refusal error) {
 		outcome = "failed"
 	}
 	s.metrics.links.WithLabelValues(l.channel, l.peer, string(l.direction), outcome).Inc()
-	s.metrics.bytes.WithLabelValues(l.channel, l.peer, "to_peer").Add(float64(toPeer))
-	s.metrics.bytes.WithLabelValues(l.channel, l.peer, "to_member").Add(float64(toMember))
+	s.metrics.addClosed(l.peer, l.channel, toPeer, toMember)
 	s.log.WithLevel(level).
 		Str("peer", l.peer).
 		Str("channel", l.channel).

@@ -63,14 +63,14 @@ func (l *liveLink) killReason() string {
 
 // LinkInfo describes a live link for the status page and tests.
 type LinkInfo struct {
-	ID        uint64
-	Peer      string
-	Channel   string
-	Direction Direction
-	Started   time.Time
+	ID        uint64    `json:"id"`
+	Peer      string    `json:"peer"`
+	Channel   string    `json:"channel"`
+	Direction Direction `json:"direction"`
+	Started   time.Time `json:"started"`
 	// PeerSerial is the serial number (hex) of the certificate the peer
 	// presented, "" under DISABLED or when it presented none.
-	PeerSerial string
+	PeerSerial string `json:"peer_serial,omitempty"`
 }
 
 // registry tracks the live links of one sidecar.

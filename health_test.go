@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/proxy"
+)
+
+// healthInterval is the test group's probe_interval.
+const healthInterval = 500 * time.Millisecond
+
+// TestPairHealth is the per-pair health issue's acceptance: a group with
+// admin listeners and no member traffic at all. One member's sidecar
+// stops: both others show their pairs with it down (metrics, /status,
+// `groupwire status` exiting non-zero) while the pair between them shows
+// up. It starts again: every pair shows up.
+func TestPairHealth(t *testing.T) {
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), AdminPort: 9900, NoEcho: true,
+		ExtraYAML: fmt.Sprintf("probe_interval: %v\n", healthInterval)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := map[string]*process{}
+	for _, m := range g.Members {
+		procs[m.Name] = startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
+		waitReady(t, "http://"+m.IP+":9900/readyz", procs[m.Name])
+	}
+	for _, m := range g.Members {
+		waitPairs(t, g, m.Name, map[string]bool{}) // every pair up
+	}
+	stopProcess(t, procs["mysql-3"])
+	stopped := time.Now()
+	for _, m := range []string{"mysql-1", "mysql-2"} {
+		waitPairs(t, g, m, map[string]bool{"mysql-3": true})
+		t.Logf("%s shows its pairs with mysql-3 down %v after it stopped", m, time.Since(stopped).Round(time.Millisecond))
+		out, err := runCmd(t, "status", "--admin", g.Member(m).IP+":9900")
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out, "DOWN") || !strings.Contains(out, "connection refused") {
+			t.Fatalf("groupwire status on %s with mysql-3 down: %v\n%s", m, err, out)
+		}
+	}
+	procs["mysql-3"] = startProcess(t, "run", "--config", g.ConfigPath, "--member", "mysql-3", "--log-format", "json")
+	started := time.Now()
+	for _, m := range g.Members {
+		waitPairs(t, g, m.Name, map[string]bool{})
+	}
+	t.Logf("every pair up again %v after mysql-3 restarted", time.Since(started).Round(time.Millisecond))
+	if out, err := runCmd(t, "status", "--config", g.ConfigPath, "--member", "mysql-1"); err != nil || !strings.Contains(out, "mysql-3") {
+		t.Fatalf("groupwire status with every pair up: %v\n%s", err, out)
+	}
+}
+
+// waitPairs waits until member's /status and metrics show exactly the
+// pairs with the peers in down as down and every other pair as up. A pair
+// must change within two probe intervals; the bound is generous for a
+// loaded machine, and a pair that never changes still fails.
+func waitPairs(t *testing.T, g *localgroup.Group, member string, down map[string]bool) {
+	t.Helper()
+	base := "http://" + g.Member(member).IP + ":9900"
+	deadline := time.Now().Add(20 * healthInterval)
+	for {
+		msg := pairsDiffer(t, base, down)
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s", member, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pairsDiffer says how member's status and metrics differ from the wanted
+// pair states, or "" when they agree.
+func pairsDiffer(t *testing.T, base string, down map[string]bool) string {
+	_, body := httpGet(t, base+"/status")
+	var st proxy.Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		return fmt.Sprintf("/status: %v", err)
+	}
+	if len(st.Peers) != 4 {
+		return fmt.Sprintf("/status has %d pairs, want 4", len(st.Peers))
+	}
+	for _, p := range st.Peers {
+		if p.Up == down[p.Peer] {
+			return fmt.Sprintf("/status: %s [%s] up=%v (last error %q)", p.Peer, p.Channel, p.Up, p.LastError)
+		}
+		want := 1.0
+		if down[p.Peer] {
+			want = 0
+			if p.LastError == "" {
+				return fmt.Sprintf("/status: %s [%s] down with no error", p.Peer, p.Channel)
+			}
+		}
+		metric := fmt.Sprintf(`groupwire_peer_up{channel=%q,peer=%q}`, p.Channel, p.Peer)
+		if got := metricSum(t, base+"/metrics", metric); got != want {
+			return fmt.Sprintf("%s = %v, want %v", metric, got, want)
+		}
+	}
+	return ""
+}
+
+// stopProcess sends SIGTERM and waits for the process to exit.
+func stopProcess(t *testing.T, p *process) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+	case <-time.After(15 * time.Second):
+		t.Fatal("sidecar did not stop on SIGTERM")
+	}
+}
+
+// httpGet fetches url as JSON with a deadline.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	return httpGetAs(t, url, "application/json")
+}
+
+// httpGetAs fetches url asking for the media type accept.
+func httpGetAs(t *testing.T, url, accept string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
