@@ -12,19 +12,24 @@ import (
 
 // runDemo is `groupwire demo`: a three-member group on 127.0.0.11-13 with
 // a throwaway CA, VERIFY_IDENTITY on two channels (each with its own CA),
-// and messages crossing every pair until Ctrl-C.
+// and messages crossing every pair until Ctrl-C. It shows the table of
+// pairs as the sidecars see them: redrawn in place on a terminal, a line
+// per interval elsewhere, and a line when a pair goes down (with why) or
+// comes back. --revoke-after revokes mysql-3's certificates while the group
+// runs.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
-	interval := fs.Duration("interval", 2*time.Second, "pause between rounds of messages")
+	interval := fs.Duration("interval", time.Second, "how often the table is shown and messages cross every pair")
+	revokeAfter := fs.Duration("revoke-after", 0, "revoke mysql-3's certificates after this long (0: never)")
 	mode := fs.String("mode", "VERIFY_IDENTITY", "ssl_mode of both channels")
 	dir := fs.String("dir", "", "folder for the demo's PKI and cluster file (default: a temp folder, removed on exit)")
 	ipPrefix := fs.String("ip-prefix", "127.0.0", "first three octets of the members' loopback addresses (.11, .12, .13)")
 	logOpts := addLogFlags(fs)
-	// The demo's own lines show the traffic; sidecar logs only when
-	// something goes wrong, unless asked.
-	fs.Lookup("log-level").DefValue = "warn"
-	_ = fs.Set("log-level", envOr("GROUPWIRE_LOG_LEVEL", "warn"))
+	// The demo's table shows the pairs and why one is down; the sidecars
+	// log only errors, unless asked.
+	fs.Lookup("log-level").DefValue = "error"
+	_ = fs.Set("log-level", envOr("GROUPWIRE_LOG_LEVEL", "error"))
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +50,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	g, err := localgroup.Prepare(localgroup.Options{Dir: *dir, Mode: *mode, ChannelCAs: true, IPPrefix: *ipPrefix})
+	g, err := localgroup.Prepare(localgroup.Options{Dir: *dir, Mode: *mode, ChannelCAs: true, IPPrefix: *ipPrefix,
+		ExtraYAML: "probe_interval: 500ms\n"})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -56,9 +62,55 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer running.Stop()
 	fmt.Fprintln(stdout, "sidecars up; members message each other through them (Ctrl-C stops)")
-	if err := g.Demo(ctx, stdout, *interval); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
+	traffic := &demoTraffic{}
+	go traffic.run(ctx, g, *interval)
+	showPairs(ctx, stdout, g, running, traffic, *interval, *revokeAfter)
 	fmt.Fprintln(stdout, "demo stopped")
 	return nil
+}
+
+// showPairs shows the pair table every interval until ctx ends, and
+// revokes mysql-3's certificates once revokeAfter has passed.
+func showPairs(ctx context.Context, out io.Writer, g *localgroup.Group, r *localgroup.Running, traffic *demoTraffic, interval, revokeAfter time.Duration) {
+	start := time.Now()
+	f, isFile := out.(*os.File)
+	tty := isFile && isTerminal(f) // redraw in place on a terminal
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var revoke <-chan time.Time
+	if revokeAfter > 0 {
+		revoke = time.After(revokeAfter)
+	}
+	before := pairStates{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-revoke:
+			revokeDemoMember(out, g, "mysql-3")
+		case <-tick.C:
+			now := readPairs(r)
+			ok, fail := traffic.totals()
+			if tty {
+				fmt.Fprint(out, "\033[H\033[2J") // home and clear: redraw in place
+				writeTable(out, g, now, ok, fail, time.Since(start))
+			}
+			writeChanges(out, before, now)
+			if !tty {
+				writeLine(out, g, now, ok, fail, time.Since(start))
+			}
+			before = now
+		}
+	}
+}
+
+// revokeDemoMember revokes member's certificate on every channel's CA.
+func revokeDemoMember(out io.Writer, g *localgroup.Group, member string) {
+	for _, ch := range g.Channels {
+		if err := g.CAs[ch].Revoke(member); err != nil {
+			fmt.Fprintf(out, "revoke %s on %s: %v\n", member, ch, err)
+			return
+		}
+	}
+	fmt.Fprintf(out, "revoked %s's certificates: its pairs go down, the others keep echoing\n", member)
 }

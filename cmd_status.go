@@ -118,21 +118,7 @@ func printPairs(w io.Writer, st proxy.Status, now time.Time) {
 			probed = now.Sub(p.LastProbe).Round(100*time.Millisecond).String() + " ago"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Peer, p.Channel, state, setup, p.LiveLinks,
-			byteSize(p.BytesToPeer), byteSize(p.BytesToMember), probed, p.LastError)
+			proxy.ByteSize(p.BytesToPeer), proxy.ByteSize(p.BytesToMember), probed, p.LastError)
 	}
 	tw.Flush()
-}
-
-// byteSize renders a byte count for a person.
-func byteSize(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -44,6 +45,7 @@ func TestPairHealth(t *testing.T) {
 	for _, m := range []string{"mysql-1", "mysql-2"} {
 		waitPairs(t, g, m, map[string]bool{"mysql-3": true})
 		t.Logf("%s shows its pairs with mysql-3 down %v after it stopped", m, time.Since(stopped).Round(time.Millisecond))
+		checkPageInBrowser(t, "http://"+g.Member(m).IP+":9900/", map[string]string{"mysql-3": "down", otherThan(m): "up"})
 		out, err := runCmd(t, "status", "--admin", g.Member(m).IP+":9900")
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out, "DOWN") || !strings.Contains(out, "connection refused") {
@@ -59,6 +61,59 @@ func TestPairHealth(t *testing.T) {
 	if out, err := runCmd(t, "status", "--config", g.ConfigPath, "--member", "mysql-1"); err != nil || !strings.Contains(out, "mysql-3") {
 		t.Fatalf("groupwire status with every pair up: %v\n%s", err, out)
 	}
+}
+
+// otherThan is the survivor that is not m.
+func otherThan(m string) string {
+	if m == "mysql-1" {
+		return "mysql-2"
+	}
+	return "mysql-1"
+}
+
+// checkPageInBrowser loads the status page in a real headless Chromium and
+// checks the rendered DOM: every pair cell of each peer in want has that
+// state. Without Chromium (Debian's chromium package) it is skipped with a
+// message, unless GROUPWIRE_BROWSER=1 (as .ci/run sets it) makes that a
+// failure.
+func checkPageInBrowser(t *testing.T, url string, want map[string]string) {
+	t.Helper()
+	dom := headlessDOM(t, url)
+	for peer, state := range want {
+		for _, ch := range []string{"group", "recovery"} {
+			cell := fmt.Sprintf(`data-peer="%s" data-channel="%s" data-state="%s"`, peer, ch, state)
+			if !strings.Contains(dom, cell) {
+				t.Errorf("the page in Chromium lacks %s:\n%s", cell, dom)
+			}
+		}
+	}
+}
+
+// headlessDOM returns the DOM Chromium renders for url.
+func headlessDOM(t *testing.T, url string) string {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("GROUPWIRE_BROWSER") == "1" {
+			t.Fatal("GROUPWIRE_BROWSER=1, but chromium is not installed")
+		}
+		t.Skip("chromium not installed (apt-get install chromium); the status page is not checked in a browser")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a cold Chromium start takes seconds
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--user-data-dir="+t.TempDir(), "--dump-dom", url)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom %s: %v\n%s", url, err, stderr.String())
+	}
+	if shot := os.Getenv("GROUPWIRE_SCREENSHOT"); shot != "" { // for the README
+		_ = exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir="+t.TempDir(),
+			"--window-size=1100,760", "--screenshot="+shot, url).Run()
+	}
+	return string(out)
 }
 
 // waitPairs waits until member's /status and metrics show exactly the

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -169,24 +170,32 @@ func TestCertsCommands(t *testing.T) {
 	}
 }
 
-// TestDemo: the README's first command shows messages crossing every pair.
+// TestDemo: the README's first command shows the pair table, one compact
+// line per interval when not on a terminal; --revoke-after revokes mysql-3
+// while the group runs, and the table shows its pairs down with the reason
+// while the pair between the other two stays up.
 func TestDemo(t *testing.T) {
-	out, err := runCmd(t, "demo", "--duration", "3s", "--interval", "500ms", "--ip-prefix", ipPrefix())
+	out, err := runCmd(t, "demo", "--duration", "5s", "--interval", "500ms", "--revoke-after", "2500ms", "--ip-prefix", ipPrefix())
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, from := range []string{"mysql-1", "mysql-2", "mysql-3"} {
-		for _, to := range []string{"mysql-1", "mysql-2", "mysql-3"} {
-			for _, ch := range []string{"group", "recovery"} {
-				if from == to {
-					continue
-				}
-				want := fmt.Sprintf("%-8s → %-8s [%-8s]", from, to, ch)
-				if !strings.Contains(out, want) {
-					t.Errorf("demo output lacks %q", want)
-				}
-			}
-		}
+	before, after, revoked := strings.Cut(out, "revoked mysql-3's certificates")
+	if !revoked {
+		t.Fatalf("demo never revoked mysql-3:\n%s", out)
+	}
+	allUp := "mysql-1→mysql-2 up up  mysql-1→mysql-3 up up  mysql-2→mysql-1 up up  mysql-2→mysql-3 up up  mysql-3→mysql-1 up up  mysql-3→mysql-2 up up"
+	if !strings.Contains(before, allUp) {
+		t.Errorf("before the revocation, no line shows every pair up:\n%s", before)
+	}
+	cutOff := regexp.MustCompile(`mysql-1→mysql-2 up up  mysql-1→mysql-3 DOWN DOWN  mysql-2→mysql-1 up up  mysql-2→mysql-3 DOWN DOWN`)
+	if !cutOff.MatchString(after) {
+		t.Errorf("after the revocation, no line shows mysql-3's pairs down and mysql-1↔mysql-2 up:\n%s", after)
+	}
+	if !strings.Contains(after, "mysql-1 → mysql-3 [group] DOWN: ") || !strings.Contains(after, "is revoked") {
+		t.Errorf("the demo does not say why mysql-3's pairs went down:\n%s", after)
+	}
+	if n := strings.Count(out, "\n"); n > 40 {
+		t.Errorf("%d lines in 5 s: the output should not scroll away", n)
 	}
 	if !strings.Contains(out, "demo stopped") {
 		t.Errorf("demo did not stop cleanly:\n%s", out)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/groupwire/groupwire/proxy/cluster"
@@ -20,7 +22,8 @@ import (
 //	/metrics  Prometheus metrics of this sidecar
 //	/healthz  200 while the process serves
 //	/readyz   200 once every listener is bound, 503 while draining
-//	/status   JSON: member, channels, live links, certificate expiry
+//	/status   JSON: member, channels, pairs, live links, certificate expiry;
+//	          a page for a person with Accept: text/html (and at /)
 func (s *Sidecar) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
@@ -34,13 +37,35 @@ func (s *Sidecar) adminHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		if wantsHTML(r) {
+			s.serveStatusPage(w)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(s.Status())
 	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { s.serveStatusPage(w) })
 	return mux
+}
+
+// wantsHTML reports a request for the status page rather than its JSON: a
+// browser's Accept header, unless ?format=json says otherwise.
+func wantsHTML(r *http.Request) bool {
+	return r.URL.Query().Get("format") != "json" && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// serveStatusPage writes the status page for a person.
+func (s *Sidecar) serveStatusPage(w http.ResponseWriter) {
+	var buf bytes.Buffer
+	if err := writeStatusPage(&buf, s.Status(), time.Now()); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
 }
 
 // Status is the sidecar's state as the admin endpoint's /status shows it

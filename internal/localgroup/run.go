@@ -111,33 +111,3 @@ func (g *Group) Ping(ctx context.Context, from, to, channel, msg string) (time.D
 	return time.Since(start), nil
 }
 
-// Demo sends a message across every ordered pair of members on every
-// channel each interval, printing one line per message to out, until ctx
-// ends. It returns the first failure.
-func (g *Group) Demo(ctx context.Context, out io.Writer, interval time.Duration) error {
-	for round := 1; ; round++ {
-		for _, from := range g.Members {
-			for _, to := range g.Members {
-				if from.Name == to.Name {
-					continue
-				}
-				for _, ch := range g.Channels {
-					msg := fmt.Sprintf("hello #%d from %s", round, from.Name)
-					rtt, err := g.Ping(ctx, from.Name, to.Name, ch, msg)
-					if ctx.Err() != nil {
-						return nil
-					}
-					if err != nil {
-						return fmt.Errorf("%s → %s [%s]: %w", from.Name, to.Name, ch, err)
-					}
-					fmt.Fprintf(out, "%-8s → %-8s [%-8s] %-24q echoed in %v\n", from.Name, to.Name, ch, msg, rtt.Round(10*time.Microsecond))
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(interval):
-		}
-	}
-}
