@@ -110,4 +110,3 @@ func (g *Group) Ping(ctx context.Context, from, to, channel, msg string) (time.D
 	}
 	return time.Since(start), nil
 }
-
