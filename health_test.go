@@ -45,6 +45,9 @@ func TestPairHealth(t *testing.T) {
 	for _, m := range []string{"mysql-1", "mysql-2"} {
 		waitPairs(t, g, m, map[string]bool{"mysql-3": true})
 		t.Logf("%s shows its pairs with mysql-3 down %v after it stopped", m, time.Since(stopped).Round(time.Millisecond))
+		if code, _ := httpGet(t, "http://"+g.Member(m).IP+":9900/readyz"); code != 200 {
+			t.Errorf("%s is not ready while a peer is down: /readyz %d (it is about this sidecar alone)", m, code)
+		}
 		checkPageInBrowser(t, "http://"+g.Member(m).IP+":9900/", map[string]string{"mysql-3": "down", otherThan(m): "up"})
 		out, err := runCmd(t, "status", "--admin", g.Member(m).IP+":9900")
 		var ee *exec.ExitError
