@@ -28,11 +28,7 @@ func TestKilledPeerMidTransferIsAReset(t *testing.T) {
 	}
 	defer ln.Close()
 	go streamForever(ln)
-	procs := map[string]*process{}
-	for _, m := range g.Members {
-		procs[m.Name] = startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
-		waitReady(t, "http://"+m.IP+":9900/readyz", procs[m.Name])
-	}
+	procs := startSidecars(t, g)
 	c, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "sst"))
 	if err != nil {
 		t.Fatal(err)

@@ -23,11 +23,7 @@ func TestPeerMemberDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs := map[string]*process{}
-	for _, m := range g.Members {
-		procs[m.Name] = startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
-		waitReady(t, "http://"+m.IP+":9900/readyz", procs[m.Name])
-	}
+	procs := startSidecars(t, g)
 	c, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "group"))
 	if err == nil {
 		defer c.Close()
@@ -70,8 +66,7 @@ func TestSidecarRestartWhileMemberRuns(t *testing.T) {
 	if err := ping(); err == nil {
 		t.Fatal("a ping got through with mysql-2's sidecar stopped")
 	}
-	back := startProcess(t, "run", "--config", g.ConfigPath, "--member", "mysql-2", "--log-format", "json")
-	waitReady(t, "http://"+g.Member("mysql-2").IP+":9900/readyz", back)
+	back := startSidecar(t, g, "mysql-2")
 	if err := ping(); err != nil {
 		t.Fatalf("mysql-1's member cannot reach mysql-2 after its sidecar came back: %v\n%s", err, back.logs)
 	}

@@ -32,11 +32,7 @@ func TestPairHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs := map[string]*process{}
-	for _, m := range g.Members {
-		procs[m.Name] = startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
-		waitReady(t, "http://"+m.IP+":9900/readyz", procs[m.Name])
-	}
+	procs := startSidecars(t, g)
 	for _, m := range g.Members {
 		waitPairs(t, g, m.Name, map[string]bool{}) // every pair up
 	}

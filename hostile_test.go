@@ -32,8 +32,7 @@ func hostileGroup(t *testing.T, extra string) (*localgroup.Group, map[string]*pr
 			t.Fatal(err)
 		}
 		t.Cleanup(echo.Close)
-		procs[m.Name] = startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
-		waitReady(t, "http://"+m.IP+":9900/readyz", procs[m.Name])
+		procs[m.Name] = startSidecar(t, g, m.Name)
 	}
 	return g, procs
 }

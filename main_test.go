@@ -232,6 +232,25 @@ func startProcessWith(t *testing.T, attr *syscall.SysProcAttr, args ...string) *
 	return p
 }
 
+// startSidecar runs `groupwire run` for member of g and waits until its
+// admin endpoint (port 9900) says ready.
+func startSidecar(t *testing.T, g *localgroup.Group, member string) *process {
+	t.Helper()
+	p := startProcess(t, "run", "--config", g.ConfigPath, "--member", member, "--log-format", "json")
+	waitReady(t, "http://"+g.Member(member).IP+":9900/readyz", p)
+	return p
+}
+
+// startSidecars starts every member's sidecar, as startSidecar does.
+func startSidecars(t *testing.T, g *localgroup.Group) map[string]*process {
+	t.Helper()
+	procs := map[string]*process{}
+	for _, m := range g.Members {
+		procs[m.Name] = startSidecar(t, g, m.Name)
+	}
+	return procs
+}
+
 func waitReady(t *testing.T, url string, p *process) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

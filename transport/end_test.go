@@ -4,22 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/groupwire/groupwire/certs"
 )
 
 // linkPair opens one VERIFY_CA link and returns both ends of it.
 func linkPair(t *testing.T) (dialed, accepted *Link) {
 	t.Helper()
-	p := newPKI(t, "group CA")
-	c1, k1, _ := p.member("mysql-1")
-	c2, k2, _ := p.member("mysql-2")
-	ca := filepath.Join(p.dir, "ca.pem")
-	server := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
-	client := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	server, client, _ := memberPolicies(t, VerifyCA)
 	addr, results := startAcceptorHolding(t, server)
 	d := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, LinkOptions{HandshakeTimeout: 5 * time.Second})
 	link, err := d.Dial(context.Background())

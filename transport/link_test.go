@@ -76,6 +76,20 @@ func store(t testing.TB, src certs.Source) *certs.Store {
 	return s
 }
 
+// memberPolicies returns the group channel's policies in mode for mysql-1
+// (the acceptor in these tests) and mysql-2, with certificates from one
+// test CA, and the CA.
+func memberPolicies(t *testing.T, mode Mode) (server, client *Policy, ca *pki) {
+	t.Helper()
+	p := newPKI(t, "group CA")
+	c1, k1, _ := p.member("mysql-1")
+	c2, k2, _ := p.member("mysql-2")
+	caFile := filepath.Join(p.dir, "ca.pem")
+	server = &Policy{Channel: "group", Mode: mode, Creds: store(t, certs.Source{CA: caFile, Cert: c1, Key: k1})}
+	client = &Policy{Channel: "group", Mode: mode, Creds: store(t, certs.Source{CA: caFile, Cert: c2, Key: k2})}
+	return server, client, p
+}
+
 // members of the test group and their identities.
 var testMembers = map[string]string{"mysql-1": "mysql-1", "mysql-2": "mysql-2", "mysql-3": "mysql-3"}
 
@@ -208,12 +222,7 @@ func TestLinkAccepted(t *testing.T) {
 // reached, connect's error goes back to the dialer as the refusal's
 // reason, and both sides call it "unavailable".
 func TestMemberUnavailable(t *testing.T) {
-	p := newPKI(t, "group CA")
-	c1, k1, _ := p.member("mysql-1")
-	c2, k2, _ := p.member("mysql-2")
-	ca := filepath.Join(p.dir, "ca.pem")
-	server := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
-	client := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	server, client, _ := memberPolicies(t, VerifyCA)
 	const reason = "member mysql-1's service for channel group at 127.0.0.1:9 is not reachable: connection refused"
 	var asked Hello
 	addr, results := startAcceptorConnecting(t, func(_ context.Context, h Hello) error {
@@ -389,17 +398,12 @@ func TestRefuseIsAnError(t *testing.T) {
 // without connecting the member; a probe that a link would fail fails with
 // the same refusal.
 func TestProbe(t *testing.T) {
-	p := newPKI(t, "group CA")
-	c1, k1, _ := p.member("mysql-1")
-	c2, k2, _ := p.member("mysql-2")
-	ca := filepath.Join(p.dir, "ca.pem")
-	server := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c1, Key: k1})}
+	server, client, _ := memberPolicies(t, VerifyIdentity)
 	addr, results := startAcceptorConnecting(t, func(context.Context, Hello) error {
 		t.Error("a probe connected the member")
 		return nil
 	}, server)
 	peer := Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}
-	client := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
 	setup, leaf, err := NewDialer(client, "mysql-2", peer, LinkOptions{}).Probe(context.Background())
 	if err != nil || setup <= 0 || leaf == nil || leaf.Subject.CommonName != "mysql-1" {
 		t.Fatalf("probe: %v, setup %v, peer %v", err, setup, leaf)
@@ -407,7 +411,7 @@ func TestProbe(t *testing.T) {
 	if err := acceptErr(t, results); !errors.Is(err, ErrProbeAnswered) {
 		t.Fatalf("acceptor: %v, want ErrProbeAnswered", err)
 	}
-	other := &Policy{Channel: "group", Mode: VerifyCA, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	other := &Policy{Channel: "group", Mode: VerifyCA, Creds: client.Creds}
 	_, _, err = NewDialer(other, "mysql-2", peer, LinkOptions{}).Probe(context.Background())
 	mustContain(t, "dialer", err, "mode mismatch")
 	acceptErr(t, results)
