@@ -214,6 +214,14 @@ func TestKubernetesManifestsAgree(t *testing.T) {
 		t.Errorf("readiness probe %+v: want GET /readyz on port admin", sidecar.ReadinessProbe)
 	}
 
+	checkContainers(t, sidecar, member)
+	checkVolumes(t, pod, cm.Metadata.Name)
+}
+
+// checkContainers checks what the sidecar and the member container must
+// agree on: the member name, the cluster file, no subPath, hardening.
+func checkContainers(t *testing.T, sidecar, member *kubeContainer) {
+	t.Helper()
 	for _, c := range []*kubeContainer{sidecar, member} {
 		if _, field, ok := c.env("GROUPWIRE_MEMBER"); !ok || field != "metadata.name" {
 			t.Errorf("container %s: GROUPWIRE_MEMBER must come from the pod name (fieldRef metadata.name), got %q", c.Name, field)
@@ -242,12 +250,17 @@ func TestKubernetesManifestsAgree(t *testing.T) {
 	if _, ok := member.mount("certs"); ok {
 		t.Error("the member container needs no certificates")
 	}
+}
+
+// checkVolumes checks the pod's volumes and security context.
+func checkVolumes(t *testing.T, pod kubePodSpec, configMap string) {
+	t.Helper()
 	volumes := map[string]kubeVolume{}
 	for _, v := range pod.Volumes {
 		volumes[v.Name] = v
 	}
-	if v, ok := volumes["cluster"]; !ok || v.ConfigMap == nil || v.ConfigMap.Name != cm.Metadata.Name {
-		t.Errorf("volume cluster: want ConfigMap %q, got %+v (present: %v)", cm.Metadata.Name, v, ok)
+	if v, ok := volumes["cluster"]; !ok || v.ConfigMap == nil || v.ConfigMap.Name != configMap {
+		t.Errorf("volume cluster: want ConfigMap %q, got %+v (present: %v)", configMap, v, ok)
 	}
 	if v, ok := volumes["certs"]; !ok || v.Secret == nil || v.Secret.SecretName != "groupwire-certs" {
 		t.Errorf("volume certs: want Secret groupwire-certs (what make-secret.sh prints), got %+v (present: %v)", v, ok)
@@ -256,7 +269,11 @@ func TestKubernetesManifestsAgree(t *testing.T) {
 		t.Errorf("pod securityContext %+v: want non-root 65532 with fsGroup 65532 (so the sidecar reads the Secret)", sc)
 	}
 
-	// kustomization.yaml lists every other manifest.
+}
+
+// TestKustomizationListsEveryManifest: kustomization.yaml lists every
+// other manifest.
+func TestKustomizationListsEveryManifest(t *testing.T) {
 	k := decodeOne[struct {
 		Resources []string `yaml:"resources"`
 	}](t, "kubernetes/kustomization.yaml")
