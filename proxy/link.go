@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"syscall"
 	"time"
@@ -169,7 +168,7 @@ func (s *Sidecar) runLink(l *liveLink) {
 	defer s.links.remove(l)
 
 	memberEnd := relay.TCP(l.member)
-	peerEnd := relay.Endpoint{Conn: l.link.Conn, Raw: l.link.Raw, CleanEnd: l.link.CleanEnd}
+	peerEnd := relay.Endpoint{Conn: l.link.Conn, Raw: l.link.Raw, EndOfStream: l.link.EndOfStream}
 	var toMember int64
 	var refusal error // why the peer did not accept a link this side dialed
 	done := make(chan struct{})
@@ -182,10 +181,6 @@ func (s *Sidecar) runLink(l *liveLink) {
 		}
 		var err error
 		toMember, err = relay.Pipe(memberEnd, peerEnd, s.pool)
-		if errors.Is(err, io.ErrUnexpectedEOF) && l.link.TLS() != nil {
-			// crypto/tls: the socket ended in the middle of a record.
-			err = fmt.Errorf("%w (the socket ended mid-record)", transport.ErrNoCloseNotify)
-		}
 		if err != nil {
 			// The stream from the peer was cut short: abort both sides.
 			s.abort(l, "peer", err, "peer→member: ")

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -10,7 +11,7 @@ import (
 // ErrNoCloseNotify is how a TLS link ends when the peer's socket closed
 // without a TLS close_notify first: the peer's sidecar died or was cut off
 // mid-stream. crypto/tls reports it as io.EOF, the same as a clean close,
-// so Link.CleanEnd tells the two apart.
+// so Link.EndOfStream tells the two apart.
 var ErrNoCloseNotify = errors.New("peer aborted: no close_notify")
 
 // eofWatch is the TCP socket under a link's tls.Conn. It notes whether the
@@ -31,15 +32,23 @@ func (w *eofWatch) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// CleanEnd is for the reader of Conn once a Read returned io.EOF: it
-// returns nil when that was a clean end of stream (a TLS close_notify; or,
-// under DISABLED, a FIN, which cannot be told from a crash), and
-// ErrNoCloseNotify when the TLS peer's socket simply ended.
-func (l *Link) CleanEnd() error {
-	if l.watch != nil && l.watch.ended.Load() {
+// EndOfStream classifies how reading Conn ended, for its reader: err is
+// nil when a Read returned io.EOF, else the error that stopped it. It
+// returns nil only for a clean end of stream (a TLS close_notify; or,
+// under DISABLED, a FIN, which cannot be told from a crash);
+// ErrNoCloseNotify when the TLS peer's socket simply ended, at a record
+// boundary (crypto/tls says io.EOF) or inside a record (it says
+// io.ErrUnexpectedEOF); and err itself otherwise.
+func (l *Link) EndOfStream(err error) error {
+	switch {
+	case l.watch == nil:
+		return err
+	case err == nil && l.watch.ended.Load():
 		return ErrNoCloseNotify
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w (the socket ended mid-record)", ErrNoCloseNotify)
 	}
-	return nil
+	return err
 }
 
 // Abort ends the link as an abort: the socket is reset (SO_LINGER 0) and

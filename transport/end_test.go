@@ -50,10 +50,10 @@ func readToEnd(t *testing.T, l *Link) error {
 	return err
 }
 
-// TestCleanEndTellsCloseNotifyFromAbort measures both endings of a TLS
+// TestEndOfStreamTellsCloseNotifyFromAbort measures both endings of a TLS
 // link as crypto/tls reports them: a close_notify and a socket that simply
-// ends both surface as io.EOF, and CleanEnd tells them apart.
-func TestCleanEndTellsCloseNotifyFromAbort(t *testing.T) {
+// ends both surface as io.EOF, and EndOfStream tells them apart.
+func TestEndOfStreamTellsCloseNotifyFromAbort(t *testing.T) {
 	t.Run("close_notify", func(t *testing.T) {
 		dialed, accepted := linkPair(t)
 		if _, err := dialed.Conn.Write([]byte("last words")); err != nil {
@@ -66,8 +66,8 @@ func TestCleanEndTellsCloseNotifyFromAbort(t *testing.T) {
 		if err := readToEnd(t, accepted); !errors.Is(err, io.EOF) {
 			t.Fatalf("read: %v, want io.EOF", err)
 		}
-		if err := accepted.CleanEnd(); err != nil {
-			t.Fatalf("CleanEnd after close_notify: %v, want nil", err)
+		if err := accepted.EndOfStream(nil); err != nil {
+			t.Fatalf("EndOfStream after close_notify: %v, want nil", err)
 		}
 	})
 	t.Run("socket ends without close_notify", func(t *testing.T) {
@@ -83,15 +83,30 @@ func TestCleanEndTellsCloseNotifyFromAbort(t *testing.T) {
 		if !errors.Is(err, io.EOF) {
 			t.Fatalf("read: %v; crypto/tls was expected to report io.EOF here", err)
 		}
-		if err := dialed.CleanEnd(); !errors.Is(err, ErrNoCloseNotify) {
-			t.Fatalf("CleanEnd: %v, want ErrNoCloseNotify", err)
+		if err := dialed.EndOfStream(nil); !errors.Is(err, ErrNoCloseNotify) {
+			t.Fatalf("EndOfStream: %v, want ErrNoCloseNotify", err)
+		}
+	})
+	t.Run("socket ends inside a record", func(t *testing.T) {
+		// An application-data record header promising 100 bytes, 10 of
+		// them sent, then the socket ends: crypto/tls reports
+		// io.ErrUnexpectedEOF.
+		dialed, accepted := linkPair(t)
+		accepted.Raw.Write(append([]byte{23, 3, 3, 0, 100}, make([]byte, 10)...))
+		accepted.Raw.Close()
+		err := readToEnd(t, dialed)
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("read: %v; crypto/tls was expected to report io.ErrUnexpectedEOF here", err)
+		}
+		if got := dialed.EndOfStream(err); !errors.Is(got, ErrNoCloseNotify) {
+			t.Fatalf("EndOfStream(%v) = %v, want ErrNoCloseNotify", err, got)
 		}
 	})
 	t.Run("Abort resets", func(t *testing.T) {
 		dialed, accepted := linkPair(t)
 		dialed.Abort()
 		err := readToEnd(t, accepted)
-		if errors.Is(err, io.EOF) && accepted.CleanEnd() == nil {
+		if errors.Is(err, io.EOF) && accepted.EndOfStream(nil) == nil {
 			t.Fatal("an aborted link read as a clean end")
 		}
 	})

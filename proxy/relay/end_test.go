@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// TestPipeNeverPassesAnAbortOffAsAnEnd: when the source's CleanEnd says its
+// TestPipeNeverPassesAnAbortOffAsAnEnd: when the source's EndOfStream says its
 // end of stream was cut short, Pipe returns that error and leaves the
 // destination open, so the caller can reset it; when it says the end was
 // clean, the destination is half-closed and its reader sees EOF.
@@ -20,7 +20,7 @@ func TestPipeNeverPassesAnAbortOffAsAnEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			client, server := tlsPair(t)
 			member, memberFar := tcpPair(t)
-			server.CleanEnd = func() error { return tc.end }
+			server.EndOfStream = func(err error) error { return errors.Join(err, tc.end) }
 			done := make(chan error, 1)
 			go func() { _, err := Pipe(TCP(member), server, NewPool()); done <- err }()
 			if _, err := client.Conn.Write([]byte("payload")); err != nil {

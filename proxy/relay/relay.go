@@ -61,12 +61,12 @@ func (p *Pool) put(b *[]byte) {
 type Endpoint struct {
 	Conn net.Conn
 	Raw  *net.TCPConn
-	// CleanEnd, when set, is asked once reading Conn reached end of stream:
-	// nil means the stream is complete, an error that it was cut short (a
-	// TLS peer whose socket ended without close_notify). Pipe then returns
-	// that error and does not half-close dst, so an aborted stream never
-	// reaches the other side as a clean end.
-	CleanEnd func() error
+	// EndOfStream, when set, classifies how reading Conn ended (nil for
+	// io.EOF, else the error): nil means the stream is complete, an error
+	// that it was cut short (a TLS peer whose socket ended without
+	// close_notify). Pipe returns what it says and half-closes dst only on
+	// nil, so an aborted stream never reaches the other side as a clean end.
+	EndOfStream func(error) error
 }
 
 // TCP returns the Endpoint of a plain TCP connection.
@@ -83,7 +83,7 @@ func (e Endpoint) closeWrite() {
 
 // Pipe copies src to dst until src ends, then half-closes dst. It returns
 // the bytes written to dst and the error that stopped it: nil only for a
-// clean end of stream (see Endpoint.CleanEnd); on any other, dst is left
+// clean end of stream (see Endpoint.EndOfStream); on any other, dst is left
 // for the caller to abort. When both ends are plain TCP the kernel splices
 // the bytes (TCPConn.ReadFrom); otherwise a pooled buffer carries them.
 func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
@@ -101,8 +101,8 @@ func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
 	default:
 		err = fmt.Errorf("relay: unsupported source connection %T", src.Conn)
 	}
-	if err == nil && src.CleanEnd != nil {
-		err = src.CleanEnd()
+	if src.EndOfStream != nil {
+		err = src.EndOfStream(err)
 	}
 	if err == nil {
 		dst.closeWrite()
