@@ -12,7 +12,8 @@ import (
 // established links: inbound ones until HELLO has been checked, outbound
 // ones until their link is up, and established links per peer and channel.
 // Each admit returns a release to call when the connection leaves that
-// stage, or false when the limit is reached.
+// stage (calling it again does nothing), or false when the limit is
+// reached.
 type admission struct {
 	limits cluster.Limits
 
@@ -44,14 +45,14 @@ func (a *admission) handshake(remote net.Addr) (release func(), limit string) {
 	}
 	a.inbound++
 	a.perSource[ip]++
-	return func() {
+	return sync.OnceFunc(func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.inbound--
 		if a.perSource[ip]--; a.perSource[ip] == 0 {
 			delete(a.perSource, ip)
 		}
-	}, ""
+	}), ""
 }
 
 // loopback admits a local connection until its link is up.
@@ -62,11 +63,11 @@ func (a *admission) loopback() (release func(), ok bool) {
 		return nil, false
 	}
 	a.pending++
-	return func() {
+	return sync.OnceFunc(func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.pending--
-	}, true
+	}), true
 }
 
 // link admits one more established link to peer on channel, for as long
@@ -79,13 +80,13 @@ func (a *admission) link(peer, channel string) (release func(), ok bool) {
 		return nil, false
 	}
 	a.links[k]++
-	return func() {
+	return sync.OnceFunc(func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if a.links[k]--; a.links[k] == 0 {
 			delete(a.links, k)
 		}
-	}, true
+	}), true
 }
 
 // inFlight returns the connections not yet established links.

@@ -13,7 +13,6 @@ import (
 type pairHealth struct {
 	Peer, Channel string
 	Up            bool
-	Known         bool // a probe or a link has said something yet
 	LastProbe     time.Time
 	Setup         time.Duration // the last successful probe's link setup
 	LastError     string
@@ -39,7 +38,7 @@ func newHealthBoard(routes []outboundRoute) *healthBoard {
 // probed records a probe's outcome.
 func (b *healthBoard) probed(peer, channel string, at time.Time, setup time.Duration, cert *x509.Certificate, err error) {
 	b.update(peer, channel, func(h *pairHealth) {
-		h.Known, h.LastProbe = true, at
+		h.LastProbe = at
 		if err != nil {
 			h.Up, h.LastError = false, err.Error()
 			return
@@ -51,7 +50,7 @@ func (b *healthBoard) probed(peer, channel string, at time.Time, setup time.Dura
 // seen records a link set up on the pair, which proves it up.
 func (b *healthBoard) seen(peer, channel string, cert *x509.Certificate) {
 	b.update(peer, channel, func(h *pairHealth) {
-		h.Known, h.Up, h.LastSeen = true, true, time.Now()
+		h.Up, h.LastSeen = true, time.Now()
 		if cert != nil {
 			h.PeerCert = cert
 		}

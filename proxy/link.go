@@ -55,17 +55,16 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn, handshake 
 	var member *net.TCPConn
 	var releaseLink func()
 	link, err := s.acceptor.Serve(ctx, raw, func(ctx context.Context, h transport.Hello) error {
-		handshake()
-		handshake = func() {}
+		handshake() // past HELLO: no longer a handshake in flight
 		var ok bool
 		if releaseLink, ok = s.admit.link(h.From, h.Channel); !ok {
-			return &limitError{limit: "max_links_per_peer", value: s.plan.Limits.MaxLinksPerPeer, peer: h.From, channel: h.Channel}
+			return &limitError{limit: "max_links_per_peer", value: s.plan.Limits.Value("max_links_per_peer"), peer: h.From, channel: h.Channel}
 		}
 		c, err := s.connectMember(ctx, h.Channel)
 		member = c
 		return err
 	})
-	handshake()
+	handshake() // a refusal or a probe never reached connect
 	if errors.Is(err, transport.ErrProbeAnswered) {
 		return // a peer checked the pair; nothing reached the member
 	}

@@ -395,20 +395,6 @@ func (s *Sidecar) refuseAtLimit(c *net.TCPConn, dir Direction, limit, peer strin
 	counter.WithLabelValues("limit").Inc()
 	if s.logRate.allow("limit", time.Now()) {
 		s.log.Warn().Str("remote", remote).Str("dir", string(dir)).Str("peer", peer).Str("limit", limit).
-			Int("value", s.limitValue(limit)).Msg("connection refused: limit reached")
+			Int("value", s.plan.Limits.Value(limit)).Msg("connection refused: limit reached")
 	}
-}
-
-// limitValue is the value in force of the named limit.
-func (s *Sidecar) limitValue(limit string) int {
-	l := s.plan.Limits
-	switch limit {
-	case "max_handshakes":
-		return l.MaxHandshakes
-	case "max_handshakes_per_source":
-		return l.MaxHandshakesPerSource
-	case "max_links_per_peer":
-		return l.MaxLinksPerPeer
-	}
-	return l.MaxLoopbackPending
 }

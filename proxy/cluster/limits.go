@@ -37,6 +37,25 @@ type limitsConfig struct {
 	MaxLoopbackPending     *int `yaml:"max_loopback_pending"`
 }
 
+// fields pairs each key of the limits block with its field in l.
+func (l *Limits) fields() map[string]*int {
+	return map[string]*int{
+		"max_handshakes":            &l.MaxHandshakes,
+		"max_handshakes_per_source": &l.MaxHandshakesPerSource,
+		"max_links_per_peer":        &l.MaxLinksPerPeer,
+		"max_loopback_pending":      &l.MaxLoopbackPending,
+	}
+}
+
+// Value is the limit in force under its cluster-file key, such as
+// "max_links_per_peer"; 0 for a key that is not a limit.
+func (l Limits) Value(key string) int {
+	if p := l.fields()[key]; p != nil {
+		return *p
+	}
+	return 0
+}
+
 // resolve returns the limits with defaults filled in, and records a problem
 // for every value that is not a positive number.
 func (c *limitsConfig) resolve(ps *problems) Limits {
@@ -44,24 +63,24 @@ func (c *limitsConfig) resolve(ps *problems) Limits {
 	if c == nil {
 		return l
 	}
+	out := l.fields()
 	for _, f := range []struct {
 		key string
 		v   *int
-		out *int
 	}{
-		{"max_handshakes", c.MaxHandshakes, &l.MaxHandshakes},
-		{"max_handshakes_per_source", c.MaxHandshakesPerSource, &l.MaxHandshakesPerSource},
-		{"max_links_per_peer", c.MaxLinksPerPeer, &l.MaxLinksPerPeer},
-		{"max_loopback_pending", c.MaxLoopbackPending, &l.MaxLoopbackPending},
+		{"max_handshakes", c.MaxHandshakes},
+		{"max_handshakes_per_source", c.MaxHandshakesPerSource},
+		{"max_links_per_peer", c.MaxLinksPerPeer},
+		{"max_loopback_pending", c.MaxLoopbackPending},
 	} {
 		if f.v == nil {
 			continue
 		}
 		if *f.v < 1 {
-			ps.add("limits."+f.key, "must be at least 1, got %d (leave it out for the default, %d)", *f.v, *f.out)
+			ps.add("limits."+f.key, "must be at least 1, got %d (leave it out for the default, %d)", *f.v, *out[f.key])
 			continue
 		}
-		*f.out = *f.v
+		*out[f.key] = *f.v
 	}
 	if l.MaxHandshakesPerSource > l.MaxHandshakes {
 		ps.warn("limits.max_handshakes_per_source", "%d is above max_handshakes (%d), so it never applies", l.MaxHandshakesPerSource, l.MaxHandshakes)
