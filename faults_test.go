@@ -55,14 +55,7 @@ func TestSidecarRestartWhileMemberRuns(t *testing.T) {
 	if err := ping(); err != nil {
 		t.Fatal(err)
 	}
-	p2 := procs["mysql-2"]
-	p2.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p2.done:
-		p2.done <- nil // for its cleanup
-	case <-time.After(15 * time.Second):
-		t.Fatal("mysql-2's sidecar did not stop on SIGTERM")
-	}
+	stopProcess(t, procs["mysql-2"])
 	if err := ping(); err == nil {
 		t.Fatal("a ping got through with mysql-2's sidecar stopped")
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy"
 )
 
@@ -180,27 +179,5 @@ func stopProcess(t *testing.T, p *process) {
 // httpGet fetches url as JSON with a deadline.
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	return httpGetAs(t, url, "application/json")
-}
-
-// httpGetAs fetches url asking for the media type accept.
-func httpGetAs(t *testing.T, url, accept string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", accept)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	return testutil.HTTPGet(t, url, "application/json")
 }

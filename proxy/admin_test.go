@@ -3,30 +3,19 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy"
 )
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	client := http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	return testutil.HTTPGet(t, url, "")
 }
 
 // TestAdminEndpoint: metrics, readiness and status of a running sidecar,
