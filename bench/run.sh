@@ -5,7 +5,8 @@
 # Pairs: direct (no proxy), socat (plaintext floor), gw-disabled,
 # gw-verify (VERIFY_IDENTITY, TLS 1.3, AES-128-GCM, ECDSA P-256), gw-x25519
 # (the same with tls_kex: X25519, the key exchange stunnel uses), stunnel
-# (mTLS), and ghostunnel if GHOSTUNNEL=/path/to/ghostunnel is set.
+# (mTLS), haproxy (mode tcp, mTLS), and ghostunnel if
+# GHOSTUNNEL=/path/to/ghostunnel is set (bench/README.md says how to build it).
 # Everything listens on 127.0.0.x only; every process is stopped on exit.
 #
 # Environment: ROUNDS, DURATION (e.g. 3s), LINKS (idle links), GW_BIN (a
@@ -81,6 +82,7 @@ need() { # need CMD PACKAGE
 
 need socat socat
 need stunnel4 stunnel4
+need haproxy haproxy
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # Build from the committed tree (HEAD), so a half-edited working tree
@@ -188,11 +190,45 @@ start stunnel-b stunnel4 "$WORK/stunnel-b.conf"
 ENTRY[stunnel]=127.0.0.41:$SVC
 PROCS[stunnel]="$(pid_of stunnel-a),$(pid_of stunnel-b)"
 
-ALL_PAIRS="direct socat gw-disabled gw-verify gw-x25519 stunnel"
+# --- haproxy: mTLS pair in mode tcp, TLS 1.3 AES-128-GCM, CRL, name checked
+haproxyconf() { # haproxyconf SIDE
+	cat <<CONF
+global
+	maxconn 8000
+	ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
+	ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
+	ssl-default-bind-options ssl-min-ver TLSv1.3
+	ssl-default-server-options ssl-min-ver TLSv1.3
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 1h
+	timeout server 1h
+CONF
+	if [[ $1 == a ]]; then
+		printf 'frontend fa\n\tbind 127.0.0.61:%s\n\tdefault_backend ba\nbackend ba\n' $SVC
+		printf '\tserver b 127.0.0.62:24900 ssl crt %s ca-file %s crl-file %s verify required verifyhost b sni str(b)\n' \
+			"$PKI/a-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem"
+	else
+		printf 'frontend fb\n\tbind 127.0.0.62:24900 ssl crt %s ca-file %s crl-file %s verify required\n' \
+			"$PKI/b-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem"
+		printf '\ttcp-request session reject unless { ssl_c_s_dn(cn) -m str a }\n\tdefault_backend bb\n'
+		printf 'backend bb\n\tserver s 127.0.0.30:%s\n' $SVC
+	fi
+}
+for m in a b; do
+	cat "$PKI/$m.pem" "$PKI/$m-key.pem" >"$PKI/$m-haproxy.pem"
+	haproxyconf $m >"$WORK/haproxy-$m.cfg"
+	start "haproxy-$m" haproxy -db -f "$WORK/haproxy-$m.cfg"
+done
+ENTRY[haproxy]=127.0.0.61:$SVC
+PROCS[haproxy]="$(pid_of haproxy-a),$(pid_of haproxy-b)"
+
+ALL_PAIRS="direct socat gw-disabled gw-verify gw-x25519 stunnel haproxy"
 
 # --- ghostunnel, if given ---------------------------------------------
 if [[ -n "${GHOSTUNNEL:-}" ]]; then
-	start ghostunnel-b "$GHOSTUNNEL" server --listen 127.0.0.52:24900 --target "127.0.0.30:$SVC" \
+	start ghostunnel-b "$GHOSTUNNEL" server --listen 127.0.0.52:24900 --target "127.0.0.30:$SVC" --unsafe-target \
 		--cert "$PKI/b.pem" --key "$PKI/b-key.pem" --cacert "$PKI/ca.pem" --allow-cn a --quiet=conns
 	start ghostunnel-a "$GHOSTUNNEL" client --listen "127.0.0.51:$SVC" --target 127.0.0.52:24900 --unsafe-listen \
 		--cert "$PKI/a.pem" --key "$PKI/a-key.pem" --cacert "$PKI/ca.pem" --override-server-name b --quiet=conns
@@ -230,9 +266,10 @@ done
 	echo "- mode: $( ((QUICK)) && echo quick || echo full ), $ROUNDS round(s), $DURATION per timed test, $LINKS idle links"
 	echo "- socat: $(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/\1/p' | head -1) (-b65536, fork per link)"
 	echo "- stunnel: $(stunnel4 -version 2>&1 | sed -n 's/^stunnel \([^ ]*\).*/\1/p' | head -1), $(stunnel4 -version 2>&1 | grep -o 'OpenSSL [0-9.]*' | head -1)"
+	echo "- haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p'), mode tcp, nbthread = nproc"
 	echo "- groupwire: ${GW_BIN:-$REV}"
 	if [[ -n "${GHOSTUNNEL:-}" ]]; then echo "- ghostunnel: $("$GHOSTUNNEL" --version 2>&1 | head -1)"; fi
-	echo "- logging: groupwire at warn, stunnel at warning"
+	echo "- logging: groupwire at warn, stunnel at warning, haproxy without a log target, ghostunnel --quiet=conns"
 } >"$WORK/notes.md"
 "$WORK/gwload" report -in "$RESULTS" -out "$OUT" -pairs "${PAIRS// /,}" -notes "$WORK/notes.md"
 cp "$RESULTS" "${OUT%.md}.jsonl"

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,5 +98,36 @@ func TestDriversAgainstTheServer(t *testing.T) {
 		if _, ok := m["cpu_sys_share"]; ok {
 			t.Errorf("%s: CPU reported with no proxy to measure", name)
 		}
+	}
+}
+
+// TestBestPeerPerRow picks the highest median where higher is better and
+// the lowest where lower is, and names a peer with no samples as skipped.
+func TestBestPeerPerRow(t *testing.T) {
+	tb := newTable([]result{
+		{Pair: "haproxy", Round: 1, Test: "pp-16", Metrics: map[string]float64{"msgs_s": 300, "p99_us": 90}},
+		{Pair: "stunnel", Round: 1, Test: "pp-16", Metrics: map[string]float64{"msgs_s": 200, "p99_us": 80}},
+		{Pair: "gw-verify", Round: 1, Test: "pp-16", Metrics: map[string]float64{"msgs_s": 360, "p99_us": 40}},
+	})
+	peers := []string{"stunnel", "haproxy", "ghostunnel"}
+	for _, c := range []struct {
+		r    row
+		want string
+		v    float64
+	}{
+		{row{"pp-16", "msgs_s", "", true}, "haproxy", 300},
+		{row{"pp-16", "p99_us", "", false}, "stunnel", 80},
+	} {
+		if p, v, ok := tb.bestPeer(peers, c.r); !ok || p != c.want || v != c.v {
+			t.Errorf("bestPeer(%s) = %s %v %v, want %s %v", c.r.metric, p, v, ok, c.want, c.v)
+		}
+	}
+	if got := tb.missing(peers); !slices.Equal(got, []string{"ghostunnel"}) {
+		t.Errorf("missing = %v, want [ghostunnel]", got)
+	}
+	var b strings.Builder
+	writeTargets(&b, tb, comparison{peers: peers, gw: "gw-verify", gwPlain: "gw-disabled", floor: "socat"})
+	if !strings.Contains(b.String(), "| 16-link msgs/s | ≥ 1.20× | haproxy | 1.20× | yes |") {
+		t.Errorf("targets table lacks the 16-link row against haproxy:\n%s", b.String())
 	}
 }

@@ -50,7 +50,7 @@ func reportMain(args []string) error {
 	in := fs.String("in", "", "results file: one JSON result per line (from gwload run)")
 	out := fs.String("out", "RESULTS.md", "Markdown file to write")
 	pairs := fs.String("pairs", "direct,socat,gw-disabled,gw-verify,stunnel", "pair columns, in order")
-	ref := fs.String("ref", "stunnel", "the pair ratios are also taken against")
+	peers := fs.String("peers", "stunnel,haproxy,ghostunnel", "the peer pairs groupwire is compared with: the best of them in each row is the reference")
 	gw := fs.String("gw", "gw-verify", "the groupwire TLS pair the targets apply to")
 	gwPlain := fs.String("gw-plain", "gw-disabled", "the groupwire plaintext pair")
 	floor := fs.String("floor", "socat", "the plaintext floor")
@@ -77,7 +77,8 @@ func reportMain(args []string) error {
 	var b strings.Builder
 	cols := strings.Split(*pairs, ",")
 	cols = slices.DeleteFunc(cols, func(p string) bool { return !t.hasPair(p) })
-	writeReport(&b, t, cols, *ref, *gw, *gwPlain, *floor, extra)
+	cmp := comparison{peers: strings.Split(*peers, ","), gw: *gw, gwPlain: *gwPlain, floor: *floor}
+	writeReport(&b, t, cols, cmp, extra)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
@@ -150,7 +151,14 @@ func (t *table) ratio(pair, ref, test, metric string) (float64, bool) {
 	return a / b, true
 }
 
-func writeReport(b *strings.Builder, t *table, cols []string, ref, gw, gwPlain, floor, extra string) {
+// comparison names the pairs the report compares: groupwire's TLS and
+// plaintext pairs, the plaintext floor, and the peers.
+type comparison struct {
+	peers              []string
+	gw, gwPlain, floor string
+}
+
+func writeReport(b *strings.Builder, t *table, cols []string, cmp comparison, extra string) {
 	fmt.Fprintf(b, "# groupwire benchmark results\n\nWritten by `bench/run.sh` (gwload report). Medians of %d alternating round(s); every pair measured in the same run.\n\n", t.rounds)
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(b, "- nproc: %d\n- CPU: %s\n- kernel: %s\n- Go: %s\n", runtime.NumCPU(), cpuModel(), kernel(), runtime.Version())
@@ -160,6 +168,9 @@ func writeReport(b *strings.Builder, t *table, cols []string, ref, gw, gwPlain, 
 			b.WriteString("\n")
 		}
 	}
+	if skipped := t.missing(cmp.peers); len(skipped) > 0 {
+		fmt.Fprintf(b, "- skipped (not measured in this run): %s\n", strings.Join(skipped, ", "))
+	}
 	b.WriteString("\n## Medians\n\n")
 	writeGrid(b, cols, func(r row, p string) string {
 		v, ok := t.median(p, r.test, r.metric)
@@ -168,20 +179,63 @@ func writeReport(b *strings.Builder, t *table, cols []string, ref, gw, gwPlain, 
 		}
 		return format(v)
 	})
-	for _, base := range []string{"direct", ref} {
-		if !slices.Contains(cols, base) {
-			continue
-		}
-		fmt.Fprintf(b, "\n## Ratio to %s (pair ÷ %s)\n\n", base, base)
+	if slices.Contains(cols, "direct") {
+		b.WriteString("\n## Ratio to direct (pair ÷ direct)\n\n")
 		writeGrid(b, cols, func(r row, p string) string {
-			v, ok := t.ratio(p, base, r.test, r.metric)
+			v, ok := t.ratio(p, "direct", r.test, r.metric)
 			if !ok {
 				return "–"
 			}
 			return fmt.Sprintf("%.2f×", v)
 		})
 	}
-	writeTargets(b, t, ref, gw, gwPlain, floor)
+	writeBestPeer(b, t, cmp)
+	writeTargets(b, t, cmp)
+}
+
+// bestPeer is the peer with the best median of (test, metric): the highest
+// or the lowest, as the row says.
+func (t *table) bestPeer(peers []string, r row) (string, float64, bool) {
+	best, bestV, found := "", 0.0, false
+	for _, p := range peers {
+		v, ok := t.median(p, r.test, r.metric)
+		if !ok {
+			continue
+		}
+		if !found || (r.higherBetter && v > bestV) || (!r.higherBetter && v < bestV) {
+			best, bestV, found = p, v, true
+		}
+	}
+	return best, bestV, found
+}
+
+// missing returns the pairs of which the table holds no sample.
+func (t *table) missing(pairs []string) []string {
+	var out []string
+	for _, p := range pairs {
+		if !t.hasPair(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// writeBestPeer writes, per row, the best peer and groupwire's ratio to it.
+func writeBestPeer(b *strings.Builder, t *table, cmp comparison) {
+	fmt.Fprintf(b, "\n## %s against the best peer of each row\n\n", cmp.gw)
+	fmt.Fprintf(b, "Peers: %s. The ratio is %s ÷ best; below 1 is better where lower is.\n\n", strings.Join(cmp.peers, ", "), cmp.gw)
+	b.WriteString("| metric | best peer | its median | " + cmp.gw + " | ratio |\n|---|---|---:|---:|---:|\n")
+	for _, r := range rows {
+		if r.metric == "cpu_sys_share" || r.metric == "rss_after_close_kib" {
+			continue // a description of the cost, not a score
+		}
+		peer, pv, ok := t.bestPeer(cmp.peers, r)
+		gv, gok := t.median(cmp.gw, r.test, r.metric)
+		if !ok || !gok || pv == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %.2f× |\n", r.label, peer, format(pv), format(gv), gv/pv)
+	}
 }
 
 func writeGrid(b *strings.Builder, cols []string, cell func(row, string) string) {
@@ -214,43 +268,58 @@ func format(v float64) string {
 	}
 }
 
-// target is one goal of issue 4, checked against the medians.
+// target is one goal of the performance issue, checked against the medians.
 type target struct {
 	name    string
-	value   func() (float64, bool)
+	value   func() (float64, string, bool) // the measured ratio and what it was taken against
 	limit   float64
 	atLeast bool
-	unit    string
 }
 
-func writeTargets(b *strings.Builder, t *table, ref, gw, gwPlain, floor string) {
-	r := func(pair, base, test, metric string) func() (float64, bool) {
-		return func() (float64, bool) { return t.ratio(pair, base, test, metric) }
-	}
-	m := func(pair, test, metric string) func() (float64, bool) {
-		return func() (float64, bool) { return t.median(pair, test, metric) }
-	}
-	targets := []target{
-		{"bulk →, 1 stream vs " + ref, r(gw, ref, "bulk-up-1", "gbit_s"), 1.5, true, "×"},
-		{"bulk ←, 1 stream vs " + ref, r(gw, ref, "bulk-down-1", "gbit_s"), 1.5, true, "×"},
-		{"pair CPU s/GB, bulk → 1 stream", m(gw, "bulk-up-1", "cpu_s_per_gb"), 1.2, false, " s/GB"},
-		{"pair CPU s/GB, bulk ← 1 stream", m(gw, "bulk-down-1", "cpu_s_per_gb"), 1.2, false, " s/GB"},
-		{"ping-pong p50 vs " + ref, r(gw, ref, "pp-1", "p50_us"), 0.75, false, "×"},
-		{"16-link msgs/s vs " + ref, r(gw, ref, "pp-16", "msgs_s"), 1.5, true, "×"},
-		{"new links/s vs " + ref, r(gw, ref, "connect", "links_s"), 2, true, "×"},
-		{"RSS per idle link, pair", m(gw, "idle", "kib_per_link"), 40, false, " KiB"},
-		{gwPlain + " bulk → vs " + floor, r(gwPlain, floor, "bulk-up-1", "gbit_s"), 0.9, true, "×"},
-		{gwPlain + " bulk ← vs " + floor, r(gwPlain, floor, "bulk-down-1", "gbit_s"), 0.9, true, "×"},
-	}
-	fmt.Fprintf(b, "\n## Targets (%s unless named)\n\n| target | goal | measured | met |\n|---|---|---:|---|\n", gw)
-	for _, tg := range targets {
-		goal := fmt.Sprintf("≤ %.2f%s", tg.limit, tg.unit)
-		if tg.atLeast {
-			goal = fmt.Sprintf("≥ %.2f%s", tg.limit, tg.unit)
+// targets are the goals against the best peer of each row, and the
+// plaintext pair's against the plaintext floor.
+func targets(t *table, cmp comparison) []target {
+	vsBest := func(test, metric string) func() (float64, string, bool) {
+		return func() (float64, string, bool) {
+			i := slices.IndexFunc(rows, func(r row) bool { return r.test == test && r.metric == metric })
+			peer, pv, ok := t.bestPeer(cmp.peers, rows[i])
+			gv, gok := t.median(cmp.gw, test, metric)
+			if !ok || !gok || pv == 0 {
+				return 0, "", false
+			}
+			return gv / pv, peer, true
 		}
-		v, ok := tg.value()
+	}
+	vs := func(pair, base, test, metric string) func() (float64, string, bool) {
+		return func() (float64, string, bool) {
+			v, ok := t.ratio(pair, base, test, metric)
+			return v, base, ok
+		}
+	}
+	return []target{
+		{"bulk →, 1 stream", vsBest("bulk-up-1", "gbit_s"), 1.3, true},
+		{"bulk ←, 1 stream", vsBest("bulk-down-1", "gbit_s"), 1.3, true},
+		{"pair CPU s/GB, bulk → 1 stream", vsBest("bulk-up-1", "cpu_s_per_gb"), 0.7, false},
+		{"pair CPU s/GB, bulk ← 1 stream", vsBest("bulk-down-1", "cpu_s_per_gb"), 0.7, false},
+		{"16-link msgs/s", vsBest("pp-16", "msgs_s"), 1.2, true},
+		{"ping-pong 1 link p50", vsBest("pp-1", "p50_us"), 0.9, false},
+		{"new links/s", vsBest("connect", "links_s"), 1.5, true},
+		{"RSS per idle link, pair", vsBest("idle", "kib_per_link"), 0.7, false},
+		{cmp.gwPlain + " bulk →", vs(cmp.gwPlain, cmp.floor, "bulk-up-1", "gbit_s"), 1.0, true},
+		{cmp.gwPlain + " bulk ←", vs(cmp.gwPlain, cmp.floor, "bulk-down-1", "gbit_s"), 1.0, true},
+	}
+}
+
+func writeTargets(b *strings.Builder, t *table, cmp comparison) {
+	fmt.Fprintf(b, "\n## Targets (%s unless named, against the best peer of the row)\n\n| target | goal | against | measured | met |\n|---|---|---|---:|---|\n", cmp.gw)
+	for _, tg := range targets(t, cmp) {
+		goal := fmt.Sprintf("≤ %.2f×", tg.limit)
+		if tg.atLeast {
+			goal = fmt.Sprintf("≥ %.2f×", tg.limit)
+		}
+		v, against, ok := tg.value()
 		if !ok {
-			fmt.Fprintf(b, "| %s | %s | – | not measured |\n", tg.name, goal)
+			fmt.Fprintf(b, "| %s | %s | – | – | not measured |\n", tg.name, goal)
 			continue
 		}
 		met := (tg.atLeast && v >= tg.limit) || (!tg.atLeast && v <= tg.limit)
@@ -258,9 +327,9 @@ func writeTargets(b *strings.Builder, t *table, ref, gw, gwPlain, floor string) 
 		if !met {
 			verdict = fmt.Sprintf("**no**, by %.0f%%", 100*abs(v-tg.limit)/tg.limit)
 		}
-		fmt.Fprintf(b, "| %s | %s | %.2f%s | %s |\n", tg.name, goal, v, tg.unit, verdict)
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f× | %s |\n", tg.name, goal, against, v, verdict)
 	}
-	if v, ok := t.median(gw, "idle", "rss_after_close_kib"); ok {
+	if v, ok := t.median(cmp.gw, "idle", "rss_after_close_kib"); ok {
 		fmt.Fprintf(b, "\nRSS after the idle links closed: %+.0f KiB over the pair's baseline (flat means close to 0 against the held links' total).\n", v)
 	}
 }
