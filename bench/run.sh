@@ -12,7 +12,10 @@
 # Environment: ROUNDS, DURATION (e.g. 3s), LINKS (idle links), GW_BIN (a
 # prebuilt groupwire binary), OUT (the report, default bench/RESULTS.md),
 # TESTS (space-separated subset), PAIRS (space-separated subset), GW_TREE
-# (head: build the committed tree, the default; work: the working tree).
+# (head: build the committed tree, the default; work: the working tree),
+# PERF (1: count syscalls per MiB / per message with perf stat), BASE (a
+# git revision: adds the pair gw-base, VERIFY_IDENTITY as gw-verify but
+# built from that revision, for an A/B of a hot-path change in one run).
 set -euo pipefail
 
 QUICK=0
@@ -105,7 +108,7 @@ GW=${GW_BIN:-$WORK/groupwire}
 PKI=$WORK/pki
 
 # --- the server: stands in for member b's service behind every pair -----
-start sink "$WORK/gwload" serve -listen "127.0.0.30:$SVC,127.0.0.12:$SVC,127.0.0.14:$SVC,127.0.0.16:$SVC"
+start sink "$WORK/gwload" serve -listen "127.0.0.30:$SVC,127.0.0.12:$SVC,127.0.0.14:$SVC,127.0.0.16:$SVC,127.0.0.18:$SVC"
 wait_port 127.0.0.30 $SVC
 
 declare -A ENTRY PROCS
@@ -161,6 +164,19 @@ ENTRY[gw-verify]=127.0.0.13:$SVC
 PROCS[gw-verify]="$(pid_of gw-verify-a),$(pid_of gw-verify-b)"
 ENTRY[gw-x25519]=127.0.0.15:$SVC
 PROCS[gw-x25519]="$(pid_of gw-x25519-a),$(pid_of gw-x25519-b)"
+BASE_PAIR=""
+if [[ -n "${BASE:-}" ]]; then
+	mkdir -p "$WORK/base"
+	(cd "$ROOT" && git archive "$BASE") | tar -x -C "$WORK/base"
+	(cd "$WORK/base" && go build -o "$WORK/groupwire-base" .)
+	gwconfig VERIFY_IDENTITY 127.0.0.17 127.0.0.18 >"$WORK/gw-base.yaml"
+	for m in a b; do
+		start "gw-base-$m" "$WORK/groupwire-base" run --config "$WORK/gw-base.yaml" --member $m --log-level warn --log-format json
+	done
+	ENTRY[gw-base]=127.0.0.17:$SVC
+	PROCS[gw-base]="$(pid_of gw-base-a),$(pid_of gw-base-b)"
+	BASE_PAIR=" gw-base"
+fi
 
 # --- stunnel: mTLS pair, TLS 1.3 AES-128-GCM, verified chain and name ---
 stunnelconf() { # stunnelconf SIDE
@@ -224,7 +240,7 @@ done
 ENTRY[haproxy]=127.0.0.61:$SVC
 PROCS[haproxy]="$(pid_of haproxy-a),$(pid_of haproxy-b)"
 
-ALL_PAIRS="direct socat gw-disabled gw-verify gw-x25519 stunnel haproxy"
+ALL_PAIRS="direct socat gw-disabled gw-verify$BASE_PAIR gw-x25519 stunnel haproxy"
 
 # --- ghostunnel, if given ---------------------------------------------
 if [[ -n "${GHOSTUNNEL:-}" ]]; then
@@ -237,11 +253,19 @@ if [[ -n "${GHOSTUNNEL:-}" ]]; then
 	ALL_PAIRS="$ALL_PAIRS ghostunnel"
 fi
 PAIRS=${PAIRS:-$ALL_PAIRS}
+# PERF=1 counts every pair's syscalls with perf stat (a few % of overhead:
+# keep it to profiling runs, apart from the rounds the targets are judged on).
+PERF_FLAG=""
+if [[ -n "${PERF:-}" ]]; then
+	need perf linux-perf
+	PERF_FLAG=-perf
+fi
 
 for e in "${ENTRY[@]}"; do wait_port "${e%:*}" "${e#*:}"; done
 wait_port 127.0.0.12 $SVC
 wait_port 127.0.0.14 $SVC
 wait_port 127.0.0.16 $SVC
+[[ -z "${BASE:-}" ]] || wait_port 127.0.0.18 $SVC
 
 # --- rounds: per test, every pair back to back; the pair order rotates --
 RESULTS=$WORK/results.jsonl
@@ -253,7 +277,7 @@ for round in $(seq "$ROUNDS"); do
 			[[ $test == idle && $pair == direct ]] && continue
 			log "round $round: $test via $pair"
 			if ! "$WORK/gwload" run -pair "$pair" -round "$round" -test "$test" -target "${ENTRY[$pair]}" \
-				-duration "$DURATION" -pids "${PROCS[$pair]}" -links "$LINKS" >>"$RESULTS"; then
+				-duration "$DURATION" -pids "${PROCS[$pair]}" -links "$LINKS" $PERF_FLAG >>"$RESULTS"; then
 				log "FAILED: $test via $pair (see the logs in $WORK, kept until exit)"
 			fi
 			sleep 0.2
@@ -268,6 +292,7 @@ done
 	echo "- stunnel: $(stunnel4 -version 2>&1 | sed -n 's/^stunnel \([^ ]*\).*/\1/p' | head -1), $(stunnel4 -version 2>&1 | grep -o 'OpenSSL [0-9.]*' | head -1)"
 	echo "- haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p'), mode tcp, nbthread = nproc"
 	echo "- groupwire: ${GW_BIN:-$REV}"
+	[[ -z "${BASE:-}" ]] || echo "- gw-base: groupwire at $(cd "$ROOT" && git rev-parse --short "$BASE"), the A/B baseline"
 	if [[ -n "${GHOSTUNNEL:-}" ]]; then echo "- ghostunnel: $("$GHOSTUNNEL" --version 2>&1 | head -1)"; fi
 	echo "- logging: groupwire at warn, stunnel at warning, haproxy without a log target, ghostunnel --quiet=conns"
 } >"$WORK/notes.md"

@@ -32,7 +32,7 @@ func bulk(ctx context.Context, cfg runConfig, streams int, op byte, stream func(
 		return nil, err
 	}
 	defer closeAll(conns)
-	cpu, err := startCPU(cfg.sids)
+	cpu, err := startCPU(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +110,7 @@ func bulkMetrics(cpu *cpuMeter, counts []int64, errs []error, elapsed time.Durat
 	} else if ok {
 		m["cpu_s_per_gb"] = sec / (float64(total) / 1e9)
 		m["cpu_sys_share"] = cpu.sysShare
+		cpu.addPer(m, float64(total)/(1<<20), "mib")
 	}
 	return m, nil
 }

@@ -14,7 +14,7 @@ const connectDialers = 8
 // connectRate opens links from 8 dialers for the test's duration: each
 // link connects, makes one round trip and closes.
 func connectRate(ctx context.Context, cfg runConfig) (map[string]float64, error) {
-	cpu, err := startCPU(cfg.sids)
+	cpu, err := startCPU(cfg)
 	if err != nil {
 		return nil, err
 	}

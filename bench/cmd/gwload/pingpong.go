@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -26,7 +27,7 @@ func pingPong(ctx context.Context, cfg runConfig, links int) (map[string]float64
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	cpu, err := startCPU(cfg.sids)
+	cpu, err := startCPU(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +70,7 @@ func latencyMetrics(cpu *cpuMeter, samples [][]time.Duration, errs []error, elap
 	} else if ok {
 		m[cpuKey] = sec * 1e6 / float64(len(all))
 		m["cpu_sys_share"] = cpu.sysShare
+		cpu.addPer(m, float64(len(all)), strings.TrimPrefix(cpuKey, "cpu_us_per_"))
 	}
 	return m, nil
 }

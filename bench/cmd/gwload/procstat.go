@@ -21,6 +21,9 @@ type procUsage struct {
 	SysSeconds float64 // system (kernel) only
 	RSSKiB     int64
 	Procs      int
+	// Wakeups is the voluntary context switches of every live thread:
+	// each is a thread that parked and was woken again.
+	Wakeups int64
 }
 
 // sessionUsage sums the usage of every process whose session id is sid
@@ -49,6 +52,7 @@ func sessionUsage(sid int) (procUsage, error) {
 		if err == nil {
 			u.RSSKiB += rss
 		}
+		u.Wakeups += wakeups(pid)
 	}
 	if !found {
 		return u, fmt.Errorf("no process in session %d: did the proxy exit?", sid)
@@ -84,6 +88,45 @@ func readStat(pid int) (stat, error) {
 	return s, nil
 }
 
+// sessionPids lists the processes of session sid.
+func sessionPids(sid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("read /proc: %w", err)
+	}
+	var out []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			if st, err := readStat(pid); err == nil && st.session == sid {
+				out = append(out, pid)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no process in session %d: did the proxy exit?", sid)
+	}
+	return out, nil
+}
+
+// wakeups sums voluntary_ctxt_switches over the threads of pid.
+func wakeups(pid int) int64 {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // vmRSS reads VmRSS (KiB) from /proc/PID/status.
 func vmRSS(pid int) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -114,11 +157,13 @@ func usageOf(sids []int) ([]procUsage, error) {
 	return out, nil
 }
 
-// sumCPU returns the total and the kernel CPU seconds of us.
-func sumCPU(us []procUsage) (total, sys float64) {
+// sumCPU returns the total and the kernel CPU seconds of us, and the
+// wake-ups.
+func sumCPU(us []procUsage) (total, sys float64, wake int64) {
 	for _, u := range us {
 		total += u.CPUSeconds
 		sys += u.SysSeconds
+		wake += u.Wakeups
 	}
-	return total, sys
+	return total, sys, wake
 }

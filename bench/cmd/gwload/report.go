@@ -42,7 +42,18 @@ var rows = []row{
 	{"connect", "cpu_us_per_link", "pair CPU µs/link", false},
 	{"idle", "kib_per_link", "RSS per idle link, pair (KiB)", false},
 	{"idle", "rss_after_close_kib", "RSS left after closing, pair (KiB)", false},
+	{"bulk-up-1", "sc_all_per_mib", "syscalls per MiB, bulk → 1 stream (pair)", false},
+	{"bulk-down-1", "sc_all_per_mib", "syscalls per MiB, bulk ← 1 stream (pair)", false},
+	{"bulk-up-1", "wakeups_per_mib", "wake-ups per MiB, bulk → 1 stream (pair)", false},
+	{"bulk-down-1", "wakeups_per_mib", "wake-ups per MiB, bulk ← 1 stream (pair)", false},
+	{"pp-1", "sc_all_per_msg", "syscalls per message, 1 link (pair)", false},
+	{"pp-1", "wakeups_per_msg", "wake-ups per message, 1 link (pair)", false},
+	{"pp-16", "sc_all_per_msg", "syscalls per message, 16 links (pair)", false},
+	{"pp-16", "wakeups_per_msg", "wake-ups per message, 16 links (pair)", false},
 }
+
+// syscallKinds are the syscalls broken down per test in the profile table.
+var syscallKinds = []string{"read", "write", "recvfrom", "sendto", "epoll_pwait", "futex", "nanosleep"}
 
 // reportMain reads JSON results and writes the Markdown report.
 func reportMain(args []string) error {
@@ -191,6 +202,39 @@ func writeReport(b *strings.Builder, t *table, cols []string, cmp comparison, ex
 	}
 	writeBestPeer(b, t, cmp)
 	writeTargets(b, t, cmp)
+	writeSyscalls(b, t, cols)
+}
+
+// writeSyscalls breaks the syscalls of the perf runs (PERF=1) down by kind:
+// per MiB on the bulk tests, per message on the ping-pong ones.
+func writeSyscalls(b *strings.Builder, t *table, cols []string) {
+	var lines []string
+	for _, tu := range [][2]string{{"bulk-up-1", "mib"}, {"bulk-down-1", "mib"}, {"pp-1", "msg"}, {"pp-16", "msg"}} {
+		for _, p := range cols {
+			line := fmt.Sprintf("| %s | %s |", tu[0], p)
+			any := false
+			for _, k := range syscallKinds {
+				v, ok := t.median(p, tu[0], "sc_"+k+"_per_"+tu[1])
+				cell := "–"
+				if ok {
+					cell, any = format(v), true
+				}
+				line += " " + cell + " |"
+			}
+			if any {
+				lines = append(lines, line)
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	b.WriteString("\n## Syscalls by kind (perf stat, both proxies of the pair; per MiB on bulk, per message on ping-pong)\n\n| test | pair |")
+	for _, k := range syscallKinds {
+		fmt.Fprintf(b, " %s |", k)
+	}
+	b.WriteString("\n|---|---|" + strings.Repeat("---:|", len(syscallKinds)) + "\n")
+	b.WriteString(strings.Join(lines, "\n") + "\n")
 }
 
 // bestPeer is the peer with the best median of (test, metric): the highest
@@ -249,11 +293,16 @@ func writeGrid(b *strings.Builder, cols []string, cell func(row, string) string)
 	}
 	b.WriteString("\n")
 	for _, r := range rows {
-		fmt.Fprintf(b, "| %s |", r.label)
+		line := fmt.Sprintf("| %s |", r.label)
+		filled := false
 		for _, c := range cols {
-			fmt.Fprintf(b, " %s |", cell(r, c))
+			v := cell(r, c)
+			filled = filled || v != "–"
+			line += " " + v + " |"
 		}
-		b.WriteString("\n")
+		if filled {
+			b.WriteString(line + "\n")
+		}
 	}
 }
 

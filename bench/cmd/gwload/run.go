@@ -26,6 +26,7 @@ type runConfig struct {
 	duration time.Duration
 	sids     []int // sessions of the proxy processes; empty for direct
 	links    int   // idle test: links to hold
+	perf     bool  // count the proxies' syscalls with perf stat
 }
 
 // tests maps a test name to its driver.
@@ -50,6 +51,7 @@ func runMain(args []string) error {
 	duration := fs.Duration("duration", 3*time.Second, "how long a timed test runs")
 	pids := fs.String("pids", "", "comma-separated session ids (pids started with setsid) of the proxy processes to measure")
 	links := fs.Int("links", 1000, "idle test: links to open and hold")
+	perf := fs.Bool("perf", false, "count the proxies' syscalls over the measured interval with perf stat")
 	_ = fs.Parse(args)
 	drive, ok := tests[*test]
 	if !ok {
@@ -58,7 +60,7 @@ func runMain(args []string) error {
 	if err := requireLoopback(*target); err != nil {
 		return fmt.Errorf("run -target: %w", err)
 	}
-	cfg := runConfig{target: *target, duration: *duration, links: *links}
+	cfg := runConfig{target: *target, duration: *duration, links: *links, perf: *perf}
 	for _, p := range strings.FieldsFunc(*pids, func(r rune) bool { return r == ',' }) {
 		sid, err := strconv.Atoi(p)
 		if err != nil {
@@ -95,20 +97,32 @@ func dial(ctx context.Context, target string, op byte) (*net.TCPConn, error) {
 	return tc, nil
 }
 
-// cpuMeter measures the CPU the proxy sessions use between start and stop.
+// cpuMeter measures the CPU the proxy sessions use between start and
+// stop, their wake-ups, and (with -perf) their syscalls.
 type cpuMeter struct {
 	sids              []int
 	before, beforeSys float64
-	sysShare          float64 // kernel share of the last seconds() reading
+	beforeWake        int64
+	perf              *perfCounter
+	sysShare          float64            // kernel share of the last seconds() reading
+	counts            map[string]float64 // wakeups and sc_* over the interval
 }
 
-func startCPU(sids []int) (*cpuMeter, error) {
-	us, err := usageOf(sids)
+func startCPU(cfg runConfig) (*cpuMeter, error) {
+	m := &cpuMeter{sids: cfg.sids}
+	if cfg.perf && len(cfg.sids) > 0 {
+		p, err := startPerf(cfg.sids)
+		if err != nil {
+			return nil, err
+		}
+		m.perf = p
+	}
+	us, err := usageOf(cfg.sids)
 	if err != nil {
 		return nil, err
 	}
-	total, sys := sumCPU(us)
-	return &cpuMeter{sids: sids, before: total, beforeSys: sys}, nil
+	m.before, m.beforeSys, m.beforeWake = sumCPU(us)
+	return m, nil
 }
 
 // seconds returns the CPU seconds used since start; ok is false for a
@@ -121,9 +135,27 @@ func (m *cpuMeter) seconds() (float64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	total, sys := sumCPU(us)
+	total, sys, wake := sumCPU(us)
 	if d := total - m.before; d > 0 {
 		m.sysShare = (sys - m.beforeSys) / d
 	}
+	m.counts = map[string]float64{"wakeups": float64(wake - m.beforeWake)}
+	if m.perf != nil {
+		sc, err := m.perf.stop()
+		if err != nil {
+			return 0, false, err
+		}
+		for k, v := range sc {
+			m.counts[k] = v
+		}
+	}
 	return total - m.before, true, nil
+}
+
+// addPer adds every count of the interval divided by units, as
+// key + "_per_" + unit.
+func (m *cpuMeter) addPer(out map[string]float64, units float64, unit string) {
+	for k, v := range m.counts {
+		out[k+"_per_"+unit] = v / units
+	}
 }
