@@ -168,6 +168,9 @@ func (s *Sidecar) runLink(l *liveLink) {
 
 	memberEnd := relay.TCP(l.member)
 	peerEnd := relay.Endpoint{Conn: l.link.Conn, Raw: l.link.Raw, EndOfStream: l.link.EndOfStream}
+	if sock := l.link.Socket(); sock != nil {
+		peerEnd.Socket = sock
+	}
 	var toMember int64
 	var refusal error // why the peer did not accept a link this side dialed
 	done := make(chan struct{})

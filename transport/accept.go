@@ -187,8 +187,8 @@ func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, *Policy
 			return nil, nil, a.refuse(raw, "", Refuse{Code: RefuseModeMismatch, Mode: Disabled,
 				Reason: "this member runs DISABLED on every channel, but the peer started a TLS handshake"})
 		}
-		link.watch = &eofWatch{TCPConn: raw}
-		tc := tls.Server(link.watch, a.tls)
+		link.sock = NewSocket(raw)
+		tc := tls.Server(link.sock, a.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
 		}

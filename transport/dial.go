@@ -128,8 +128,8 @@ func (d *Dialer) handshakeWith(ctx context.Context, raw *net.TCPConn, hello []by
 	if d.tls != nil {
 		// The replay copy lets a plaintext REFUSE (the peer runs
 		// DISABLED) be read in full after crypto/tls has read ahead.
-		link.watch = &eofWatch{TCPConn: raw}
-		rc := NewReplayConn(link.watch)
+		link.sock = NewSocket(raw)
+		rc := NewReplayConn(link.sock)
 		tc := tls.Client(rc, d.tls.Current())
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, explainHandshakeError(err, rc)
@@ -202,7 +202,7 @@ type Link struct {
 	hello Hello
 	tls   *tls.ConnectionState // nil under DISABLED
 	peer  []*x509.Certificate  // what the peer presented, leaf first
-	watch *eofWatch            // the socket under the tls.Conn; nil under DISABLED
+	sock  *Socket              // the socket under the tls.Conn; nil under DISABLED
 	// awaitTimeout bounds the wait for ACCEPT on a dialed link; zero once
 	// ACCEPT was read, and on an accepted link.
 	awaitTimeout time.Duration
@@ -262,3 +262,7 @@ func (l *Link) closeClean() {
 
 // Close closes the link's connection.
 func (l *Link) Close() error { return l.Conn.Close() }
+
+// Socket is the socket under the link's tls.Conn, which the relay batches
+// writes on and reads without waiting; nil under DISABLED.
+func (l *Link) Socket() *Socket { return l.sock }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"sync/atomic"
 )
 
 // ErrNoCloseNotify is how a TLS link ends when the peer's socket closed
@@ -13,24 +11,6 @@ import (
 // mid-stream. crypto/tls reports it as io.EOF, the same as a clean close,
 // so Link.EndOfStream tells the two apart.
 var ErrNoCloseNotify = errors.New("peer aborted: no close_notify")
-
-// eofWatch is the TCP socket under a link's tls.Conn. It notes whether the
-// socket itself reached end of stream: crypto/tls returns io.EOF after a
-// close_notify without reading the socket to its end, so a tls.Conn that
-// reports io.EOF over a socket that has ended saw no close_notify.
-type eofWatch struct {
-	*net.TCPConn
-	ended atomic.Bool
-}
-
-// Read reads the socket, noting its end.
-func (w *eofWatch) Read(p []byte) (int, error) {
-	n, err := w.TCPConn.Read(p)
-	if errors.Is(err, io.EOF) {
-		w.ended.Store(true)
-	}
-	return n, err
-}
 
 // EndOfStream classifies how reading Conn ended, for its reader: err is
 // nil when a Read returned io.EOF, else the error that stopped it. It
@@ -41,9 +21,9 @@ func (w *eofWatch) Read(p []byte) (int, error) {
 // io.ErrUnexpectedEOF); and err itself otherwise.
 func (l *Link) EndOfStream(err error) error {
 	switch {
-	case l.watch == nil:
+	case l.sock == nil:
 		return err
-	case err == nil && l.watch.ended.Load():
+	case err == nil && l.sock.ended.Load():
 		return ErrNoCloseNotify
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w (the socket ended mid-record)", ErrNoCloseNotify)

@@ -21,38 +21,56 @@ import (
 	"sync/atomic"
 )
 
-// BufferSize is the size of a pooled relay buffer: one full TLS record,
-// which is the most a tls.Conn returns from one Read and the most it puts
-// in one record on Write.
+// BufferSize is the size of a small pooled relay buffer: one full TLS
+// record, which is the most a tls.Conn returns from one Read and the most
+// it puts in one record on Write.
 const BufferSize = 16 << 10
+
+// LargeBufferSize is the size of a large pooled buffer, taken once a link
+// is streaming (its last read filled a buffer): one read or one write
+// then moves up to 16 records, so a bulk stream pays a syscall per 256 KiB
+// instead of per 16 KiB on each socket.
+const LargeBufferSize = 256 << 10
+
+// batchSlack is room kept free in a large read from the member, so the
+// records crypto/tls makes of it (at most 29 bytes of header and tag each,
+// 16 of them) fit one large batch buffer: one write to the link socket.
+const batchSlack = 1 << 10
 
 // Pool hands out relay buffers, so the steady-state copy allocates nothing
 // per chunk. Share one Pool among all the links of a process.
 type Pool struct {
-	pool  sync.Pool
-	inUse atomic.Int64
+	small, large sync.Pool
+	inUse        atomic.Int64
 }
 
-// NewPool returns an empty Pool of BufferSize buffers.
+// NewPool returns an empty Pool of BufferSize and LargeBufferSize buffers.
 func NewPool() *Pool {
-	return &Pool{pool: sync.Pool{New: func() any {
-		b := make([]byte, BufferSize)
-		return &b
-	}}}
+	return &Pool{
+		small: sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }},
+		large: sync.Pool{New: func() any { b := make([]byte, LargeBufferSize); return &b }},
+	}
 }
 
 // InUse returns how many buffers are out of the pool: bytes moving now.
 // An idle link holds none.
 func (p *Pool) InUse() int64 { return p.inUse.Load() }
 
-func (p *Pool) get() *[]byte {
+func (p *Pool) get(large bool) *[]byte {
 	p.inUse.Add(1)
-	return p.pool.Get().(*[]byte)
+	if large {
+		return p.large.Get().(*[]byte)
+	}
+	return p.small.Get().(*[]byte)
 }
 
 func (p *Pool) put(b *[]byte) {
 	p.inUse.Add(-1)
-	p.pool.Put(b)
+	if len(*b) == LargeBufferSize {
+		p.large.Put(b)
+		return
+	}
+	p.small.Put(b)
 }
 
 // Endpoint is one side of a link: the connection bytes are read from and
@@ -67,6 +85,22 @@ type Endpoint struct {
 	// close_notify). Pipe returns what it says and half-closes dst only on
 	// nil, so an aborted stream never reaches the other side as a clean end.
 	EndOfStream func(error) error
+	// Socket is the socket under a TLS Conn (transport.Socket); the Linux
+	// relay batches the records of one write into one syscall and reads
+	// every ready record without waiting through it. Nil for plain TCP.
+	Socket Socket
+}
+
+// Socket is what the relay asks of the socket under a tls.Conn:
+// transport.Socket is one.
+type Socket interface {
+	// BeginBatch gathers what crypto/tls writes into buf until EndBatch,
+	// which writes it in one syscall.
+	BeginBatch(buf []byte)
+	EndBatch() error
+	// SetNonblocking(true) makes a read that would wait return an error
+	// whose Timeout() is true instead.
+	SetNonblocking(on bool)
 }
 
 // TCP returns the Endpoint of a plain TCP connection.
@@ -94,10 +128,10 @@ func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
 		if d, ok := dst.Conn.(*net.TCPConn); ok {
 			n, err = d.ReadFrom(sc)
 		} else {
-			n, err = copyFromTCP(dst.Conn, sc, pool)
+			n, err = copyFromTCP(dst, sc, pool)
 		}
 	case *tls.Conn:
-		n, err = copyFromTLS(dst.Conn, sc, src.Raw, pool)
+		n, err = copyFromTLS(dst.Conn, sc, src, pool)
 	default:
 		err = fmt.Errorf("relay: unsupported source connection %T", src.Conn)
 	}

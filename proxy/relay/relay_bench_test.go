@@ -13,6 +13,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/groupwire/groupwire/transport"
 )
 
 // The relay's hot path over real loopback sockets and real TLS 1.3:
@@ -76,8 +78,9 @@ func tlsPair(tb testing.TB) (client, server Endpoint) {
 	tb.Helper()
 	rc, rs := tcpPair(tb)
 	cert := testCert(tb)
-	cs := tls.Server(rs, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13, DynamicRecordSizingDisabled: true})
-	cc := tls.Client(rc, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, DynamicRecordSizingDisabled: true})
+	sockC, sockS := transport.NewSocket(rc), transport.NewSocket(rs)
+	cs := tls.Server(sockS, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13, DynamicRecordSizingDisabled: true})
+	cc := tls.Client(sockC, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, DynamicRecordSizingDisabled: true})
 	errc := make(chan error, 1)
 	go func() { errc <- cs.Handshake() }()
 	if err := cc.Handshake(); err != nil {
@@ -89,7 +92,7 @@ func tlsPair(tb testing.TB) (client, server Endpoint) {
 	if cc.ConnectionState().CipherSuite != tls.TLS_AES_128_GCM_SHA256 {
 		tb.Logf("negotiated %s", tls.CipherSuiteName(cc.ConnectionState().CipherSuite))
 	}
-	return Endpoint{Conn: cc, Raw: rc}, Endpoint{Conn: cs, Raw: rs}
+	return Endpoint{Conn: cc, Raw: rc, Socket: sockC}, Endpoint{Conn: cs, Raw: rs, Socket: sockS}
 }
 
 // relayRig is one relay direction with its feeder and its reader.

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,10 +18,12 @@ import (
 // copyFromTCP is the member→TLS leg. It reads inside the socket's
 // readiness callback, so the buffer is taken from the pool only when the
 // kernel has bytes for it and given back before the goroutine parks: the
-// same syscalls as a blocking Read, and no buffer held while idle.
+// same syscalls as a blocking Read, and no buffer held while idle. Once a
+// read fills its buffer the link is streaming and the next read takes a
+// large one, whose records go to the link socket in one write.
 // (io.CopyBuffer would not do: it ignores its buffer because *net.TCPConn
 // implements ReaderFrom and WriterTo, golang/go#16474.)
-func copyFromTCP(dst io.Writer, src *net.TCPConn, pool *Pool) (int64, error) {
+func copyFromTCP(dst Endpoint, src *net.TCPConn, pool *Pool) (int64, error) {
 	rc, err := src.SyscallConn()
 	if err != nil {
 		return 0, fmt.Errorf("relay: member socket: %w", err)
@@ -34,7 +35,7 @@ func copyFromTCP(dst io.Writer, src *net.TCPConn, pool *Pool) (int64, error) {
 		var nw int
 		var werr error
 		if n > 0 {
-			nw, werr = writeAll(dst, (*r.buf)[:n])
+			nw, werr = writeBatched(dst, (*r.buf)[:n], pool)
 		}
 		r.release()
 		total += int64(nw)
@@ -50,15 +51,33 @@ func copyFromTCP(dst io.Writer, src *net.TCPConn, pool *Pool) (int64, error) {
 	}
 }
 
+// writeBatched writes p to dst. More than one record's worth going to a
+// TLS endpoint is gathered in a large pooled buffer under the tls.Conn, so
+// all its records leave in one write instead of one write each.
+func writeBatched(dst Endpoint, p []byte, pool *Pool) (int, error) {
+	if dst.Socket == nil || len(p) <= BufferSize {
+		return writeAll(dst.Conn, p)
+	}
+	bp := pool.get(true)
+	defer pool.put(bp)
+	dst.Socket.BeginBatch(*bp)
+	nw, err := writeAll(dst.Conn, p)
+	if ferr := dst.Socket.EndBatch(); err == nil {
+		err = ferr
+	}
+	return nw, err
+}
+
 // tcpReader reads a socket into a pooled buffer taken only when data is
 // ready. Its read callback is a method value made once, so a read
 // allocates nothing.
 type tcpReader struct {
-	pool *Pool
-	buf  *[]byte // held from a successful read until release
-	n    int
-	err  error
-	fn   func(fd uintptr) bool
+	pool  *Pool
+	buf   *[]byte // held from a successful read until release
+	large bool    // the last read filled its buffer: take a large one
+	n     int
+	err   error
+	fn    func(fd uintptr) bool
 }
 
 // read waits until the socket is readable and reads it into r.buf. It
@@ -78,10 +97,14 @@ func (r *tcpReader) read(rc syscall.RawConn) (int, error) {
 // readability first.
 func (r *tcpReader) readFD(fd uintptr) bool {
 	if r.buf == nil {
-		r.buf = r.pool.get()
+		r.buf = r.pool.get(r.large)
+	}
+	buf := *r.buf
+	if r.large {
+		buf = buf[:LargeBufferSize-batchSlack]
 	}
 	for {
-		n, err := unix.Read(int(fd), *r.buf)
+		n, err := unix.Read(int(fd), buf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -93,7 +116,7 @@ func (r *tcpReader) readFD(fd uintptr) bool {
 		case n == 0:
 			r.err = io.EOF
 		default:
-			r.n = n
+			r.n, r.large = n, n == len(buf)
 		}
 		return true
 	}
@@ -106,117 +129,87 @@ func (r *tcpReader) release() {
 	}
 }
 
-// pastDeadline is a read deadline that has passed: a Read under it returns
-// what crypto/tls already holds, or a timeout at once.
-var pastDeadline = time.Unix(1, 0)
-
 // copyFromTLS is the peer→member leg. crypto/tls reads ahead, so a
-// readable socket is not the only sign of bytes ready. Each turn peeks at
-// the socket: readable means a Read will not park, so a pooled buffer is
-// taken and Read; not readable means only crypto/tls can hold bytes, which
-// a zero-deadline Read drains (a timeout there is not sticky: crypto/tls
-// keeps a partial record and treats a temporary error as retryable), and
-// only when that times out does the goroutine park on the socket, holding
-// no buffer. A bulk stream thus costs one peek per record; the probe and
-// its two small allocations (the timeout error) are paid only before
-// parking. This goroutine owns src's read deadline.
-func copyFromTLS(dst io.Writer, src *tls.Conn, raw *net.TCPConn, pool *Pool) (int64, error) {
-	rc, err := raw.SyscallConn()
+// readable socket is not the only sign of bytes ready. Each turn reads with
+// the socket nonblocking (see gather), moving every record crypto/tls can
+// return without waiting in one write to the member; only when the socket
+// would block, so that crypto/tls holds no whole record either, does the
+// goroutine park, holding no buffer.
+func copyFromTLS(dst io.Writer, src *tls.Conn, ep Endpoint, pool *Pool) (int64, error) {
+	if ep.Socket == nil {
+		return 0, errors.New("relay: a TLS endpoint needs the Socket under its tls.Conn")
+	}
+	rc, err := ep.Raw.SyscallConn()
 	if err != nil {
 		return 0, fmt.Errorf("relay: link socket: %w", err)
 	}
 	w := readinessWaiter{}
 	w.fn = w.check
-	w.peekFn = w.peekOnce
+	g := gatherer{src: src, sock: ep.Socket, pool: pool}
 	var total int64
-	streaming := false // the last Read returned a full record
 	for {
-		// While full records keep coming the stream is busy: Read at once
-		// and skip the peek, one syscall per record saved on bulk links.
-		// After a short record, peek first so an idle link parks with no
-		// buffer.
-		ready := streaming
-		if !ready {
-			if ready, err = w.peek(rc); err != nil {
-				return total, err
-			}
-		}
-		if !ready {
-			// The handshake, HELLO or ACCEPT, or the last Read, may have
-			// pulled records off the socket: drain those first.
-			n, moved, err := drainBuffered(dst, src, pool)
-			total += n
-			if err != nil {
-				return total, endOfStream(err)
-			}
-			if moved {
-				continue
-			}
+		n, err := g.gather(dst)
+		total += n
+		var ne net.Error
+		switch {
+		case err == nil: // a short record went out at once; look for more
+		case errors.As(err, &ne) && ne.Timeout():
 			if err := w.wait(rc); err != nil {
 				return total, err
 			}
-		}
-		n, err := readRecord(dst, src, pool)
-		total += n
-		if err != nil {
+		default:
 			return total, endOfStream(err)
 		}
-		streaming = n == BufferSize
 	}
 }
 
-// readRecord moves one tls.Conn Read's worth, at most one record, from
-// src to dst through a pooled buffer, and returns the bytes moved.
-func readRecord(dst io.Writer, src *tls.Conn, pool *Pool) (int64, error) {
-	bp := pool.get()
-	defer pool.put(bp)
-	nr, rerr := src.Read(*bp)
-	if nr > 0 {
-		if nw, werr := writeAll(dst, (*bp)[:nr]); werr != nil {
+// gatherer moves decrypted records from a tls.Conn to the member.
+type gatherer struct {
+	src   *tls.Conn
+	sock  Socket
+	pool  *Pool
+	large bool // the last turn filled its buffer: take a large one
+}
+
+// gather reads, with the socket nonblocking, every record crypto/tls can
+// return without waiting into one pooled buffer, and writes them to dst in
+// one write. It stops after a short record, so a lone small message is
+// written at once rather than after one more read. It returns the bytes
+// moved and the error that stopped the reads: nil after a short record, a
+// timeout when nothing more was ready.
+func (g *gatherer) gather(dst io.Writer) (int64, error) {
+	bp := g.pool.get(g.large)
+	defer g.pool.put(bp)
+	buf := *bp
+	g.sock.SetNonblocking(true)
+	off := 0
+	var rerr error
+	for off < len(buf) {
+		n, err := g.src.Read(buf[off:])
+		off += n
+		if err != nil || n < BufferSize {
+			rerr = err
+			break
+		}
+	}
+	g.sock.SetNonblocking(false)
+	g.large = off == len(buf)
+	if off > 0 {
+		if nw, werr := writeAll(dst, buf[:off]); werr != nil {
 			return int64(nw), werr
 		}
 	}
-	return int64(nr), rerr
+	return int64(off), rerr
 }
 
-// drainBuffered moves one record that crypto/tls already holds, without
-// waiting on the socket: it reads under a past deadline and reports
-// moved=false, with no error, when crypto/tls holds nothing.
-func drainBuffered(dst io.Writer, src *tls.Conn, pool *Pool) (n int64, moved bool, err error) {
-	if err := src.SetReadDeadline(pastDeadline); err != nil {
-		return 0, false, err
-	}
-	n, err = readRecord(dst, src, pool)
-	if derr := src.SetReadDeadline(time.Time{}); derr != nil {
-		return n, true, derr
-	}
-	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-		return 0, false, nil
-	}
-	return n, true, err
-}
-
-// readinessWaiter tells whether a socket is readable without reading it,
-// and parks until it is. A MSG_PEEK probe decides (data, end of stream or
-// an error all count as ready), so a readiness edge consumed earlier
-// cannot strand bytes. Its callbacks are method values made once, so
-// neither allocates.
+// readinessWaiter parks until a socket is readable. Its first check is a
+// MSG_PEEK probe (data, end of stream or an error all count as ready), so
+// a readiness edge consumed by an earlier read cannot strand bytes. Its
+// callback is a method value made once, so a wait allocates nothing.
 type readinessWaiter struct {
 	polled bool
-	ready  bool
 	fn     func(fd uintptr) bool
-	peekFn func(fd uintptr)
 }
-
-// peek reports whether the socket is readable now.
-func (w *readinessWaiter) peek(rc syscall.RawConn) (bool, error) {
-	if err := rc.Control(w.peekFn); err != nil {
-		return false, err
-	}
-	return w.ready, nil
-}
-
-func (w *readinessWaiter) peekOnce(fd uintptr) { w.ready = peekReadable(fd) }
 
 // wait parks until the socket is readable.
 func (w *readinessWaiter) wait(rc syscall.RawConn) error {
