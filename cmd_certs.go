@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -14,14 +16,21 @@ import (
 )
 
 const certsUsage = `Usage:
-  groupwire certs init   --dir DIR --members a,b,c [--ip a=127.0.0.11 ...] [--validity 8760h] [--force]
+  groupwire certs init   --dir DIR --members a,b,c [--ca-name NAME] [--ip a=127.0.0.11 ...] [--validity 8760h] [--force]
   groupwire certs issue  --dir DIR NAME [--ip NAME=ADDR ...] [--validity 8760h] [--force]
   groupwire certs revoke --dir DIR NAME
   groupwire certs crl    --dir DIR          (re-sign the CRL, e.g. before it expires)
+  groupwire certs bundle --out FILE [--crl-out FILE] DIR|FILE...
+                         (the CA certificates, and with --crl-out the CRLs, of several CA folders
+                         or files in one ssl_ca and one ssl_crl file: a CA rotation trusts both CAs)
 
 A development CA: ca.pem, ca-key.pem, NAME.pem, NAME-key.pem and crl.pem in DIR,
 ECDSA P-256, member certificates with serverAuth+clientAuth and the member name as DNS SAN.
 Keys are written 0600; existing files are never overwritten without --force.
+
+A CA is its folder. To rotate CAs, init a second folder with its own --ca-name, bundle
+both CAs into the members' ssl_ca, move every member to its certificate from the new
+folder, then point ssl_ca at the new CA alone (README: "Rotating the CA").
 `
 
 // runCerts is `groupwire certs`: the development PKI.
@@ -29,6 +38,9 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, certsUsage)
 		return usageError{}
+	}
+	if args[0] == "bundle" {
+		return certsBundle(args[1:], stdout, stderr)
 	}
 	req, err := parseCertsArgs(args[0], args[1:], stderr)
 	if err != nil {
@@ -117,6 +129,7 @@ func addIssueFlags(fs *flag.FlagSet, req *certsRequest) {
 	})
 	if req.sub == "init" {
 		fs.StringVar(&req.members, "members", "", "comma-separated member names")
+		fs.StringVar(&req.opts.CAName, "ca-name", "", "the CA's common name (default \""+devpki.DefaultCAName+"\"); give a second CA a name of its own")
 		fs.BoolVar(&req.keep, "keep-existing", false, "if DIR already holds a CA, keep it and issue only missing members (for init containers)")
 	}
 }
@@ -154,5 +167,94 @@ func issueMissing(opts devpki.DirOptions, members []string, stdout io.Writer) er
 		fmt.Fprintf(stdout, "issued %s\n", devpki.CertPath(opts.Dir, m))
 	}
 	fmt.Fprintf(stdout, "kept the existing CA in %s\n", opts.Dir)
+	return nil
+}
+
+// certsBundle is `certs bundle`: the CA certificate of each CA folder,
+// concatenated into one PEM file for ssl_ca, as a CA rotation needs while
+// members hold certificates from both.
+func certsBundle(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("certs bundle", stderr)
+	out := fs.String("out", "", "CA bundle file to write (for ssl_ca)")
+	crlOut := fs.String("crl-out", "", "CRL bundle file to write (for ssl_crl): each folder's crl.pem")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *out == "" || fs.NArg() == 0 {
+		return usageError{"certs bundle: --out FILE and at least one CA folder are required"}
+	}
+	if *crlOut != "" {
+		if err := bundleCRLs(*crlOut, fs.Args(), stdout); err != nil {
+			return fmt.Errorf("certs bundle: %w", err)
+		}
+	}
+	var bundle []byte
+	n := 0
+	for _, arg := range fs.Args() {
+		b, count, err := caCertificates(arg)
+		if err != nil {
+			return fmt.Errorf("certs bundle: %w", err)
+		}
+		bundle, n = append(bundle, b...), n+count
+	}
+	if err := writeFileAtomic(*out, bundle); err != nil {
+		return fmt.Errorf("certs bundle: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %d CA certificate(s) to %s\n", n, *out)
+	return nil
+}
+
+// caCertificates reads the CA certificates of a CA folder (its ca.pem) or
+// of a PEM file, re-encoded, and how many there are. Anything that is not
+// a CA certificate is an error naming the file.
+func caCertificates(arg string) ([]byte, int, error) {
+	path := arg
+	if st, err := os.Stat(arg); err == nil && st.IsDir() {
+		path = filepath.Join(arg, devpki.CAFile)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []byte
+	n := 0
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		c, err := x509.ParseCertificate(block.Bytes)
+		if block.Type != "CERTIFICATE" || err != nil || !c.IsCA {
+			return nil, 0, fmt.Errorf("%s: block %d is not a CA certificate", path, n+1)
+		}
+		out = append(out, pem.EncodeToMemory(block)...)
+		n++
+	}
+	if n == 0 {
+		return nil, 0, fmt.Errorf("%s: no certificate", path)
+	}
+	return out, n, nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames
+// it over path, so a watching sidecar never reads half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// bundleCRLs writes the crl.pem of every CA folder in dirs into one file.
+func bundleCRLs(out string, dirs []string, stdout io.Writer) error {
+	var bundle []byte
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, devpki.CRLFile))
+		if err != nil {
+			return fmt.Errorf("--crl-out needs CA folders: %w", err)
+		}
+		bundle = append(bundle, b...)
+	}
+	if err := writeFileAtomic(out, bundle); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d CRL file(s) to %s\n", len(dirs), out)
 	return nil
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -15,7 +17,8 @@ import (
 )
 
 // runSidecar is `groupwire run`: one member's sidecar until SIGTERM or
-// SIGINT (drain), reloading certificates on SIGHUP.
+// SIGINT (drain). On SIGHUP it reloads the cluster file and every
+// certificate; when the cluster file changes, the file.
 func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	configPath := fs.String("config", envOr("GROUPWIRE_CONFIG", ""), "cluster file (env GROUPWIRE_CONFIG)")
@@ -31,11 +34,7 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg, err := cluster.LoadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	plan, err := cfg.Plan(*member, os.LookupEnv)
+	plan, err := loadPlan(*configPath, *member, false)
 	if err != nil {
 		return err
 	}
@@ -46,6 +45,23 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	changed := make(chan struct{}, 1)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		notify := func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+		if err := cluster.WatchFile(watchCtx, *configPath, notify); err != nil {
+			log.Error().Err(err).Msg("cluster file not watched; SIGHUP still reloads it")
+		}
+	}()
+	defer func() { stopWatch(); <-watchDone }()
+	load := func() (*cluster.Plan, error) { return loadPlan(*configPath, *member, true) }
 	done := make(chan error, 1)
 	go func() { done <- sc.Run(ctx) }()
 	for {
@@ -53,10 +69,45 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case err := <-done:
 			return err
 		case <-hup:
-			log.Info().Msg("SIGHUP: reloading certificates")
+			reloadConfig(sc, load, log)
 			sc.Reload()
+		case <-changed:
+			reloadConfig(sc, load, log)
 		}
 	}
+}
+
+// reloadConfig reloads the cluster file into a running sidecar, which logs
+// and counts the outcome; before it runs, the reload is only logged.
+func reloadConfig(sc *proxy.Sidecar, load func() (*cluster.Plan, error), log zerolog.Logger) {
+	if err := sc.ReloadConfig(load); errors.Is(err, proxy.ErrNotRunning) {
+		log.Warn().Msg("cluster file reload skipped: the sidecar is not serving yet")
+	}
+}
+
+// loadPlan reads the cluster file at path and plans member. With material
+// set, the key material is checked as `groupwire check` does, and its
+// errors refuse the plan: a reload must never put a file in force that
+// check would fail.
+func loadPlan(path, member string, material bool) (*cluster.Plan, error) {
+	cfg, err := cluster.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := cfg.Plan(member, os.LookupEnv)
+	if err != nil || !material {
+		return plan, err
+	}
+	var errs []cluster.Problem
+	for _, p := range cluster.CheckMaterial(plan, time.Now()) {
+		if p.Severity == cluster.SeverityError {
+			errs = append(errs, p)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &cluster.ConfigError{File: path, Problems: errs}
+	}
+	return plan, nil
 }
 
 // logOptions are the logging flags shared by commands.

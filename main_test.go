@@ -351,7 +351,7 @@ func sighupReloads(t *testing.T, g *localgroup.Group, p1 *process) {
 	metrics := "http://" + g.Member("mysql-1").IP + ":9900/metrics"
 	before := metricSum(t, metrics, "groupwire_cert_reloads_total")
 	p1.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, p1, "SIGHUP: reloading certificates")
+	waitLog(t, p1, "cluster file reloaded")
 	// One reload per channel's store (group and recovery): the counter only
 	// moves when Sidecar.Reload really ran ReloadAll.
 	waitMetricSum(t, metrics, "groupwire_cert_reloads_total", before+float64(len(g.Channels)))

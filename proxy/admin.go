@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/proxy/cluster"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -81,8 +83,11 @@ type Status struct {
 
 // ChannelStatus describes one channel's policy and key material.
 type ChannelStatus struct {
-	Name        string       `json:"name"`
-	Mode        string       `json:"ssl_mode"`
+	Name string `json:"name"`
+	Mode string `json:"ssl_mode"`
+	// AcceptModes are the modes accepted during a rolling ssl_mode change
+	// (accept_modes); absent otherwise.
+	AcceptModes []string     `json:"accept_modes,omitempty"`
 	Certificate *CertStatus  `json:"certificate,omitempty"`
 	CRLs        []CRLStatus  `json:"crls,omitempty"`
 	Reload      ReloadStatus `json:"reload"`
@@ -114,13 +119,17 @@ type ReloadStatus struct {
 
 // PeerStatus is the health of the pair with one peer on one channel.
 type PeerStatus struct {
-	Peer            string      `json:"peer"`
-	Channel         string      `json:"channel"`
-	Up              bool        `json:"up"`
-	LastProbe       time.Time   `json:"last_probe,omitzero"`
-	SetupMS         float64     `json:"setup_ms"`
-	LastError       string      `json:"last_error,omitempty"`
-	LiveLinks       int         `json:"live_links"`
+	Peer      string    `json:"peer"`
+	Channel   string    `json:"channel"`
+	Up        bool      `json:"up"`
+	LastProbe time.Time `json:"last_probe,omitzero"`
+	SetupMS   float64   `json:"setup_ms"`
+	LastError string    `json:"last_error,omitempty"`
+	LiveLinks int       `json:"live_links"`
+	// LinkModes are the ssl_modes the live links of the pair run at, sorted:
+	// during a rolling ssl_mode change, a peer still at the old mode shows
+	// it here.
+	LinkModes       []string    `json:"link_modes,omitempty"`
 	BytesToPeer     uint64      `json:"bytes_to_peer"`
 	BytesToMember   uint64      `json:"bytes_to_member"`
 	PeerCertificate *CertStatus `json:"peer_certificate,omitempty"`
@@ -128,19 +137,22 @@ type PeerStatus struct {
 
 // Status returns the sidecar's current state.
 func (s *Sidecar) Status() Status {
-	st := Status{Group: s.plan.Group, Member: s.plan.Member, Serving: s.serving.Load(), Links: s.Links()}
-	for _, ch := range s.plan.Channels {
-		st.Channels = append(st.Channels, s.channelStatus(ch))
+	g := s.current()
+	st := Status{Group: g.plan.Group, Member: g.plan.Member, Serving: s.serving.Load(), Links: s.Links()}
+	for _, ch := range g.plan.Channels {
+		st.Channels = append(st.Channels, channelStatus(ch, g.stores[ch.Name]))
 	}
 	sort.Slice(st.Channels, func(i, j int) bool { return st.Channels[i].Name < st.Channels[j].Name })
 	st.Peers = s.peerStatus(st.Links)
 	return st
 }
 
-// channelStatus describes one channel's key material.
-func (s *Sidecar) channelStatus(ch cluster.ChannelPlan) ChannelStatus {
+// channelStatus describes one channel's modes and key material.
+func channelStatus(ch cluster.ChannelPlan, store *certs.Store) ChannelStatus {
 	cs := ChannelStatus{Name: ch.Name, Mode: ch.Mode.String(), Reload: ReloadStatus{OK: true}}
-	store := s.stores[ch.Name]
+	for _, m := range ch.AcceptModes {
+		cs.AcceptModes = append(cs.AcceptModes, m.String())
+	}
 	if store == nil {
 		return cs
 	}
@@ -167,14 +179,19 @@ func (s *Sidecar) channelStatus(ch cluster.ChannelPlan) ChannelStatus {
 // peerStatus joins each pair's health with its live links and bytes.
 func (s *Sidecar) peerStatus(links []LinkInfo) []PeerStatus {
 	live := map[pairKey]int{}
+	modes := map[pairKey][]string{}
 	for _, l := range links {
-		live[pairKey{l.Peer, l.Channel}]++
+		k := pairKey{l.Peer, l.Channel}
+		live[k]++
+		if !slices.Contains(modes[k], l.Mode) {
+			modes[k] = append(modes[k], l.Mode)
+		}
 	}
 	bytes := s.pairBytes()
 	var out []PeerStatus
 	for _, h := range s.health.all() {
 		ps := PeerStatus{Peer: h.Peer, Channel: h.Channel, Up: h.Up, LastProbe: h.LastProbe, LastError: h.LastError,
-			SetupMS: float64(h.Setup.Microseconds()) / 1000, LiveLinks: live[pairKey{h.Peer, h.Channel}],
+			SetupMS: float64(h.Setup.Microseconds()) / 1000, LiveLinks: live[pairKey{h.Peer, h.Channel}], LinkModes: slices.Sorted(slices.Values(modes[pairKey{h.Peer, h.Channel}])),
 			BytesToPeer: bytes[bytesKey{h.Peer, h.Channel, "to_peer"}], BytesToMember: bytes[bytesKey{h.Peer, h.Channel, "to_member"}]}
 		if h.Up {
 			ps.LastError = ""

@@ -31,6 +31,13 @@ func newAdmission(l cluster.Limits) *admission {
 	return &admission{limits: l, perSource: make(map[netip.Addr]int), links: make(map[pairKey]int)}
 }
 
+// setLimits puts new limits in force for connections admitted from now on.
+func (a *admission) setLimits(l cluster.Limits) {
+	a.mu.Lock()
+	a.limits = l
+	a.mu.Unlock()
+}
+
 // handshake admits an inbound connection from remote until HELLO is
 // checked. It names the limit reached when it refuses.
 func (a *admission) handshake(remote net.Addr) (release func(), limit string) {

@@ -27,12 +27,30 @@ type healthBoard struct {
 	pairs map[pairKey]*pairHealth
 }
 
-func newHealthBoard(routes []outboundRoute) *healthBoard {
+func newHealthBoard(pairs []pairKey) *healthBoard {
 	b := &healthBoard{pairs: make(map[pairKey]*pairHealth)}
-	for _, r := range routes {
-		b.pairs[pairKey{r.Peer, r.Channel}] = &pairHealth{Peer: r.Peer, Channel: r.Channel}
-	}
+	b.setPairs(pairs)
 	return b
+}
+
+// setPairs makes the board hold exactly pairs: new ones start unknown
+// (down), those no longer listed are forgotten, the rest keep their
+// health.
+func (b *healthBoard) setPairs(pairs []pairKey) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	keep := make(map[pairKey]bool, len(pairs))
+	for _, k := range pairs {
+		keep[k] = true
+		if b.pairs[k] == nil {
+			b.pairs[k] = &pairHealth{Peer: k.peer, Channel: k.channel}
+		}
+	}
+	for k := range b.pairs {
+		if !keep[k] {
+			delete(b.pairs, k)
+		}
+	}
 }
 
 // probed records a probe's outcome.
@@ -84,12 +102,15 @@ func (b *healthBoard) all() []pairHealth {
 
 // probeLoop probes one pair every probe_interval until ctx ends, each
 // probe bounded by the interval, so that a pair that goes down shows as
-// down within two intervals and one that comes back within one.
-func (s *Sidecar) probeLoop(ctx context.Context, r *outboundRoute) {
-	interval := s.plan.ProbeInterval
+// down within two intervals and one that comes back within one. Each probe
+// uses the listener's current route, so a reload's new address or
+// identity is probed at once.
+func (s *Sidecar) probeLoop(ctx context.Context, rl *routeListener) {
+	interval := s.current().plan.ProbeInterval
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
+		r := rl.route.Load()
 		pctx, cancel := context.WithTimeout(ctx, interval)
 		setup, cert, err := r.dialer.Probe(pctx)
 		cancel()

@@ -42,7 +42,7 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 	}
 	s.metrics.linkSetup.Observe(time.Since(start).Seconds())
 	s.health.seen(r.Peer, r.Channel, firstCert(link))
-	s.startLink(&liveLink{peer: r.Peer, channel: r.Channel, direction: Outbound, link: link, member: member, release: releaseLink})
+	s.startLink(&liveLink{peer: r.Peer, channel: r.Channel, mode: r.mode, direction: Outbound, link: link, member: member, release: releaseLink})
 }
 
 // serveInbound answers one link dialed by a peer's sidecar: transport
@@ -54,13 +54,14 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn, handshake 
 	remote := raw.RemoteAddr().String()
 	var member *net.TCPConn
 	var releaseLink func()
-	link, err := s.acceptor.Serve(ctx, raw, func(ctx context.Context, h transport.Hello) error {
+	g := s.current()
+	link, err := g.acceptor.Serve(ctx, raw, func(ctx context.Context, h transport.Hello) error {
 		handshake() // past HELLO: no longer a handshake in flight
 		var ok bool
 		if releaseLink, ok = s.admit.link(h.From, h.Channel); !ok {
-			return &limitError{limit: "max_links_per_peer", value: s.plan.Limits.Value("max_links_per_peer"), peer: h.From, channel: h.Channel}
+			return &limitError{limit: "max_links_per_peer", value: g.plan.Limits.Value("max_links_per_peer"), peer: h.From, channel: h.Channel}
 		}
-		c, err := s.connectMember(ctx, h.Channel)
+		c, err := connectMember(ctx, g, h.Channel)
 		member = c
 		return err
 	})
@@ -80,7 +81,7 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn, handshake 
 	}
 	h := link.Hello()
 	s.health.seen(h.From, h.Channel, firstCert(link))
-	s.startLink(&liveLink{peer: h.From, channel: h.Channel, direction: Inbound, link: link, member: member, release: releaseLink})
+	s.startLink(&liveLink{peer: h.From, channel: h.Channel, mode: h.Mode, direction: Inbound, link: link, member: member, release: releaseLink})
 }
 
 // firstCert is the leaf certificate the link's peer presented, or nil.
@@ -102,13 +103,14 @@ func (e *limitError) Error() string {
 	return fmt.Sprintf("limit reached: %s (%d) for peer %s on channel %s", e.limit, e.value, e.peer, e.channel)
 }
 
-// connectMember dials this member's service for channel.
-func (s *Sidecar) connectMember(ctx context.Context, channel string) (*net.TCPConn, error) {
-	target := s.delivery[channel]
-	d := net.Dialer{Timeout: s.plan.Link.DialTimeout, KeepAlive: -1} // setSocketOptions sets it
+// connectMember dials this member's service for channel, as generation g
+// says.
+func connectMember(ctx context.Context, g *generation, channel string) (*net.TCPConn, error) {
+	target := g.delivery[channel]
+	d := net.Dialer{Timeout: g.plan.Link.DialTimeout, KeepAlive: -1} // setSocketOptions sets it
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
-		return nil, fmt.Errorf("member %s's service for channel %s at %s is not reachable: %v", s.plan.Member, channel, target, err)
+		return nil, fmt.Errorf("member %s's service for channel %s at %s is not reachable: %v", g.plan.Member, channel, target, err)
 	}
 	member := c.(*net.TCPConn)
 	setSocketOptions(member)

@@ -20,6 +20,8 @@ type metrics struct {
 	cut             *prometheus.CounterVec // live links cut by a trust change
 	aborts          *prometheus.CounterVec // links that ended in an abort, passed on as a reset
 	reloads         *prometheus.CounterVec // key material reload attempts
+	configReloads   *prometheus.CounterVec // cluster file reloads, by result
+	configReloadOK  prometheus.Gauge       // 1 unless the last cluster file reload was refused
 	linkSetup       prometheus.Histogram   // dial + handshake + HELLO, outbound
 	// probeSeconds is the setup time of successful probes, per pair.
 	probeSeconds *prometheus.HistogramVec
@@ -57,6 +59,14 @@ func newMetrics(s *Sidecar) *metrics {
 			Name: "groupwire_cert_reloads_total",
 			Help: "Key material reload attempts by store and result (changed, unchanged, failed).",
 		}, []string{"store", "result"}),
+		configReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupwire_config_reloads_total",
+			Help: "Cluster file reloads (SIGHUP or a change of the file), by result: ok, unchanged, invalid (the errors groupwire check prints), restart_needed, failed (a listener could not be bound).",
+		}, []string{"result"}),
+		configReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "groupwire_config_reload_ok",
+			Help: "1 if the last cluster file reload was applied (or found nothing to change), 0 if it was refused and the previous configuration stays in force.",
+		}),
 		probeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "groupwire_peer_probe_seconds",
 			Help:    "Link setup time of successful probes (TCP, TLS with both certificates verified, PROBE answered), by peer and channel.",
@@ -68,7 +78,8 @@ func newMetrics(s *Sidecar) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	m.registry.MustRegister(m.links, m.refused, m.outboundRefused, m.cut, m.aborts, m.reloads, m.linkSetup, m.probeSeconds,
+	m.configReloadOK.Set(1)
+	m.registry.MustRegister(m.links, m.refused, m.outboundRefused, m.cut, m.aborts, m.reloads, m.configReloads, m.configReloadOK, m.linkSetup, m.probeSeconds,
 		&stateCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -133,7 +144,7 @@ type stateCollector struct{ s *Sidecar }
 
 var (
 	descLinksActive = prometheus.NewDesc("groupwire_links_active",
-		"Live links by channel, peer and direction.", []string{"channel", "peer", "direction"}, nil)
+		"Live links by channel, peer, direction and the ssl_mode they run at (during a rolling change, the peers still at the old mode).", []string{"channel", "peer", "direction", "mode"}, nil)
 	descCertNotAfter = prometheus.NewDesc("groupwire_cert_not_after_seconds",
 		"Expiry (Unix time) of the member's own certificate, by store.", []string{"store", "subject", "serial"}, nil)
 	descCRLNextUpdate = prometheus.NewDesc("groupwire_crl_next_update_seconds",
@@ -160,15 +171,15 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c.linkBytes(ch)
 	c.peerUp(ch)
-	type key struct{ channel, peer, dir string }
+	type key struct{ channel, peer, dir, mode string }
 	active := map[key]int{}
 	for _, l := range c.s.links.all() {
-		active[key{l.channel, l.peer, string(l.direction)}]++
+		active[key{l.channel, l.peer, string(l.direction), l.mode.String()}]++
 	}
 	for k, n := range active {
-		ch <- prometheus.MustNewConstMetric(descLinksActive, prometheus.GaugeValue, float64(n), k.channel, k.peer, k.dir)
+		ch <- prometheus.MustNewConstMetric(descLinksActive, prometheus.GaugeValue, float64(n), k.channel, k.peer, k.dir, k.mode)
 	}
-	for _, st := range c.s.stores {
+	for _, st := range c.s.current().storeList() {
 		snap := st.Current()
 		if snap.Cert != nil && snap.Cert.Leaf != nil {
 			leaf := snap.Cert.Leaf

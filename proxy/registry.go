@@ -25,6 +25,7 @@ type liveLink struct {
 	id        uint64
 	peer      string
 	channel   string
+	mode      transport.Mode // the ssl_mode the link runs at
 	direction Direction
 	started   time.Time
 	link      *transport.Link
@@ -67,6 +68,7 @@ type LinkInfo struct {
 	Peer      string    `json:"peer"`
 	Channel   string    `json:"channel"`
 	Direction Direction `json:"direction"`
+	Mode      string    `json:"mode"` // the ssl_mode the link runs at
 	Started   time.Time `json:"started"`
 	// PeerSerial is the serial number (hex) of the certificate the peer
 	// presented, "" under DISABLED or when it presented none.

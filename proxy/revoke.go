@@ -2,43 +2,33 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"runtime/debug"
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
+	"github.com/groupwire/groupwire/transport"
 )
 
-// housekeeping reloads key material when its files change, and after
-// every reload checks each live link's peer again, cutting those whose
-// peer is no longer trusted (revoked, CA gone). Once a second it cuts
+// housekeeping, once a second, cuts
 // links whose peer certificate expired (unless close_on_expiry is off) and
 // links idle for idle_timeout, and returns memory to the system after many
 // links closed.
-func (s *Sidecar) housekeeping(ctx context.Context, watcher *certs.Watcher) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if watcher == nil {
-			return
-		}
-		if err := watcher.Run(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error().Err(err).Msg("certificate watcher stopped; changes are picked up by SIGHUP only")
-		}
-	}()
+func (s *Sidecar) housekeeping(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var mem memoryReleaser
 	for {
 		select {
 		case <-ctx.Done():
-			<-done
 			return
 		case <-tick.C:
-			if s.plan.CloseOnExpiry {
+			plan := s.current().plan
+			if plan.CloseOnExpiry {
 				s.cutExpired(s.now())
 			}
-			if s.plan.IdleTimeout > 0 {
-				s.cutIdle(s.plan.IdleTimeout)
+			if plan.IdleTimeout > 0 {
+				s.cutIdle(plan.IdleTimeout)
 			}
 			// Handshakes in flight count too: a flood of them grows the
 			// heap as much as links do.
@@ -46,32 +36,6 @@ func (s *Sidecar) housekeeping(ctx context.Context, watcher *certs.Watcher) {
 			s.logSuppressed(time.Now())
 		}
 	}
-}
-
-// newCertWatcher sets up the watch of every store's files, so that a change
-// made once the sidecar is ready is seen; nil when there is nothing to
-// watch or the watch cannot be set up (logged: SIGHUP and the periodic
-// re-check still reload).
-func (s *Sidecar) newCertWatcher() *certs.Watcher {
-	stores := make([]*certs.Store, 0, len(s.stores))
-	for _, st := range s.stores {
-		stores = append(stores, st)
-	}
-	if len(stores) == 0 {
-		return nil
-	}
-	w, err := certs.NewWatcher(stores, certs.WatchOptions{
-		Interval: s.plan.ReloadInterval,
-		OnReload: s.onReload,
-		OnWatchError: func(err error) {
-			s.log.Warn().Err(err).Msg("certificate watch; the periodic re-check still reloads")
-		},
-	})
-	if err != nil {
-		s.log.Error().Err(err).Msg("certificate watcher not started; changes are picked up by SIGHUP only")
-		return nil
-	}
-	return w
 }
 
 // logSuppressed logs one line per reason whose refusal lines the rate
@@ -116,11 +80,7 @@ func (s *Sidecar) now() time.Time {
 // Reload reloads every channel's key material at once (SIGHUP), then
 // checks the live links again.
 func (s *Sidecar) Reload() {
-	stores := make([]*certs.Store, 0, len(s.stores))
-	for _, st := range s.stores {
-		stores = append(stores, st)
-	}
-	_ = certs.ReloadAll(stores, s.onReload) // onReload logs each failure
+	_ = certs.ReloadAll(s.current().storeList(), s.onReload) // onReload logs each failure
 }
 
 // onReload logs a reload attempt and, when the material changed, checks
@@ -137,39 +97,54 @@ func (s *Sidecar) onReload(st *certs.Store, changed bool, err error) {
 	}
 	s.metrics.reloads.WithLabelValues(st.Name(), "changed").Inc()
 	s.log.Info().Str("store", st.Name()).Msg("certificates reloaded")
-	for name, cs := range s.stores {
+	for name, cs := range s.current().stores {
 		if cs == st {
 			s.recheckChannel(name)
 		}
 	}
 }
 
-// recheckChannel verifies the peer of every live link of a channel against
-// the current key material and cuts the links that fail.
-func (s *Sidecar) recheckChannel(channel string) {
-	p := s.policies[channel]
+// recheckChannel checks every live link of a channel against the current
+// policy (its mode still accepted, its peer's chain still trusted by the
+// current key material) and cuts the links that fail. It returns how many
+// it cut.
+func (s *Sidecar) recheckChannel(channel string) int {
+	p := s.current().policies[channel]
+	if p == nil {
+		return 0
+	}
+	cut := 0
 	for _, l := range s.links.all() {
-		if l.channel != channel || len(l.link.PeerCertificates()) == 0 {
+		if l.channel != channel {
 			continue
 		}
-		if err := p.Reverify(l.link.PeerCertificates(), l.direction == Inbound); err != nil {
-			if !l.kill("peer no longer trusted: " + err.Error()) {
-				continue // already on its way out
-			}
-			s.metrics.cut.WithLabelValues(channel, "untrusted").Inc()
-			s.log.Warn().Str("peer", l.peer).Str("channel", channel).Str("dir", string(l.direction)).
-				Str("serial", l.link.PeerCertificates()[0].SerialNumber.Text(16)).Err(err).
-				Msg("cutting link: peer no longer trusted")
+		err := p.Reverify(l.mode, l.link.PeerCertificates(), l.direction == Inbound)
+		if err == nil {
+			continue
 		}
+		reason, label, msg := "peer no longer trusted: ", "untrusted", "cutting link: peer no longer trusted"
+		if errors.Is(err, transport.ErrModeNotAccepted) {
+			reason, label, msg = "", "mode", "cutting link: its ssl_mode is no longer accepted"
+		}
+		if !l.kill(reason + err.Error()) {
+			continue // already on its way out
+		}
+		cut++
+		s.metrics.cut.WithLabelValues(channel, label).Inc()
+		ev := s.log.Warn().Str("peer", l.peer).Str("channel", channel).Str("dir", string(l.direction)).Str("mode", l.mode.String()).Err(err)
+		if pc := l.link.PeerCertificates(); len(pc) > 0 {
+			ev = ev.Str("serial", pc[0].SerialNumber.Text(16))
+		}
+		ev.Msg(msg)
 	}
+	return cut
 }
 
 // cutExpired cuts links whose peer presented a certificate that has since
 // expired.
 func (s *Sidecar) cutExpired(now time.Time) {
 	for _, l := range s.links.all() {
-		p := s.policies[l.channel]
-		if p == nil || !p.Mode.VerifiesChain() {
+		if !l.mode.VerifiesChain() {
 			continue
 		}
 		for _, c := range l.link.PeerCertificates() {

@@ -22,7 +22,6 @@ import (
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/proxy/cluster"
 	"github.com/groupwire/groupwire/proxy/relay"
-	"github.com/groupwire/groupwire/transport"
 )
 
 // Options tune a Sidecar beyond what the plan says.
@@ -39,102 +38,78 @@ type Options struct {
 
 // Sidecar is one member's groupwire. Create it with New, start it with Run.
 type Sidecar struct {
-	plan     *cluster.Plan
-	opts     Options
-	log      zerolog.Logger
-	stores   map[string]*certs.Store // by channel; TLS channels only
-	acme     []*certs.ACME           // one per distinct tls.acme configuration; Run keeps them renewing
-	policies map[string]*transport.Policy
-	acceptor *transport.Acceptor
-	routes   []outboundRoute
-	delivery map[string]string // channel → member service address
-	pool     *relay.Pool
-	links    *registry
-	admit    *admission
-	health   *healthBoard
-	logRate  *logLimiter // refusal lines, so a flood cannot fill the disk
-	metrics  *metrics
-	ready    chan struct{}
-	serving  atomic.Bool    // listeners bound and not draining
-	wg       sync.WaitGroup // every goroutine Run starts
-}
+	opts    Options
+	log     zerolog.Logger
+	gen     atomic.Pointer[generation] // the current plan and what is built from it
+	acme    []*certs.ACME              // one per distinct tls.acme configuration; Run keeps them renewing
+	pool    *relay.Pool
+	links   *registry
+	admit   *admission
+	health  *healthBoard
+	logRate *logLimiter // refusal lines, so a flood cannot fill the disk
+	metrics *metrics
+	ready   chan struct{}
+	serving atomic.Bool    // listeners bound and not draining
+	wg      sync.WaitGroup // every goroutine Run starts
 
-type outboundRoute struct {
-	cluster.Route
-	dialer *transport.Dialer
+	// reloadMu serializes reloads with Run's start and stop; it guards
+	// what follows.
+	reloadMu  sync.Mutex
+	serveCtx  context.Context            // Run's serving context; nil before Run and after it stopped
+	listeners map[pairKey]*routeListener // bound outbound listeners
+	certWatch *certWatch                 // the running certificate watch, nil if none
 }
 
 // New loads every channel's key material and prepares the sidecar for
 // plan. Nothing listens until Run.
 func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 	s := &Sidecar{
-		plan:     plan,
-		opts:     opts,
-		log:      opts.Logger.With().Str("member", plan.Member).Logger(),
-		stores:   make(map[string]*certs.Store),
-		policies: make(map[string]*transport.Policy),
-		delivery: make(map[string]string),
-		pool:     relay.NewPool(),
-		links:    newRegistry(),
-		admit:    newAdmission(plan.Limits),
-		logRate:  newLogLimiter(),
-		ready:    make(chan struct{}),
+		opts:      opts,
+		log:       opts.Logger.With().Str("member", plan.Member).Logger(),
+		pool:      relay.NewPool(),
+		links:     newRegistry(),
+		admit:     newAdmission(plan.Limits),
+		logRate:   newLogLimiter(),
+		ready:     make(chan struct{}),
+		listeners: make(map[pairKey]*routeListener),
 	}
-	var policies []*transport.Policy
 	acmeByConfig := make(map[string]*certs.ACME)
-	for _, ch := range plan.Channels {
-		p, err := s.newPolicy(ch, acmeByConfig)
-		if err != nil {
-			return nil, err
-		}
-		s.policies[ch.Name] = p
-		policies = append(policies, p)
+	g, err := buildGeneration(plan, storeReuse{newACME: func(ch cluster.ChannelPlan, st *certs.Store) error {
+		return s.attachACME(ch, st, acmeByConfig)
+	}})
+	if err != nil {
+		return nil, err
 	}
+	s.gen.Store(g)
 	for _, w := range plan.Warnings {
 		s.log.Warn().Str("key", w.Path).Msg(w.Msg)
 	}
-	if err := s.buildLinks(policies); err != nil {
-		return nil, err
-	}
-	s.health = newHealthBoard(s.routes)
+	s.warnKeyExposure(g)
+	s.health = newHealthBoard(g.routeKeys())
 	s.metrics = newMetrics(s)
 	return s, nil
 }
 
-// newPolicy loads a channel's key material (from files, or obtained over
-// ACME; channels with one acme configuration share it) and returns its
-// checked policy.
-func (s *Sidecar) newPolicy(ch cluster.ChannelPlan, acmeByConfig map[string]*certs.ACME) (*transport.Policy, error) {
-	p := &transport.Policy{Channel: ch.Name, Mode: ch.Mode, Params: ch.Params, Now: s.opts.Now}
-	if ch.Mode.UsesTLS() {
-		store, err := certs.NewStore("channel "+ch.Name, ch.Source)
-		if err != nil {
-			return nil, err // names the store: "channel NAME: load ..."
+// current returns the current generation.
+func (s *Sidecar) current() *generation { return s.gen.Load() }
+
+// warnKeyExposure warns about every key file others than its owner can
+// read.
+func (s *Sidecar) warnKeyExposure(g *generation) {
+	for _, ch := range g.plan.Channels {
+		if g.stores[ch.Name] == nil || ch.Source.Key == "" {
+			continue
 		}
-		s.stores[ch.Name] = store
-		p.Creds = store
-		if msg, err := certs.KeyExposure(ch.Source.Key); ch.Source.Key != "" && err == nil && msg != "" {
+		if msg, err := certs.KeyExposure(ch.Source.Key); err == nil && msg != "" {
 			s.log.Warn().Str("channel", ch.Name).Str("ssl_key", ch.Source.Key).Msg(msg)
 		}
 	}
-	if ch.Mode.UsesTLS() && ch.ACME != nil {
-		if err := s.attachACME(ch, acmeByConfig); err != nil {
-			return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
-		}
-		// ACME certificates often carry serverAuth only; links are
-		// symmetric, so a dialing peer may present one too.
-		p.ServerAuthClients = true
-	}
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // attachACME makes the channel's certificate come from ACME: obtained (or
 // loaded from storage) before anything is served, bounded by the obtain
-// timeout.
-func (s *Sidecar) attachACME(ch cluster.ChannelPlan, acmeByConfig map[string]*certs.ACME) error {
+// timeout. Channels with one acme configuration share it.
+func (s *Sidecar) attachACME(ch cluster.ChannelPlan, store *certs.Store, acmeByConfig map[string]*certs.ACME) error {
 	key := fmt.Sprintf("%+v", *ch.ACME)
 	a := acmeByConfig[key]
 	if a == nil {
@@ -148,30 +123,7 @@ func (s *Sidecar) attachACME(ch cluster.ChannelPlan, acmeByConfig map[string]*ce
 		acmeByConfig[key] = a
 		s.acme = append(s.acme, a)
 	}
-	return a.Attach(s.stores[ch.Name])
-}
-
-// buildLinks makes the acceptor, a dialer per outbound route and the
-// delivery address of each channel.
-func (s *Sidecar) buildLinks(policies []*transport.Policy) error {
-	plan := s.plan
-	identities := make(map[string]string, len(plan.Members))
-	for _, m := range plan.Members {
-		identities[m.Name] = m.Identity
-	}
-	s.acceptor = transport.NewAcceptor(plan.Member, policies, identities, plan.Link)
-	for _, r := range plan.Outbound {
-		p, ok := s.policies[r.Channel]
-		if !ok {
-			return fmt.Errorf("route %s: unknown channel %s", r.Listen, r.Channel)
-		}
-		peer := transport.Peer{Name: r.Peer, Address: r.PeerAddress, Identity: r.PeerIdentity}
-		s.routes = append(s.routes, outboundRoute{Route: r, dialer: transport.NewDialer(p, plan.Member, peer, plan.Link)})
-	}
-	for _, d := range plan.Inbound {
-		s.delivery[d.Channel] = d.Target
-	}
-	return nil
+	return a.Attach(store)
 }
 
 // Ready is closed once every listener is bound.
@@ -181,7 +133,7 @@ func (s *Sidecar) Ready() <-chan struct{} { return s.ready }
 func (s *Sidecar) Links() []LinkInfo {
 	var out []LinkInfo
 	for _, l := range s.links.all() {
-		info := LinkInfo{ID: l.id, Peer: l.peer, Channel: l.channel, Direction: l.direction, Started: l.started}
+		info := LinkInfo{ID: l.id, Peer: l.peer, Channel: l.channel, Direction: l.direction, Mode: l.mode.String(), Started: l.started}
 		if pc := l.link.PeerCertificates(); len(pc) > 0 {
 			info.PeerSerial = pc[0].SerialNumber.Text(16)
 		}
@@ -191,68 +143,41 @@ func (s *Sidecar) Links() []LinkInfo {
 }
 
 // Stores returns the credential store of each TLS channel.
-func (s *Sidecar) Stores() map[string]*certs.Store { return s.stores }
+func (s *Sidecar) Stores() map[string]*certs.Store { return s.current().stores }
 
 // Run binds every listener, serves links until ctx is cancelled, then
-// stops accepting, lets live links finish for up to DrainTimeout, cuts the
-// rest and returns once every goroutine it started has ended. A listener
-// that cannot be bound is an error before anything is served.
+// stops accepting, lets live links finish for up to the drain timeout,
+// cuts the rest and returns once every goroutine it started has ended. A
+// listener that cannot be bound is an error before anything is served.
 func (s *Sidecar) Run(ctx context.Context) error {
-	listeners, err := s.listen()
+	g := s.current()
+	inbound, admin, err := s.listenFixed(g.plan)
 	if err != nil {
 		return err
 	}
-	var admin net.Listener
-	if s.plan.Admin != "" {
-		if admin, err = net.Listen("tcp", s.plan.Admin); err != nil {
-			for _, l := range listeners {
-				l.ln.Close()
-			}
-			return fmt.Errorf("admin listener: %w", err)
-		}
-	}
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
-	if admin != nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.serveAdmin(serveCtx, admin)
-		}()
-	}
-	for _, l := range listeners {
-		s.wg.Add(1)
-		go s.acceptLoop(serveCtx, l)
-	}
-	watcher := s.newCertWatcher() // before ready: no change made after it is missed
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.housekeeping(serveCtx, watcher)
-	}()
-	if s.plan.ProbeInterval > 0 {
-		for i := range s.routes {
-			s.wg.Go(func() { s.probeLoop(serveCtx, &s.routes[i]) })
+	if err := s.startRoutes(serveCtx, g); err != nil {
+		inbound.Close()
+		if admin != nil {
+			admin.Close()
 		}
+		return err
 	}
-	for _, a := range s.acme {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := a.Run(serveCtx); err != nil {
-				s.log.Error().Err(err).Msg("acme: renewal stopped; the current certificate stays in use until it expires")
-			}
-		}()
+	if admin != nil {
+		s.wg.Go(func() { s.serveAdmin(serveCtx, admin) })
 	}
+	s.wg.Go(func() { s.acceptLoop(serveCtx, inbound, nil) })
+	s.wg.Go(func() { s.housekeeping(serveCtx) })
+	s.startACME(serveCtx)
 	s.serving.Store(true)
 	close(s.ready)
-	s.log.Info().Str("listen", s.plan.Listen).Int("routes", len(s.routes)).Str("admin", s.plan.Admin).Msg("sidecar running")
+	s.log.Info().Str("listen", g.plan.Listen).Int("routes", len(g.routes)).Str("admin", g.plan.Admin).Msg("sidecar running")
 
 	<-ctx.Done()
 	s.serving.Store(false)
-	for _, l := range listeners {
-		l.ln.Close()
-	}
+	inbound.Close()
+	s.stopRoutes()
 	s.drain()
 	stopServing()
 	s.wg.Wait()
@@ -260,11 +185,40 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	return nil
 }
 
+// listenFixed binds what a reload cannot move: the inbound listener and
+// the admin listener (nil when off).
+func (s *Sidecar) listenFixed(plan *cluster.Plan) (*net.TCPListener, net.Listener, error) {
+	ln, err := net.Listen("tcp", plan.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("inbound listener: %w", err)
+	}
+	if plan.Admin == "" {
+		return ln.(*net.TCPListener), nil, nil
+	}
+	admin, err := net.Listen("tcp", plan.Admin)
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("admin listener: %w", err)
+	}
+	return ln.(*net.TCPListener), admin, nil
+}
+
+// startACME keeps every ACME certificate renewing until ctx ends.
+func (s *Sidecar) startACME(ctx context.Context) {
+	for _, a := range s.acme {
+		s.wg.Go(func() {
+			if err := a.Run(ctx); err != nil {
+				s.log.Error().Err(err).Msg("acme: renewal stopped; the current certificate stays in use until it expires")
+			}
+		})
+	}
+}
+
 // drain waits for live links to end, then cuts those still open.
 func (s *Sidecar) drain() {
 	timeout := s.opts.DrainTimeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = s.current().plan.DrainTimeout
 	}
 	deadline := time.Now().Add(timeout)
 	for s.links.count() > 0 && time.Now().Before(deadline) {
@@ -275,49 +229,19 @@ func (s *Sidecar) drain() {
 	}
 }
 
-// boundListener is a listener and what it serves.
-type boundListener struct {
-	ln    *net.TCPListener
-	route *outboundRoute // nil for the inbound listener
-}
-
-func (s *Sidecar) listen() ([]boundListener, error) {
-	var out []boundListener
-	fail := func(err error) ([]boundListener, error) {
-		for _, l := range out {
-			l.ln.Close()
-		}
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", s.plan.Listen)
-	if err != nil {
-		return fail(fmt.Errorf("inbound listener: %w", err))
-	}
-	out = append(out, boundListener{ln: ln.(*net.TCPListener)})
-	for i := range s.routes {
-		r := &s.routes[i]
-		ln, err := net.Listen("tcp", r.Listen)
-		if err != nil {
-			return fail(fmt.Errorf("outbound listener for %s (channel %s): %w", r.Peer, r.Channel, err))
-		}
-		out = append(out, boundListener{ln: ln.(*net.TCPListener), route: r})
-	}
-	return out, nil
-}
-
 // acceptLoop accepts connections until the listener is closed, backing off
 // on temporary errors such as EMFILE (5 ms doubling to 1 s, as net/http).
-func (s *Sidecar) acceptLoop(ctx context.Context, l boundListener) {
-	defer s.wg.Done()
+// rl is the outbound listener's route, nil for the inbound listener.
+func (s *Sidecar) acceptLoop(ctx context.Context, ln *net.TCPListener, rl *routeListener) {
 	var delay time.Duration
 	for {
-		c, err := l.ln.AcceptTCP()
+		c, err := ln.AcceptTCP()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn().Err(err).Str("listen", l.ln.Addr().String()).Dur("retry_in", delay).Msg("accept failed")
+			s.log.Warn().Err(err).Str("listen", ln.Addr().String()).Dur("retry_in", delay).Msg("accept failed")
 			select {
 			case <-time.After(delay):
 			case <-ctx.Done():
@@ -326,7 +250,11 @@ func (s *Sidecar) acceptLoop(ctx context.Context, l boundListener) {
 			continue
 		}
 		delay = 0
-		s.admitConn(ctx, c, l.route)
+		var route *outboundRoute
+		if rl != nil {
+			route = rl.route.Load()
+		}
+		s.admitConn(ctx, c, route)
 	}
 }
 
@@ -359,11 +287,12 @@ func (s *Sidecar) admitConn(ctx context.Context, c *net.TCPConn, route *outbound
 // process that opened it must run as one of the users the plan names. A
 // refused connection is reset, counted and logged with the uid.
 func (s *Sidecar) localUserAllowed(c *net.TCPConn, route *outboundRoute) bool {
-	if s.plan.AllowedUIDs == nil {
+	allowed := s.current().plan.AllowedUIDs
+	if allowed == nil {
 		return true
 	}
 	uid, err := peerUID(c)
-	if err == nil && slices.Contains(s.plan.AllowedUIDs, int(uid)) {
+	if err == nil && slices.Contains(allowed, int(uid)) {
 		return true
 	}
 	remote := c.RemoteAddr().String()
@@ -373,7 +302,7 @@ func (s *Sidecar) localUserAllowed(c *net.TCPConn, route *outboundRoute) bool {
 	if !s.logRate.allow("uid", time.Now()) {
 		return false
 	}
-	ev := s.log.Warn().Str("remote", remote).Str("peer", route.Peer).Str("channel", route.Channel).Ints("allowed_uids", s.plan.AllowedUIDs)
+	ev := s.log.Warn().Str("remote", remote).Str("peer", route.Peer).Str("channel", route.Channel).Ints("allowed_uids", allowed)
 	if err != nil {
 		ev.Err(err).Msg("loopback connection refused: its user could not be told")
 	} else {
@@ -395,6 +324,6 @@ func (s *Sidecar) refuseAtLimit(c *net.TCPConn, dir Direction, limit, peer strin
 	counter.WithLabelValues("limit").Inc()
 	if s.logRate.allow("limit", time.Now()) {
 		s.log.Warn().Str("remote", remote).Str("dir", string(dir)).Str("peer", peer).Str("limit", limit).
-			Int("value", s.plan.Limits.Value(limit)).Msg("connection refused: limit reached")
+			Int("value", s.current().plan.Limits.Value(limit)).Msg("connection refused: limit reached")
 	}
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +53,7 @@ func NewAcceptor(member string, policies []*Policy, members map[string]string, o
 	sorted := slices.SortedFunc(slices.Values(policies), func(x, y *Policy) int { return strings.Compare(x.Channel, y.Channel) })
 	for _, p := range sorted {
 		a.policies[p.Channel] = p
-		if p.Mode.UsesTLS() {
+		if p.handshakeMode().UsesTLS() {
 			configs[ALPN(p.Channel)] = p.ServerConfigs(ids)
 			if first == nil {
 				first = configs[ALPN(p.Channel)]
@@ -242,11 +243,8 @@ func (a *Acceptor) checkMember(link *Link, p *Policy) (Refuse, bool) {
 	if link.tls != nil && link.tls.NegotiatedProtocol != ALPN(h.Channel) {
 		return Refuse{Code: RefuseBadHello, Mode: p.Mode, Reason: fmt.Sprintf("HELLO names channel %s but the TLS handshake was for %q", h.Channel, link.tls.NegotiatedProtocol)}, false
 	}
-	if link.tls == nil && p.Mode.UsesTLS() {
-		return Refuse{Code: RefuseModeMismatch, Mode: p.Mode, Reason: fmt.Sprintf("peer %s runs %s on channel %s, this listener requires TLS (%s)", h.From, h.Mode, h.Channel, p.Mode)}, false
-	}
-	if h.Mode != p.Mode {
-		return Refuse{Code: RefuseModeMismatch, Mode: p.Mode, Reason: fmt.Sprintf("peer %s runs %s on channel %s, this member runs %s", h.From, h.Mode, h.Channel, p.Mode)}, false
+	if r, ok := checkMode(link, p); !ok {
+		return r, false
 	}
 	identity, ok := a.identities[h.From]
 	if !ok || h.From == a.member {
@@ -255,11 +253,36 @@ func (a *Acceptor) checkMember(link *Link, p *Policy) (Refuse, bool) {
 	if h.To != a.member {
 		return Refuse{Code: RefuseWrongMember, Mode: p.Mode, Reason: fmt.Sprintf("this is member %s, not %s", a.member, h.To)}, false
 	}
-	if p.Mode.VerifiesIdentity() {
+	if h.Mode.VerifiesChain() && !p.handshakeMode().VerifiesChain() {
+		// The handshake was checked at a weaker accepted mode: check the
+		// chain at the mode HELLO names, so the link is what it says.
+		if _, err := p.verifyChain(h.Mode, tls.ConnectionState{PeerCertificates: link.peer}, x509.ExtKeyUsageClientAuth); err != nil {
+			return Refuse{Code: RefuseModeMismatch, Mode: p.Mode, Reason: fmt.Sprintf("HELLO says %s, but: %v", h.Mode, err)}, false
+		}
+	}
+	if h.Mode.VerifiesIdentity() {
 		leaf := link.peer[0]
 		if !NameMatches(leaf, identity) {
 			return Refuse{Code: RefuseIdentity, Mode: p.Mode, Reason: fmt.Sprintf("HELLO says member %s, but the client certificate %s does not name %q", h.From, certName(leaf), identity)}, false
 		}
+	}
+	return Refuse{}, true
+}
+
+// checkMode checks HELLO's mode against the modes the channel accepts,
+// and that the link runs what the mode says (TLS or plaintext).
+func checkMode(link *Link, p *Policy) (Refuse, bool) {
+	h := link.hello
+	mismatch := func(format string, args ...any) (Refuse, bool) {
+		return Refuse{Code: RefuseModeMismatch, Mode: p.Mode, Reason: fmt.Sprintf(format, args...)}, false
+	}
+	switch {
+	case link.tls == nil && !p.Accepts(Disabled):
+		return mismatch("peer %s runs %s on channel %s, this listener requires TLS (%s)", h.From, h.Mode, h.Channel, p.acceptedName())
+	case !p.Accepts(h.Mode):
+		return mismatch("peer %s runs %s on channel %s, this member runs %s", h.From, h.Mode, h.Channel, p.acceptedName())
+	case (link.tls != nil) != h.Mode.UsesTLS():
+		return mismatch("peer %s's HELLO says %s on channel %s, but the link does not run what that mode says (TLS: %t)", h.From, h.Mode, h.Channel, link.tls != nil)
 	}
 	return Refuse{}, true
 }

@@ -144,3 +144,37 @@ func (m *Mode) UnmarshalText(text []byte) error {
 	*m = v
 	return nil
 }
+
+// checks counts what mode m checks of a link: TLS, the chain, the name.
+// Strictest and Weakest rank modes by it, never by their numbering.
+func (m Mode) checks() int {
+	r, n := m.Rules(), 0
+	for _, on := range []bool{r.TLS, r.VerifyChain, r.VerifyIdentity} {
+		if on {
+			n++
+		}
+	}
+	return n
+}
+
+// Strictest returns the mode of modes that checks the most; zero for none.
+func Strictest(modes []Mode) Mode {
+	var out Mode
+	for _, m := range modes {
+		if out == 0 || m.checks() > out.checks() {
+			out = m
+		}
+	}
+	return out
+}
+
+// Weakest returns the mode of modes that checks the least; zero for none.
+func Weakest(modes []Mode) Mode {
+	var out Mode
+	for _, m := range modes {
+		if out == 0 || m.checks() < out.checks() {
+			out = m
+		}
+	}
+	return out
+}

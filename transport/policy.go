@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
@@ -26,9 +27,15 @@ func ALPN(channel string) string { return ALPNPrefix + channel }
 // a reloaded certificate, CA or CRL applies to the next handshake at once.
 type Policy struct {
 	Channel string
-	Mode    Mode
-	Creds   *certs.Store // required unless Mode is Disabled
-	Params  TLSParams
+	Mode    Mode // what this member dials with
+	// AcceptModes are the modes this member takes from dialing peers and
+	// keeps live links at (accept_modes, for a rolling ssl_mode change);
+	// nil means Mode alone. A TLS handshake is checked at the weakest TLS
+	// mode listed, and the mode the peer's HELLO names is then checked in
+	// full, so no link is ever weaker than the weakest mode listed.
+	AcceptModes []Mode
+	Creds       *certs.Store // required when Mode or an accept mode uses TLS
+	Params      TLSParams
 	// ServerAuthClients accepts a peer certificate carrying serverAuth but
 	// not clientAuth in the client role, as ACME-issued certificates are.
 	ServerAuthClients bool
@@ -63,19 +70,65 @@ func (p *Policy) minVersion() uint16 {
 	return p.Params.MinVersion
 }
 
+// Accepted returns the modes the policy accepts: AcceptModes, or Mode.
+func (p *Policy) Accepted() []Mode {
+	if len(p.AcceptModes) == 0 {
+		return []Mode{p.Mode}
+	}
+	return p.AcceptModes
+}
+
+// Accepts reports whether a link in mode m is acceptable on the channel.
+func (p *Policy) Accepts(m Mode) bool { return slices.Contains(p.Accepted(), m) }
+
+// NeedsTLS reports whether the channel runs any TLS: its own mode, or one
+// it accepts, so it needs key material.
+func (p *Policy) NeedsTLS() bool { return Strictest(p.Accepted()).UsesTLS() || p.Mode.UsesTLS() }
+
+// acceptedName is what the channel runs, for refusals: the mode, or
+// "accept_modes DISABLED, VERIFY_IDENTITY" during a change.
+func (p *Policy) acceptedName() string {
+	if len(p.AcceptModes) == 0 {
+		return p.Mode.String()
+	}
+	return "accept_modes " + modeList(p.AcceptModes)
+}
+
+// handshakeMode is the mode a TLS handshake on the accepting side is
+// checked at: the weakest TLS mode accepted. HELLO's mode is checked in
+// full afterwards (Acceptor.checkMember).
+func (p *Policy) handshakeMode() Mode {
+	var tlsModes []Mode
+	for _, m := range p.Accepted() {
+		if m.UsesTLS() {
+			tlsModes = append(tlsModes, m)
+		}
+	}
+	return Weakest(tlsModes)
+}
+
 // Validate reports a policy that cannot work, naming the channel.
 func (p *Policy) Validate() error {
 	if !p.Mode.Valid() {
 		return fmt.Errorf("channel %s: invalid ssl_mode %d", p.Channel, p.Mode)
 	}
-	if !p.Mode.UsesTLS() {
+	for _, m := range p.Accepted() {
+		if !m.Valid() {
+			return fmt.Errorf("channel %s: invalid accept mode %d", p.Channel, m)
+		}
+	}
+	if !p.Accepts(p.Mode) {
+		return fmt.Errorf("channel %s: accept_modes must include ssl_mode %s", p.Channel, p.Mode)
+	}
+	if !p.NeedsTLS() {
 		return nil
 	}
 	var snap *certs.Snapshot
 	if p.Creds != nil {
 		snap = p.Creds.Current()
 	}
-	if missing := p.Mode.MissingMaterial(snap != nil && snap.Cert != nil, snap != nil && snap.Roots != nil); missing != "" {
+	strictest := Strictest(append([]Mode{p.Mode}, p.Accepted()...))
+	if missing := strictest.MissingMaterial(snap != nil && snap.Cert != nil, snap != nil && snap.Roots != nil); missing != "" {
 		return fmt.Errorf("channel %s: %s", p.Channel, missing)
 	}
 	if p.Params.MaxVersion == tls.VersionTLS12 {
@@ -123,7 +176,7 @@ func (p *Policy) serverConfig(snap *certs.Snapshot, identities []string) *tls.Co
 		}
 		return snap.Cert, nil
 	}
-	cfg.ClientAuth = p.Mode.Rules().ClientAuth
+	cfg.ClientAuth = p.handshakeMode().Rules().ClientAuth
 	bindTickets(cfg, snap.Digest)
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		return p.verifyClient(cs, identities)
@@ -155,7 +208,7 @@ func (p *Policy) verifyServer(cs tls.ConnectionState, identity string) error {
 	if !p.Mode.VerifiesChain() {
 		return nil
 	}
-	leaf, err := p.verifyChain(cs, x509.ExtKeyUsageServerAuth)
+	leaf, err := p.verifyChain(p.Mode, cs, x509.ExtKeyUsageServerAuth)
 	if err != nil {
 		return err
 	}
@@ -165,53 +218,74 @@ func (p *Policy) verifyServer(cs tls.ConnectionState, identity string) error {
 	return nil
 }
 
-// verifyClient checks the dialing peer's certificate on the accepting side.
+// verifyClient checks the dialing peer's certificate on the accepting
+// side, during the handshake, at the handshake mode.
 func (p *Policy) verifyClient(cs tls.ConnectionState, identities []string) error {
 	if err := p.checkSuite(cs); err != nil {
 		return err
 	}
-	if !p.Mode.VerifiesChain() {
+	mode := p.handshakeMode()
+	if !mode.VerifiesChain() {
 		return nil
 	}
 	usage := x509.ExtKeyUsageClientAuth
-	leaf, err := p.verifyChain(cs, usage)
+	leaf, err := p.verifyChain(mode, cs, usage)
 	if err != nil {
 		return err
 	}
-	if p.Mode.VerifiesIdentity() && !slices.ContainsFunc(identities, func(id string) bool { return NameMatches(leaf, id) }) {
+	if mode.VerifiesIdentity() && !slices.ContainsFunc(identities, func(id string) bool { return NameMatches(leaf, id) }) {
 		return fmt.Errorf("channel %s: VERIFY_IDENTITY: client certificate %s names no member of the group", p.Channel, certName(leaf))
 	}
 	return nil
 }
 
-// verifyChain verifies the peer's chain against the current snapshot.
-func (p *Policy) verifyChain(cs tls.ConnectionState, usage x509.ExtKeyUsage) (*x509.Certificate, error) {
+// verifyChain verifies the peer's chain against the current snapshot, for
+// mode (named in errors).
+func (p *Policy) verifyChain(mode Mode, cs tls.ConnectionState, usage x509.ExtKeyUsage) (*x509.Certificate, error) {
 	if len(cs.PeerCertificates) == 0 {
-		return nil, fmt.Errorf("channel %s: %s: %w", p.Channel, p.Mode, ErrNoPeerCertificate)
+		return nil, fmt.Errorf("channel %s: %s: %w", p.Channel, mode, ErrNoPeerCertificate)
 	}
 	usages := []x509.ExtKeyUsage{usage}
 	if usage == x509.ExtKeyUsageClientAuth && p.ServerAuthClients {
 		usages = append(usages, x509.ExtKeyUsageServerAuth)
 	}
 	if _, err := p.Creds.Current().VerifyPeer(cs.PeerCertificates, usages, p.now()); err != nil {
-		return nil, fmt.Errorf("channel %s: %s: %w", p.Channel, p.Mode, err)
+		return nil, fmt.Errorf("channel %s: %s: %w", p.Channel, mode, err)
 	}
 	return cs.PeerCertificates[0], nil
 }
 
-// Reverify checks a live link's peer certificates against the current
-// snapshot again (after a CA or CRL reload, or when the peer's certificate
-// may have expired). client says the peer is in the client role.
-func (p *Policy) Reverify(peer []*x509.Certificate, client bool) error {
-	if !p.Mode.VerifiesChain() {
+// Reverify checks a live link in mode against the policy again (after a
+// CA or CRL reload, a change of the channel's settings, or when the peer's
+// certificate may have expired): the mode must still be accepted, and its
+// peer certificates must pass the current snapshot. client says the peer
+// is in the client role.
+func (p *Policy) Reverify(mode Mode, peer []*x509.Certificate, client bool) error {
+	if !p.Accepts(mode) {
+		return fmt.Errorf("channel %s: %w: %s (accepted: %s)", p.Channel, ErrModeNotAccepted, mode, modeList(p.Accepted()))
+	}
+	if !mode.VerifiesChain() {
 		return nil
 	}
 	usage := x509.ExtKeyUsageServerAuth
 	if client {
 		usage = x509.ExtKeyUsageClientAuth
 	}
-	_, err := p.verifyChain(tls.ConnectionState{PeerCertificates: peer}, usage)
+	_, err := p.verifyChain(mode, tls.ConnectionState{PeerCertificates: peer}, usage)
 	return err
+}
+
+// ErrModeNotAccepted is why a live link is cut when its channel stops
+// accepting the mode it runs at.
+var ErrModeNotAccepted = errors.New("ssl_mode no longer accepted")
+
+// modeList spells modes as "DISABLED, VERIFY_IDENTITY".
+func modeList(modes []Mode) string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 // checkSuite enforces tls_ciphersuites, which Go cannot configure for TLS

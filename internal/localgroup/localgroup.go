@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,7 +56,22 @@ type Group struct {
 	// channel unless ChannelCAs was set).
 	CAs map[string]*PKI
 
+	opts   Options // as given to Prepare, defaults filled in
 	noEcho bool
+}
+
+// FileOptions change what ClusterYAML writes; zero fields keep what
+// Prepare wrote.
+type FileOptions struct {
+	Members []string // the members listed; default every member
+	Mode    string   // ssl_mode of every channel
+	// AcceptModes, when set, is every channel's accept_modes (a rolling
+	// ssl_mode change); the key material is written whenever a mode of the
+	// channel runs TLS.
+	AcceptModes []string
+	CAFile      string // ssl_ca of every channel; default the channel CA's ca.pem
+	CRLFile     string // ssl_crl of every channel; default the channel CA's crl.pem
+	ExtraYAML   string // default Options.ExtraYAML
 }
 
 // Member is one member of a prepared group.
@@ -79,7 +95,7 @@ func Prepare(opts Options) (*Group, error) {
 		return nil, fmt.Errorf("localgroup: no folder given")
 	}
 	opts = withDefaults(opts)
-	g := &Group{Dir: opts.Dir, Channels: opts.Channels, CAs: make(map[string]*PKI), noEcho: opts.NoEcho}
+	g := &Group{Dir: opts.Dir, Channels: opts.Channels, CAs: make(map[string]*PKI), opts: opts, noEcho: opts.NoEcho}
 	for i, name := range opts.Members {
 		m := Member{Name: name, IP: fmt.Sprintf("%s.%d", opts.IPPrefix, 11+i), Ports: make(map[string]int)}
 		for c, ch := range opts.Channels {
@@ -100,7 +116,7 @@ func Prepare(opts Options) (*Group, error) {
 		g.CAs[ch] = pki
 	}
 	g.ConfigPath = filepath.Join(opts.Dir, "cluster.yaml")
-	if err := os.WriteFile(g.ConfigPath, []byte(g.clusterFile(opts)), 0o644); err != nil {
+	if err := os.WriteFile(g.ConfigPath, []byte(g.ClusterYAML(FileOptions{})), 0o644); err != nil {
 		return nil, fmt.Errorf("localgroup: %w", err)
 	}
 	cfg, err := cluster.LoadConfig(g.ConfigPath)
@@ -211,48 +227,98 @@ func (p *PKI) KeyPath(member string) string { return filepath.Join(p.Dir, member
 // CRLPath is where the CRL is.
 func (p *PKI) CRLPath() string { return filepath.Join(p.Dir, "crl.pem") }
 
-func (g *Group) clusterFile(o Options) string {
+// ClusterYAML returns a cluster file for the group, changed as fo says.
+func (g *Group) ClusterYAML(fo FileOptions) string {
+	o := g.opts
+	if fo.Mode == "" {
+		fo.Mode = o.Mode
+	}
+	if fo.ExtraYAML == "" {
+		fo.ExtraYAML = o.ExtraYAML
+	}
+	tlsOn := fo.Mode != "DISABLED"
+	for _, m := range fo.AcceptModes {
+		tlsOn = tlsOn || m != "DISABLED"
+	}
 	var b strings.Builder
 	first := g.CAs[o.Channels[0]]
-	rel := func(path string) string {
-		r, err := filepath.Rel(g.Dir, path)
-		if err != nil {
-			return path
-		}
-		return r
-	}
 	fmt.Fprintf(&b, "# A local demo group: every member has its own loopback address.\ngroup: localgroup\n")
-	fmt.Fprintf(&b, "tls:\n  ssl_mode: %s\n", o.Mode)
-	if o.Mode != "DISABLED" {
-		pkiDir := rel(first.Dir)
-		fmt.Fprintf(&b, "  ssl_ca: %s/ca.pem\n  ssl_cert: %s/${GROUPWIRE_MEMBER}.pem\n  ssl_key: %s/${GROUPWIRE_MEMBER}-key.pem\n  ssl_crl: %s/crl.pem\n", pkiDir, pkiDir, pkiDir, pkiDir)
+	fmt.Fprintf(&b, "tls:\n  ssl_mode: %s\n", fo.Mode)
+	if len(fo.AcceptModes) > 0 {
+		fmt.Fprintf(&b, "  accept_modes: [%s]\n", strings.Join(fo.AcceptModes, ", "))
+	}
+	if tlsOn {
+		b.WriteString(g.tlsFiles("  ", first, fo))
 	}
 	b.WriteString("channels:\n")
 	for _, ch := range o.Channels {
 		pki := g.CAs[ch]
-		if pki == first || o.Mode == "DISABLED" {
+		if pki == first || !tlsOn {
 			fmt.Fprintf(&b, "  %s: {}\n", ch)
 			continue
 		}
-		d := rel(pki.Dir)
-		fmt.Fprintf(&b, "  %s:\n    tls:\n      ssl_ca: %s/ca.pem\n      ssl_cert: %s/${GROUPWIRE_MEMBER}.pem\n      ssl_key: %s/${GROUPWIRE_MEMBER}-key.pem\n      ssl_crl: %s/crl.pem\n", ch, d, d, d, d)
+		fmt.Fprintf(&b, "  %s:\n    tls:\n%s", ch, g.tlsFiles("      ", pki, fo))
 	}
 	b.WriteString("members:\n")
 	for _, m := range g.Members {
-		var ports []string
-		for _, ch := range o.Channels {
-			ports = append(ports, fmt.Sprintf("%s: %d", ch, m.Ports[ch]))
+		if fo.Members != nil && !slices.Contains(fo.Members, m.Name) {
+			continue
 		}
-		addr := net.JoinHostPort(m.IP, fmt.Sprint(o.LinkPort))
-		admin := ""
-		if o.AdminPort != 0 {
-			admin = fmt.Sprintf(", admin: %q", net.JoinHostPort(m.IP, fmt.Sprint(o.AdminPort)))
-		}
-		fmt.Fprintf(&b, "  %s: {address: %q, listen: %q, identity: %s, local_ip: %s%s, ports: {%s}}\n",
-			m.Name, addr, addr, m.Name, m.IP, admin, strings.Join(ports, ", "))
+		b.WriteString(g.memberLine(m))
 	}
-	b.WriteString(o.ExtraYAML)
+	b.WriteString(fo.ExtraYAML)
 	return b.String()
+}
+
+// tlsFiles is the key material keys of one TLS block, paths relative to
+// the group folder; fo's CAFile and CRLFile, when set, replace the CA's.
+func (g *Group) tlsFiles(indent string, pki *PKI, fo FileOptions) string {
+	d := g.rel(pki.Dir)
+	ca, crl := d+"/ca.pem", d+"/crl.pem"
+	if fo.CAFile != "" {
+		ca = g.rel(fo.CAFile)
+	}
+	if fo.CRLFile != "" {
+		crl = g.rel(fo.CRLFile)
+	}
+	return fmt.Sprintf("%sssl_ca: %s\n%sssl_cert: %s/${GROUPWIRE_MEMBER}.pem\n%sssl_key: %s/${GROUPWIRE_MEMBER}-key.pem\n%sssl_crl: %s\n",
+		indent, ca, indent, d, indent, d, indent, crl)
+}
+
+func (g *Group) rel(path string) string {
+	if r, err := filepath.Rel(g.Dir, path); err == nil {
+		return r
+	}
+	return path
+}
+
+// memberLine is one member's entry.
+func (g *Group) memberLine(m Member) string {
+	o := g.opts
+	var ports []string
+	for _, ch := range o.Channels {
+		ports = append(ports, fmt.Sprintf("%s: %d", ch, m.Ports[ch]))
+	}
+	addr := net.JoinHostPort(m.IP, fmt.Sprint(o.LinkPort))
+	admin := ""
+	if o.AdminPort != 0 {
+		admin = fmt.Sprintf(", admin: %q", net.JoinHostPort(m.IP, fmt.Sprint(o.AdminPort)))
+	}
+	return fmt.Sprintf("  %s: {address: %q, listen: %q, identity: %s, local_ip: %s%s, ports: {%s}}\n",
+		m.Name, addr, addr, m.Name, m.IP, admin, strings.Join(ports, ", "))
+}
+
+// WriteConfig writes ClusterYAML(fo) to path by renaming a temporary file
+// over it, so a watching sidecar never reads half a file.
+func (g *Group) WriteConfig(path string, fo FileOptions) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(g.ClusterYAML(fo)), 0o644); err != nil {
+		return fmt.Errorf("localgroup: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("localgroup: %w", err)
+	}
+	return nil
 }
 
 // Member returns the named member.

@@ -41,7 +41,7 @@ func CheckMaterial(p *Plan, now time.Time) []Problem {
 		}
 	}
 	for _, ch := range p.Channels {
-		if !ch.Mode.UsesTLS() {
+		if !ch.MaterialMode().UsesTLS() {
 			continue
 		}
 		checkChannelMaterial(ch, identity, now, &ps)
@@ -87,7 +87,7 @@ func checkChannelMaterial(ch ChannelPlan, identity string, now time.Time, ps *pr
 		}
 		inValidity = checkValidity(certPath, what, c, now, ps) && inValidity
 	}
-	if ch.Mode.VerifiesChain() && trustOK && inValidity {
+	if ch.MaterialMode().VerifiesChain() && trustOK && inValidity {
 		full, err := certs.Load(src)
 		if err != nil {
 			ps.addProblem(loadProblem(prefix, err))
@@ -95,7 +95,7 @@ func checkChannelMaterial(ch ChannelPlan, identity string, now time.Time, ps *pr
 		}
 		checkChain(certPath, full, chain, now, ps)
 	}
-	if ch.Mode.VerifiesIdentity() && !transport.NameMatches(chain[0], identity) {
+	if ch.MaterialMode().VerifiesIdentity() && !transport.NameMatches(chain[0], identity) {
 		ps.add(certPath, "does not name this member's identity %q (it names %s); VERIFY_IDENTITY peers would refuse it",
 			identity, certNames(chain[0]))
 	}

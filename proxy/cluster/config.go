@@ -22,6 +22,10 @@ type TLSOptions struct {
 	TLSCiphersuites string `yaml:"tls_ciphersuites"`
 	TLSVersion      string `yaml:"tls_version"`
 	TLSKex          string `yaml:"tls_kex"`
+	// AcceptModes, during a rolling ssl_mode change, are the modes the
+	// member takes from dialing peers (and keeps live links at) besides
+	// its own ssl_mode, which it still dials with; it must list ssl_mode.
+	AcceptModes []string `yaml:"accept_modes"`
 	// ACME, when set, makes the member's certificate and key come from an
 	// ACME CA instead of ssl_cert/ssl_key (see ACMEOptions).
 	ACME *ACMEOptions `yaml:"acme"`
@@ -35,6 +39,10 @@ const DefaultLocalIP = "127.0.0.1"
 // DefaultProbeInterval is how often each peer is probed on each channel
 // when probe_interval is not set.
 const DefaultProbeInterval = 5 * time.Second
+
+// DefaultDrainTimeout is how long a stopping sidecar lets live links
+// finish when drain_timeout is not set.
+const DefaultDrainTimeout = 10 * time.Second
 
 // Config is a cluster file as written: decoded strictly and checked for
 // structure, but with ${VAR} references, listen templates and TLS options
@@ -60,6 +68,7 @@ type fileConfig struct {
 	PeerTimeout      *duration                `yaml:"peer_timeout"`
 	IdleTimeout      *duration                `yaml:"idle_timeout"`
 	ProbeInterval    *duration                `yaml:"probe_interval"`
+	DrainTimeout     *duration                `yaml:"drain_timeout"`
 	Limits           *limitsConfig            `yaml:"limits"`
 	// AllowedUIDs, when set, lets only local processes of these users use
 	// the outbound (loopback) listeners; unset lets any local process.

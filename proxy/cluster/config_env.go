@@ -110,6 +110,7 @@ func (x expander) tls(path string, o TLSOptions) TLSOptions {
 		TLSVersion:      x.expand(path+".tls_version", o.TLSVersion),
 		TLSKex:          x.expand(path+".tls_kex", o.TLSKex),
 		ACME:            x.acme(path+".acme", o.ACME),
+		AcceptModes:     o.AcceptModes,
 	}
 }
 

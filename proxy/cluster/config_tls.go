@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/tls"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,6 +46,10 @@ func mergeTLS(channel string, top, ch TLSOptions) (eff TLSOptions, from map[stri
 		}
 		*f.get(&eff) = v
 	}
+	eff.AcceptModes, from["accept_modes"] = ch.AcceptModes, chPath+"accept_modes"
+	if ch.AcceptModes == nil && top.AcceptModes != nil {
+		eff.AcceptModes, from["accept_modes"] = top.AcceptModes, "tls.accept_modes"
+	}
 	return eff, from
 }
 
@@ -77,6 +82,10 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 	if rules.Risk != "" {
 		ps.warn(modePath, "%s: channel %s %s", rules.Name, name, rules.Risk)
 	}
+	cp.AcceptModes = planAcceptModes(cp.Mode, eff.AcceptModes, from["accept_modes"], ps)
+	if strictest := cp.MaterialMode(); strictest.Valid() {
+		rules = strictest.Rules()
+	}
 	if !rules.TLS { // DISABLED, or not set or unknown
 		if !cp.Mode.Valid() { // only the mode-independent options can be checked
 			parseTLSKnobs(&cp, from, ps)
@@ -84,12 +93,12 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 		return cp
 	}
 	haveCA := eff.SSLCA != "" || eff.SSLCAPath != "" || broken("ssl_ca", "ssl_capath")
-	if missing := cp.Mode.MissingMaterial(true, haveCA); missing != "" {
+	if missing := cp.MaterialMode().MissingMaterial(true, haveCA); missing != "" {
 		ps.add("channels."+name+".tls", "%s (in tls or in the channel)", missing)
 	}
 	cp.ACME = planACME(name, top, ch, &eff, dir, failed, ps)
 	if cp.ACME == nil && !broken("ssl_cert", "ssl_key") {
-		checkKeyPair(name, cp.Mode, eff, from, ps)
+		checkKeyPair(name, cp.MaterialMode(), eff, from, ps)
 	}
 	cp.Options = eff
 	parseTLSKnobs(&cp, from, ps)
@@ -102,6 +111,33 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 		CRLPath: resolvePath(dir, eff.SSLCRLPath),
 	}
 	return cp
+}
+
+// planAcceptModes parses accept_modes (at path): known modes, each once,
+// ssl_mode among them. A list of ssl_mode alone is the same as none.
+func planAcceptModes(mode transport.Mode, names []string, path string, ps *problems) []transport.Mode {
+	if names == nil {
+		return nil
+	}
+	var out []transport.Mode
+	for i, n := range names {
+		m, err := transport.ParseMode(n)
+		switch {
+		case err != nil:
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "%v", err)
+		case slices.Contains(out, m):
+			ps.add(fmt.Sprintf("%s[%d]", path, i), "%s is listed twice", m)
+		default:
+			out = append(out, m)
+		}
+	}
+	if mode.Valid() && !slices.Contains(out, mode) && len(out) == len(names) {
+		ps.add(path, "must list the channel's ssl_mode %s: the member dials with it, so it must accept it too", mode)
+	}
+	if len(out) <= 1 {
+		return nil
+	}
+	return out
 }
 
 // checkKeyPair requires ssl_cert and ssl_key together: links are mutual

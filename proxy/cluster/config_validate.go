@@ -49,6 +49,7 @@ func validateDurations(raw *fileConfig, ps *problems) {
 		{"dial_timeout", raw.DialTimeout},
 		{"handshake_timeout", raw.HandshakeTimeout},
 		{"peer_timeout", raw.PeerTimeout},
+		{"drain_timeout", raw.DrainTimeout},
 	}
 	for _, p := range positive {
 		if p.d != nil && *p.d <= 0 {

@@ -32,6 +32,9 @@ type Plan struct {
 	// ProbeInterval is how often each peer is probed on each channel
 	// (probe_interval, default 5s); 0 turns probes off.
 	ProbeInterval time.Duration
+	// DrainTimeout is how long a stopping sidecar lets live links finish
+	// before it cuts them (drain_timeout, default 10s).
+	DrainTimeout time.Duration
 	Limits        Limits // the limits block, defaults filled in
 	// AllowedUIDs are the users whose processes may use the outbound
 	// (loopback) listeners (allowed_uids, the member's or the top-level
@@ -48,9 +51,13 @@ type Plan struct {
 // ChannelPlan is the effective TLS policy of one channel, after inheriting
 // unset keys from the top-level tls block.
 type ChannelPlan struct {
-	Name   string
-	Mode   transport.Mode
-	Source certs.Source // files; empty for DISABLED
+	Name string
+	Mode transport.Mode // what this member dials with
+	// AcceptModes are the modes accepted from peers during a rolling
+	// ssl_mode change (accept_modes, which lists Mode too); nil means Mode
+	// alone.
+	AcceptModes []transport.Mode
+	Source      certs.Source // files; empty when no mode of the channel runs TLS
 	// Params are tls_version, ssl_cipher, tls_ciphersuites and tls_kex,
 	// parsed; zero fields mean Go's defaults.
 	Params  transport.TLSParams
@@ -83,4 +90,10 @@ type MemberInfo struct {
 	Name     string
 	Address  string
 	Identity string
+}
+
+// MaterialMode is the strictest of the channel's modes, ssl_mode and
+// accept_modes: what its key material must serve.
+func (ch ChannelPlan) MaterialMode() transport.Mode {
+	return transport.Strictest(append([]transport.Mode{ch.Mode}, ch.AcceptModes...))
 }

@@ -73,6 +73,7 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 		}.WithDefaults(),
 		IdleTimeout:      raw.IdleTimeout.or(0),
 		ProbeInterval:    probeInterval(raw.ProbeInterval),
+		DrainTimeout:     raw.DrainTimeout.or(DefaultDrainTimeout),
 		AllowNonLoopback: raw.AllowNonLoopback,
 		Warnings:         ps.warnings(),
 	}

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/groupwire/groupwire/transport"
 	"github.com/groupwire/groupwire/transport/tlsopt"
 )
 
@@ -41,8 +42,8 @@ func FormatPlan(w io.Writer, p *Plan) {
 		formatChannel(&buf, p, ch)
 	}
 
-	fmt.Fprintf(&buf, "\ntimings\n  dial %s, handshake %s, dead peer %s, idle %s; certificates re-checked every %s; close links on peer certificate expiry: %s; pairs probed every %s\n",
-		p.Link.DialTimeout, p.Link.HandshakeTimeout, p.Link.PeerTimeout, idleName(p.IdleTimeout), p.ReloadInterval, yesNo(p.CloseOnExpiry), idleName(p.ProbeInterval))
+	fmt.Fprintf(&buf, "\ntimings\n  dial %s, handshake %s, dead peer %s, idle %s; certificates re-checked every %s; close links on peer certificate expiry: %s; pairs probed every %s; drain on stop %s\n",
+		p.Link.DialTimeout, p.Link.HandshakeTimeout, p.Link.PeerTimeout, idleName(p.IdleTimeout), p.ReloadInterval, yesNo(p.CloseOnExpiry), idleName(p.ProbeInterval), p.DrainTimeout)
 	if p.AllowNonLoopback {
 		fmt.Fprintf(&buf, "  allow_non_loopback: local_ip may be a non-loopback address\n")
 	}
@@ -61,7 +62,10 @@ func FormatPlan(w io.Writer, p *Plan) {
 func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 	fmt.Fprintf(buf, "\nchannel %s: %s\n", ch.Name, ch.Mode)
 	fmt.Fprintf(buf, "  %s\n", ch.Mode.Rules().Summary)
-	if !ch.Mode.UsesTLS() {
+	if ch.AcceptModes != nil {
+		fmt.Fprintf(buf, "  accept_modes %s: dials with %s, accepts and keeps links at any of them (a rolling ssl_mode change)\n", modeNames(ch.AcceptModes), ch.Mode)
+	}
+	if !ch.MaterialMode().UsesTLS() {
 		return
 	}
 	tw := tabwriter.NewWriter(buf, 0, 4, 2, ' ', 0)
@@ -167,4 +171,13 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// modeNames spells modes as "DISABLED, VERIFY_IDENTITY".
+func modeNames(modes []transport.Mode) string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m.String()
+	}
+	return strings.Join(names, ", ")
 }

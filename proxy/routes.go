@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+
+	"github.com/groupwire/groupwire/certs"
+)
+
+// routeListener is one bound outbound listener. Its route (the peer's
+// address, identity and the dialer) is swapped in place when a reload
+// changes it but not the listen address; its accept loop and its probe
+// loop end when it is stopped.
+type routeListener struct {
+	route  atomic.Pointer[outboundRoute]
+	ln     *net.TCPListener
+	cancel context.CancelFunc // stops the probe loop
+}
+
+// bindRoute binds the outbound listener of r; nothing is served yet.
+func bindRoute(r *outboundRoute) (*routeListener, error) {
+	ln, err := net.Listen("tcp", r.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("outbound listener for %s (channel %s): %w", r.Peer, r.Channel, err)
+	}
+	rl := &routeListener{ln: ln.(*net.TCPListener)}
+	rl.route.Store(r)
+	return rl, nil
+}
+
+// serveRoute starts the accept loop (and, with probes on, the probe loop)
+// of a bound listener. The caller holds reloadMu.
+func (s *Sidecar) serveRoute(ctx context.Context, rl *routeListener, probes bool) {
+	s.wg.Go(func() { s.acceptLoop(ctx, rl.ln, rl) })
+	s.serveProbe(ctx, rl, probes)
+	r := rl.route.Load()
+	s.listeners[pairKey{r.Peer, r.Channel}] = rl
+}
+
+// serveProbe starts the listener's probe loop, when probes are on.
+func (s *Sidecar) serveProbe(ctx context.Context, rl *routeListener, probes bool) {
+	pctx, cancel := context.WithCancel(ctx)
+	rl.cancel = cancel
+	if probes {
+		s.wg.Go(func() { s.probeLoop(pctx, rl) })
+	}
+}
+
+// stop closes the listener and ends its loops.
+func (rl *routeListener) stop() {
+	rl.ln.Close()
+	if rl.cancel != nil {
+		rl.cancel()
+	}
+}
+
+// startRoutes binds and serves every outbound listener of g and starts the
+// certificate watch, under reloadMu: from here on reloads may run. A
+// listener that cannot be bound is an error, and nothing stays bound.
+func (s *Sidecar) startRoutes(ctx context.Context, g *generation) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	bound := make([]*routeListener, 0, len(g.routes))
+	for _, k := range g.routeKeys() {
+		rl, err := bindRoute(g.routes[k])
+		if err != nil {
+			for _, b := range bound {
+				b.ln.Close()
+			}
+			return err
+		}
+		bound = append(bound, rl)
+	}
+	s.serveCtx = ctx
+	for _, rl := range bound {
+		s.serveRoute(ctx, rl, g.plan.ProbeInterval > 0)
+	}
+	s.certWatch = s.startCertWatch(ctx, g)
+	return nil
+}
+
+// stopRoutes closes every outbound listener and the certificate watch;
+// reloads after it change nothing.
+func (s *Sidecar) stopRoutes() {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	for k, rl := range s.listeners {
+		rl.stop()
+		delete(s.listeners, k)
+	}
+	s.certWatch.stop()
+	s.certWatch = nil
+	s.serveCtx = nil
+}
+
+// certWatch is a running watch of one generation's certificate files.
+type certWatch struct {
+	stores []*certs.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startCertWatch watches the files of g's stores until ctx ends or it is
+// stopped; nil when there is nothing to watch or the watch cannot be set
+// up (logged: SIGHUP and the periodic re-check still reload). It is set up
+// before it returns, so no change made after it is missed.
+func (s *Sidecar) startCertWatch(ctx context.Context, g *generation) *certWatch {
+	stores := g.storeList()
+	if len(stores) == 0 {
+		return nil
+	}
+	w, err := certs.NewWatcher(stores, certs.WatchOptions{
+		Interval: g.plan.ReloadInterval,
+		OnReload: s.onReload,
+		OnWatchError: func(err error) {
+			s.log.Warn().Err(err).Msg("certificate watch; the periodic re-check still reloads")
+		},
+	})
+	if err != nil {
+		s.log.Error().Err(err).Msg("certificate watcher not started; changes are picked up by SIGHUP only")
+		return nil
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	cw := &certWatch{stores: stores, cancel: cancel, done: make(chan struct{})}
+	s.wg.Go(func() {
+		defer close(cw.done)
+		if err := w.Run(wctx); err != nil && wctx.Err() == nil {
+			s.log.Error().Err(err).Msg("certificate watcher stopped; changes are picked up by SIGHUP only")
+		}
+	})
+	return cw
+}
+
+// stop ends the watch and waits for it; a nil watch is a no-op.
+func (w *certWatch) stop() {
+	if w == nil {
+		return
+	}
+	w.cancel()
+	<-w.done
+}

@@ -1,0 +1,521 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/groupwire/groupwire/internal/localgroup"
+)
+
+// reloadGroup prepares a group of members (one channel, admin on 9900)
+// whose sidecars read per-member cluster files, starts the echo services
+// of every member, and returns it; no sidecar runs yet.
+func reloadGroup(t *testing.T, members []string, mode string) *localgroup.Group {
+	t.Helper()
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), AdminPort: 9900, NoEcho: true,
+		Members: members, Channels: []string{"group"}, Mode: mode, ExtraYAML: "reload_interval: 1h\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for _, m := range g.Members {
+		echo, err := localgroup.ListenEcho(ctx, m.Name, g.ServiceAddr(m.Name, "group"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(echo.Close)
+	}
+	return g
+}
+
+// memberConfig is the path of member's own cluster file.
+func memberConfig(g *localgroup.Group, member string) string {
+	return filepath.Join(g.Dir, member+".yaml")
+}
+
+// writeConfig writes member's cluster file.
+func writeConfig(t *testing.T, g *localgroup.Group, member string, fo localgroup.FileOptions) {
+	t.Helper()
+	if err := g.WriteConfig(memberConfig(g, member), fo); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runFrom starts member's sidecar on its own cluster file. If the test
+// fails, the sidecar's log is printed.
+func runFrom(t *testing.T, g *localgroup.Group, member string) *process {
+	t.Helper()
+	p := startProcess(t, "run", "--config", memberConfig(g, member), "--member", member, "--log-format", "json")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s's sidecar log:\n%s", member, p.logs)
+		}
+	})
+	waitReady(t, adminURL(g, member, "/readyz"), p)
+	return p
+}
+
+func adminURL(g *localgroup.Group, member, path string) string {
+	return "http://" + g.Member(member).IP + ":9900" + path
+}
+
+// reloads returns member's count of cluster file reloads with result.
+func reloads(t *testing.T, g *localgroup.Group, member, result string) float64 {
+	return metricSum(t, adminURL(g, member, "/metrics"), `groupwire_config_reloads_total{result="`+result+`"`)
+}
+
+// changeConfig rewrites member's file and waits until the sidecar, which
+// watches it, has counted one more reload with result.
+func changeConfig(t *testing.T, g *localgroup.Group, member, result string, fo localgroup.FileOptions) {
+	t.Helper()
+	before := reloads(t, g, member, result)
+	writeConfig(t, g, member, fo)
+	waitMetricSum(t, adminURL(g, member, "/metrics"), `groupwire_config_reloads_total{result="`+result+`"`, before+1)
+}
+
+// pingAll checks every ordered pair of members through the sidecars.
+func pingAll(t *testing.T, g *localgroup.Group, members []string) {
+	t.Helper()
+	for _, from := range members {
+		for _, to := range members {
+			if from == to {
+				continue
+			}
+			if _, err := g.Ping(context.Background(), from, to, "group", "hi"); err != nil {
+				t.Fatalf("%s → %s: %v", from, to, err)
+			}
+		}
+	}
+}
+
+// TestClusterFileReload changes a running group through its cluster
+// files only: a member is added and removed, an invalid file and one that
+// needs a restart are refused with nothing changed, and a member moves its
+// link port.
+func TestClusterFileReload(t *testing.T) {
+	all := []string{"mysql-1", "mysql-2", "mysql-3", "mysql-4"}
+	three := all[:3]
+	g := reloadGroup(t, all, "VERIFY_IDENTITY")
+	procs := map[string]*process{}
+	for _, m := range three {
+		writeConfig(t, g, m, localgroup.FileOptions{Members: three})
+		procs[m] = runFrom(t, g, m)
+	}
+	pingAll(t, g, three)
+
+	// mysql-4 joins: the three running sidecars open its listeners.
+	for _, m := range three {
+		changeConfig(t, g, m, "ok", localgroup.FileOptions{})
+	}
+	writeConfig(t, g, "mysql-4", localgroup.FileOptions{})
+	procs["mysql-4"] = runFrom(t, g, "mysql-4")
+	pingAll(t, g, all)
+	waitLog(t, procs["mysql-1"], `"members_added":["mysql-4"]`)
+
+	// mysql-4 leaves while mysql-1's member holds a link to it.
+	held := holdLink(t, g, "mysql-1", "mysql-4")
+	for _, m := range three {
+		changeConfig(t, g, m, "ok", localgroup.FileOptions{Members: three})
+	}
+	if err := held.cut(); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, procs["mysql-1"], "removed from the group")
+	if c, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-4", "group")); err == nil {
+		c.Close()
+		t.Fatal("mysql-1 still listens for mysql-4 after it left the group")
+	}
+	pingAll(t, g, three)
+
+	invalidFileIsRefused(t, g, procs["mysql-1"], three)
+	restartNeededIsRefused(t, g, procs["mysql-1"], three)
+	movedPortTakesEffect(t, g, procs, three)
+}
+
+// invalidFileIsRefused: a file with an error is refused with the problem
+// groupwire check prints, and the group keeps running as before.
+func invalidFileIsRefused(t *testing.T, g *localgroup.Group, p1 *process, members []string) {
+	path := memberConfig(g, "mysql-1")
+	before := reloads(t, g, "mysql-1", "invalid")
+	bad := g.ClusterYAML(localgroup.FileOptions{Members: members}) + "probe_intervl: 1s\n"
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitMetricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_config_reloads_total{result="invalid"`, before+1)
+	if ok := metricSum(t, adminURL(g, "mysql-1", "/metrics"), "groupwire_config_reload_ok"); ok != 0 {
+		t.Errorf("groupwire_config_reload_ok = %v after a refused reload, want 0", ok)
+	}
+	out, err := runCmd(t, "check", "--config", path, "--member", "mysql-1")
+	if err == nil {
+		t.Fatalf("check passed the invalid file:\n%s", out)
+	}
+	problem := checkProblemLine(t, out, "probe_intervl")
+	waitLog(t, p1, jsonString(problem))
+	pingAll(t, g, members)
+	changeConfig(t, g, "mysql-1", "ok", localgroup.FileOptions{Members: members, ExtraYAML: "reload_interval: 1h\nidle_timeout: 1h\n"})
+	if ok := metricSum(t, adminURL(g, "mysql-1", "/metrics"), "groupwire_config_reload_ok"); ok != 1 {
+		t.Errorf("groupwire_config_reload_ok = %v after a good reload, want 1", ok)
+	}
+}
+
+// checkProblemLine returns the problem check's output states about key,
+// from the key on.
+func checkProblemLine(t *testing.T, out, key string) string {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, key+":"); i >= 0 {
+			return strings.TrimSpace(line[i:])
+		}
+	}
+	t.Fatalf("check's output names no %s:\n%s", key, out)
+	return ""
+}
+
+// jsonString is s as it appears inside a JSON log line's string.
+func jsonString(s string) string {
+	return strings.NewReplacer(`"`, `\"`, "\t", `\t`).Replace(s)
+}
+
+// restartNeededIsRefused: moving the member's own inbound listener needs a
+// restart; the reload says so and changes nothing.
+func restartNeededIsRefused(t *testing.T, g *localgroup.Group, p1 *process, members []string) {
+	ip := g.Member("mysql-1").IP
+	yaml := g.ClusterYAML(localgroup.FileOptions{Members: members})
+	moved := strings.Replace(yaml, fmt.Sprintf(`listen: "%s:24900"`, ip), fmt.Sprintf(`listen: "%s:24901"`, ip), 1)
+	if moved == yaml {
+		t.Fatal("test bug: mysql-1's listen not found in the file")
+	}
+	before := reloads(t, g, "mysql-1", "restart_needed")
+	if err := os.WriteFile(memberConfig(g, "mysql-1"), []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitMetricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_config_reloads_total{result="restart_needed"`, before+1)
+	waitLog(t, p1, "restart needed: listen (this member's inbound listener)")
+	pingAll(t, g, members)
+}
+
+// movedPortTakesEffect: mysql-2 moves its link port. The others reload and
+// dial the new port; mysql-2 itself needs the restart its reload asks for.
+func movedPortTakesEffect(t *testing.T, g *localgroup.Group, procs map[string]*process, members []string) {
+	ip := g.Member("mysql-2").IP
+	yaml := g.ClusterYAML(localgroup.FileOptions{Members: members})
+	old := fmt.Sprintf(`"%s:24900"`, ip)
+	moved := strings.ReplaceAll(yaml, old, fmt.Sprintf(`"%s:24901"`, ip))
+	for _, m := range members {
+		before := reloads(t, g, m, "ok")
+		if m == "mysql-2" {
+			before = reloads(t, g, m, "restart_needed")
+		}
+		if err := os.WriteFile(memberConfig(g, m), []byte(moved), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		result := map[bool]string{true: "restart_needed", false: "ok"}[m == "mysql-2"]
+		waitMetricSum(t, adminURL(g, m, "/metrics"), `groupwire_config_reloads_total{result="`+result+`"`, before+1)
+	}
+	if _, err := g.Ping(context.Background(), "mysql-1", "mysql-2", "group", "hi"); err == nil {
+		t.Fatal("mysql-1 reached mysql-2 at its new port before mysql-2 moved")
+	}
+	stopProcess(t, procs["mysql-2"])
+	procs["mysql-2"] = runFrom(t, g, "mysql-2")
+	pingAll(t, g, members)
+	waitLog(t, procs["mysql-1"], `"routes_changed":["mysql-2/group"]`)
+}
+
+// heldLink is a member connection kept open through the sidecars.
+type heldLink struct {
+	c interface {
+		Read([]byte) (int, error)
+		SetReadDeadline(time.Time) error
+		Close() error
+	}
+}
+
+// holdLink opens a link from's member to to's service and checks it.
+func holdLink(t *testing.T, g *localgroup.Group, from, to string) *heldLink {
+	t.Helper()
+	c, err := dialMember(g, from, g.TunnelAddr(from, to, "group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := echoLine(c, to, "held"); err != nil {
+		t.Fatal(err)
+	}
+	return &heldLink{c: c}
+}
+
+// cut waits for the held link to be reset: an abort, never a clean end.
+// The bound is generous: the cut follows the reload within milliseconds.
+func (h *heldLink) cut() error {
+	_ = h.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := h.c.Read(make([]byte, 1))
+	switch {
+	case err == nil:
+		return errors.New("held link still carries bytes")
+	case isTimeout(err):
+		return errors.New("held link not cut")
+	case !errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("held link ended with %v, want a reset", err)
+	}
+	return nil
+}
+
+// traffic opens short links between every ordered pair of members, each
+// with one checked echo, until stopped; every failure is kept.
+type traffic struct {
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	links    atomic.Int64
+	mu       sync.Mutex
+	failures []string
+}
+
+func startTraffic(g *localgroup.Group, members []string) *traffic {
+	tr := &traffic{stop: make(chan struct{})}
+	for _, from := range members {
+		for _, to := range members {
+			if from == to {
+				continue
+			}
+			tr.wg.Go(func() { tr.run(g, from, to) })
+		}
+	}
+	return tr
+}
+
+func (tr *traffic) run(g *localgroup.Group, from, to string) {
+	for i := 0; ; i++ {
+		select {
+		case <-tr.stop:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if _, err := g.Ping(context.Background(), from, to, "group", fmt.Sprint("m", i)); err != nil {
+			tr.mu.Lock()
+			tr.failures = append(tr.failures, fmt.Sprintf("%s %s → %s: %v", time.Now().Format("15:04:05.000"), from, to, err))
+			tr.mu.Unlock()
+			continue
+		}
+		tr.links.Add(1)
+	}
+}
+
+// finish stops the traffic and fails the test on any failed link.
+func (tr *traffic) finish(t *testing.T) {
+	t.Helper()
+	close(tr.stop)
+	tr.wg.Wait()
+	if len(tr.failures) > 0 {
+		t.Errorf("%d of %d links failed, the first: %s", len(tr.failures), tr.links.Load()+int64(len(tr.failures)), strings.Join(tr.failures[:min(5, len(tr.failures))], "; "))
+	}
+	if tr.links.Load() == 0 {
+		t.Error("no link carried traffic")
+	}
+	t.Logf("%d checked links", tr.links.Load())
+}
+
+// noneRefused fails the test if any member refused an inbound link or a
+// dial was not accepted.
+func noneRefused(t *testing.T, g *localgroup.Group, members []string) {
+	t.Helper()
+	for _, m := range members {
+		url := adminURL(g, m, "/metrics")
+		if n := metricSum(t, url, "groupwire_inbound_refused_total"); n != 0 {
+			t.Errorf("%s refused %v inbound links", m, n)
+		}
+		if n := metricSum(t, url, `groupwire_links_total{channel="group",direction="out",outcome="not_accepted"`); n != 0 {
+			t.Errorf("%s had %v links not accepted", m, n)
+		}
+	}
+}
+
+// TestRollingSSLModeMigration moves a running group from DISABLED to
+// VERIFY_IDENTITY and back, one sidecar at a time, with links opened
+// between every pair throughout: none fails and none is refused. Midway
+// the peers still at the old mode show in /metrics and /status; when the
+// old mode leaves accept_modes, a link still at it is cut.
+func TestRollingSSLModeMigration(t *testing.T) {
+	members := []string{"mysql-1", "mysql-2", "mysql-3"}
+	g := reloadGroup(t, members, "DISABLED")
+	procs := map[string]*process{}
+	for _, m := range members {
+		writeConfig(t, g, m, localgroup.FileOptions{Mode: "DISABLED"})
+		procs[m] = runFrom(t, g, m)
+	}
+	held := holdLink(t, g, "mysql-2", "mysql-1") // a DISABLED link, kept open
+	tr := startTraffic(g, members)
+	both := []string{"DISABLED", "VERIFY_IDENTITY"}
+	steps := []localgroup.FileOptions{
+		{Mode: "DISABLED", AcceptModes: both},        // 1. accept both, still dial DISABLED
+		{Mode: "VERIFY_IDENTITY", AcceptModes: both}, // 2. dial VERIFY_IDENTITY
+	}
+	for _, step := range steps {
+		rollOut(t, g, members, step)
+	}
+	// Every dialer runs VERIFY_IDENTITY now; the held link is still at
+	// DISABLED, and mysql-1 says so.
+	waitMetricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_links_active{channel="group",direction="in",mode="DISABLED",peer="mysql-2"`, 1)
+	if modes := linkModes(t, g, "mysql-1", "mysql-2"); !slices.Contains(modes, "DISABLED") {
+		t.Errorf("/status shows mysql-2's links at %v, want DISABLED among them (the held link)", modes)
+	}
+	rollOut(t, g, members, localgroup.FileOptions{Mode: "VERIFY_IDENTITY"}) // 3. VERIFY_IDENTITY only
+	if err := held.cut(); err != nil {
+		t.Fatalf("the DISABLED link after DISABLED left accept_modes: %v", err)
+	}
+	waitLog(t, procs["mysql-1"], "its ssl_mode is no longer accepted")
+	if n := metricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_links_active{channel="group",direction="in",mode="DISABLED"`); n != 0 {
+		t.Errorf("%v DISABLED links still live on mysql-1", n)
+	}
+	// And back.
+	vi := []string{"VERIFY_IDENTITY", "DISABLED"}
+	for _, step := range []localgroup.FileOptions{{Mode: "VERIFY_IDENTITY", AcceptModes: vi}, {Mode: "DISABLED", AcceptModes: vi}, {Mode: "DISABLED"}} {
+		rollOut(t, g, members, step)
+	}
+	tr.finish(t)
+	noneRefused(t, g, members)
+}
+
+// linkModes returns the link_modes member's /status gives the pair with
+// peer.
+func linkModes(t *testing.T, g *localgroup.Group, member, peer string) []string {
+	t.Helper()
+	_, body := httpGet(t, adminURL(g, member, "/status"))
+	var st struct {
+		Peers []struct {
+			Peer      string   `json:"peer"`
+			LinkModes []string `json:"link_modes"`
+		} `json:"peers"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("/status: %v\n%s", err, body)
+	}
+	for _, p := range st.Peers {
+		if p.Peer == peer {
+			return p.LinkModes
+		}
+	}
+	t.Fatalf("/status has no pair with %s:\n%s", peer, body)
+	return nil
+}
+
+// rollOut applies fo to each member in turn, waiting for each reload, with
+// a pause between members as an operator's rollout has.
+func rollOut(t *testing.T, g *localgroup.Group, members []string, fo localgroup.FileOptions) {
+	t.Helper()
+	for _, m := range members {
+		changeConfig(t, g, m, "ok", fo)
+		time.Sleep(100 * time.Millisecond) // let links run at the mixed modes
+	}
+}
+
+// TestCARotationWithoutDowntime rotates the group's CA with links flowing:
+// trust both CAs, move every member to a certificate from the new one,
+// drop the old CA. No link fails or is refused, and at the end a
+// certificate from the old CA is refused.
+func TestCARotationWithoutDowntime(t *testing.T) {
+	members := []string{"mysql-1", "mysql-2", "mysql-3"}
+	g := reloadGroup(t, members, "VERIFY_IDENTITY")
+	procs := map[string]*process{}
+	for _, m := range members {
+		writeConfig(t, g, m, localgroup.FileOptions{})
+		procs[m] = runFrom(t, g, m)
+	}
+	oldDir := g.CAs["group"].Dir
+	newDir := filepath.Join(g.Dir, "ca2")
+	mustRun(t, "certs", "init", "--dir", newDir, "--members", strings.Join(members, ","), "--ca-name", "groupwire CA 2")
+	bundle, crls := filepath.Join(g.Dir, "ca-bundle.pem"), filepath.Join(g.Dir, "crl-bundle.pem")
+	mustRun(t, "certs", "bundle", "--out", bundle, "--crl-out", crls, oldDir, newDir)
+	keepOld := copyFile(t, filepath.Join(oldDir, "mysql-2.pem"), filepath.Join(g.Dir, "old-mysql-2.pem"))
+	keepOldKey := copyFile(t, filepath.Join(oldDir, "mysql-2-key.pem"), filepath.Join(g.Dir, "old-mysql-2-key.pem"))
+	tr := startTraffic(g, members)
+
+	rollOut(t, g, members, localgroup.FileOptions{CAFile: bundle, CRLFile: crls}) // 1. trust both
+	for _, m := range members {                                    // 2. new certificates
+		reissue(t, g, procs[m], m, newDir, oldDir)
+	}
+	// 3. the new CA alone, and its CRL
+	rollOut(t, g, members, localgroup.FileOptions{CAFile: filepath.Join(newDir, "ca.pem"), CRLFile: filepath.Join(newDir, "crl.pem")})
+	tr.finish(t)
+	noneRefused(t, g, members)
+	oldCertRefused(t, g, keepOld, keepOldKey)
+}
+
+// reissue puts member's certificate from the CA in newDir in place of its
+// files in dir (key and certificate renamed over the old ones) and waits
+// until the sidecar has reloaded it.
+func reissue(t *testing.T, g *localgroup.Group, p *process, member, newDir, dir string) {
+	t.Helper()
+	url := adminURL(g, member, "/metrics")
+	before := metricSum(t, url, `groupwire_cert_reloads_total{result="changed"`)
+	for _, f := range []string{member + "-key.pem", member + ".pem"} {
+		copyFile(t, filepath.Join(newDir, f), filepath.Join(dir, f+".tmp"))
+		if err := os.Rename(filepath.Join(dir, f+".tmp"), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMetricSum(t, url, `groupwire_cert_reloads_total{result="changed"`, before+1)
+	_, body := httpGet(t, adminURL(g, member, "/status"))
+	if !strings.Contains(body, "groupwire CA 2") && !strings.Contains(body, `"certificate"`) {
+		t.Logf("%s status after reissue:\n%s", member, body)
+	}
+}
+
+func mustRun(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := runCmd(t, args...); err != nil {
+		t.Fatalf("groupwire %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) string {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// oldCertRefused dials mysql-1's link listener with a certificate from the
+// retired CA: the handshake must fail, and mysql-1 counts the refusal.
+func oldCertRefused(t *testing.T, g *localgroup.Group, certFile, keyFile string) {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := adminURL(g, "mysql-1", "/metrics")
+	before := metricSum(t, url, `groupwire_inbound_refused_total{reason="handshake"`)
+	addr := net.JoinHostPort(g.Member("mysql-1").IP, "24900")
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(g.Member("mysql-2").IP)}}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true,
+		NextProtos: []string{"gw1/group"}, MinVersion: tls.VersionTLS13})
+	if err == nil {
+		// TLS 1.3: the server's verdict on the client certificate comes
+		// with the first read.
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if err == nil || isTimeout(err) {
+		t.Fatalf("a certificate from the retired CA was not refused: %v", err)
+	}
+	waitMetricSum(t, url, `groupwire_inbound_refused_total{reason="handshake"`, before+1)
+}
