@@ -43,14 +43,18 @@ type Socket struct {
 }
 
 // ErrWouldBlock is what a read of a nonblocking Socket returns when the
-// kernel holds no bytes. It is a timeout, as a passed deadline is.
+// kernel holds no bytes. It is a temporary timeout, so crypto/tls keeps
+// the connection usable, and it has a WouldBlock method, by which the
+// relay tells it from a real error: a socket that timed out (ETIMEDOUT) is
+// a timeout too, and must end the link.
 var ErrWouldBlock error = wouldBlock{}
 
 type wouldBlock struct{}
 
-func (wouldBlock) Error() string   { return "socket read would block" }
-func (wouldBlock) Timeout() bool   { return true }
-func (wouldBlock) Temporary() bool { return true }
+func (wouldBlock) Error() string    { return "socket read would block" }
+func (wouldBlock) Timeout() bool    { return true }
+func (wouldBlock) Temporary() bool  { return true }
+func (wouldBlock) WouldBlock() bool { return true }
 
 // NewSocket wraps a link's TCP socket, to go under its tls.Conn.
 func NewSocket(c *net.TCPConn) *Socket {

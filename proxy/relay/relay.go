@@ -98,8 +98,8 @@ type Socket interface {
 	// which writes it in one syscall.
 	BeginBatch(buf []byte)
 	EndBatch() error
-	// SetNonblocking(true) makes a read that would wait return an error
-	// whose Timeout() is true instead.
+	// SetNonblocking(true) makes a read that would wait return, at once,
+	// an error with a WouldBlock() method that returns true.
 	SetNonblocking(on bool)
 }
 
@@ -142,6 +142,14 @@ func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
 		dst.closeWrite()
 	}
 	return n, err
+}
+
+// wouldBlock reports whether err is a nonblocking Socket's "nothing to
+// read yet", and nothing else: a socket that timed out (ETIMEDOUT) has a
+// Timeout() error too, and ends the link.
+func wouldBlock(err error) bool {
+	var wb interface{ WouldBlock() bool }
+	return errors.As(err, &wb) && wb.WouldBlock()
 }
 
 // endOfStream maps io.EOF, a clean end, to nil.

@@ -150,10 +150,9 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, ep Endpoint, pool *Pool) (int64, 
 	for {
 		n, err := g.gather(dst)
 		total += n
-		var ne net.Error
 		switch {
 		case err == nil: // a short record went out at once; look for more
-		case errors.As(err, &ne) && ne.Timeout():
+		case wouldBlock(err):
 			if err := w.wait(rc); err != nil {
 				return total, err
 			}
