@@ -444,7 +444,7 @@ func TestCARotationWithoutDowntime(t *testing.T) {
 	tr := startTraffic(g, members)
 
 	rollOut(t, g, members, localgroup.FileOptions{CAFile: bundle, CRLFile: crls}) // 1. trust both
-	for _, m := range members {                                    // 2. new certificates
+	for _, m := range members {                                                   // 2. new certificates
 		reissue(t, g, procs[m], m, newDir, oldDir)
 	}
 	// 3. the new CA alone, and its CRL

@@ -35,7 +35,7 @@ type Plan struct {
 	// DrainTimeout is how long a stopping sidecar lets live links finish
 	// before it cuts them (drain_timeout, default 10s).
 	DrainTimeout time.Duration
-	Limits        Limits // the limits block, defaults filled in
+	Limits       Limits // the limits block, defaults filled in
 	// AllowedUIDs are the users whose processes may use the outbound
 	// (loopback) listeners (allowed_uids, the member's or the top-level
 	// one); nil lets any local process, which then speaks to the peers as
