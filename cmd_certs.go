@@ -97,6 +97,7 @@ func parseCertsArgs(sub string, args []string, stderr io.Writer) (certsRequest, 
 		fmt.Fprint(stderr, certsUsage)
 		return req, usageError{fmt.Sprintf("certs: unknown subcommand %q", sub)}
 	}
+	// The member name may stand anywhere among the flags.
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		req.name, args = args[0], args[1:]
 	}
@@ -105,7 +106,11 @@ func parseCertsArgs(sub string, args []string, stderr io.Writer) (certsRequest, 
 	}
 	if req.name == "" && fs.NArg() > 0 {
 		req.name = fs.Arg(0)
-	} else if fs.NArg() > 0 {
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return req, usageError{err.Error()}
+		}
+	}
+	if fs.NArg() > 0 {
 		return req, usageError{fmt.Sprintf("certs %s: unexpected argument %q", sub, fs.Arg(0))}
 	}
 	if req.opts.Dir == "" {
