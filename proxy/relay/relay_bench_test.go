@@ -117,16 +117,33 @@ func tcpToTLS(tb testing.TB) *relayRig {
 	return r
 }
 
-// tlsToTCP runs Pipe(tls.Conn → member socket).
+// tlsToTCP runs Pipe(tls.Conn → member socket). The feeder's writes of
+// several records go out in one syscall, as a batching relay's would.
 func tlsToTCP(tb testing.TB) *relayRig {
 	member, drain := tcpPair(tb)
 	client, server := tlsPair(tb)
-	r := &relayRig{feed: client.Conn, drain: drain, pool: NewPool(), done: make(chan error, 1)}
+	r := &relayRig{feed: batchedWriter{client}, drain: drain, pool: NewPool(), done: make(chan error, 1)}
 	go func() {
 		_, err := Pipe(TCP(member), server, r.pool)
 		r.done <- err
 	}()
 	return r
+}
+
+// batchedWriter writes to a TLS endpoint through a batch of its Socket.
+type batchedWriter struct{ ep Endpoint }
+
+func (w batchedWriter) Write(p []byte) (int, error) {
+	if len(p) <= BufferSize {
+		return w.ep.Conn.Write(p)
+	}
+	buf := make([]byte, len(p)+len(p)/BufferSize*64+64)
+	w.ep.Socket.BeginBatch(buf)
+	n, err := w.ep.Conn.Write(p)
+	if ferr := w.ep.Socket.EndBatch(); err == nil {
+		err = ferr
+	}
+	return n, err
 }
 
 // move sends chunks chunks of size bytes through the rig and waits until
