@@ -519,3 +519,37 @@ func oldCertRefused(t *testing.T, g *localgroup.Group, certFile, keyFile string)
 	}
 	waitMetricSum(t, url, `groupwire_inbound_refused_total{reason="handshake"`, before+1)
 }
+
+// TestReloadCutsLinksThePolicyNoLongerAllows: a reload that changes a
+// channel's TLS settings applies to new handshakes at once, and a live link
+// that the new settings would not negotiate (here TLS 1.3, with the channel
+// now limited to TLS 1.2) is cut; new links come up under the new policy.
+func TestReloadCutsLinksThePolicyNoLongerAllows(t *testing.T) {
+	members := []string{"mysql-1", "mysql-2"}
+	g := reloadGroup(t, members, "VERIFY_IDENTITY")
+	procs := map[string]*process{}
+	for _, m := range members {
+		writeConfig(t, g, m, localgroup.FileOptions{})
+		procs[m] = runFrom(t, g, m)
+	}
+	held := holdLink(t, g, "mysql-1", "mysql-2")
+	yaml := g.ClusterYAML(localgroup.FileOptions{})
+	tls12 := strings.Replace(yaml, "tls:\n  ssl_mode: VERIFY_IDENTITY\n", "tls:\n  ssl_mode: VERIFY_IDENTITY\n  tls_version: TLSv1.2\n", 1)
+	if tls12 == yaml {
+		t.Fatal("test bug: the tls block was not found")
+	}
+	for _, m := range members {
+		before := reloads(t, g, m, "ok")
+		if err := os.WriteFile(memberConfig(g, m), []byte(tls12), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitMetricSum(t, adminURL(g, m, "/metrics"), `groupwire_config_reloads_total{result="ok"`, before+1)
+	}
+	if err := held.cut(); err != nil {
+		t.Fatalf("the TLS 1.3 link after the channel was limited to TLS 1.2: %v", err)
+	}
+	waitLog(t, procs["mysql-1"], "its TLS version or cipher suite is no longer allowed")
+	waitMetricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_links_cut_total{channel="group",reason="params"`, 1)
+	pingAll(t, g, members)
+	waitLog(t, procs["mysql-1"], `"channels_changed":["group"]`)
+}

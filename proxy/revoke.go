@@ -106,7 +106,8 @@ func (s *Sidecar) onReload(st *certs.Store, changed bool, err error) {
 
 // recheckChannel checks every live link of a channel against the current
 // policy (its mode still accepted, its peer's chain still trusted by the
-// current key material) and cuts the links that fail. It returns how many
+// current key material, its TLS version and suite still allowed) and cuts
+// the links that fail. It returns how many
 // it cut.
 func (s *Sidecar) recheckChannel(channel string) int {
 	p := s.current().policies[channel]
@@ -120,11 +121,17 @@ func (s *Sidecar) recheckChannel(channel string) int {
 		}
 		err := p.Reverify(l.mode, l.link.PeerCertificates(), l.direction == Inbound)
 		if err == nil {
+			err = p.ReverifyParams(l.link.TLS())
+		}
+		if err == nil {
 			continue
 		}
 		reason, label, msg := "peer no longer trusted: ", "untrusted", "cutting link: peer no longer trusted"
-		if errors.Is(err, transport.ErrModeNotAccepted) {
+		switch {
+		case errors.Is(err, transport.ErrModeNotAccepted):
 			reason, label, msg = "", "mode", "cutting link: its ssl_mode is no longer accepted"
+		case errors.Is(err, transport.ErrParamsNotAllowed):
+			reason, label, msg = "", "params", "cutting link: its TLS version or cipher suite is no longer allowed"
 		}
 		if !l.kill(reason + err.Error()) {
 			continue // already on its way out

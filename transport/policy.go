@@ -275,6 +275,30 @@ func (p *Policy) Reverify(mode Mode, peer []*x509.Certificate, client bool) erro
 	return err
 }
 
+// ReverifyParams checks a live TLS link's negotiated version and cipher
+// suite against the policy's tls_version, ssl_cipher and
+// tls_ciphersuites, after they changed: a link the policy would no longer
+// negotiate fails. cs is nil for a plaintext link, which passes.
+func (p *Policy) ReverifyParams(cs *tls.ConnectionState) error {
+	if cs == nil {
+		return nil
+	}
+	if max := p.Params.MaxVersion; cs.Version < p.minVersion() || (max != 0 && cs.Version > max) {
+		return fmt.Errorf("channel %s: %w: the link runs %s, tls_version no longer allows it", p.Channel, ErrParamsNotAllowed, tls.VersionName(cs.Version))
+	}
+	if cs.Version < tls.VersionTLS13 && p.Params.CipherSuites != nil && !slices.Contains(p.Params.CipherSuites, cs.CipherSuite) {
+		return fmt.Errorf("channel %s: %w: the link runs %s, ssl_cipher no longer allows it", p.Channel, ErrParamsNotAllowed, tls.CipherSuiteName(cs.CipherSuite))
+	}
+	if err := p.checkSuite(*cs); err != nil {
+		return fmt.Errorf("%w: %w", ErrParamsNotAllowed, err)
+	}
+	return nil
+}
+
+// ErrParamsNotAllowed is why a live link is cut when its channel's
+// tls_version or cipher settings stop allowing what it negotiated.
+var ErrParamsNotAllowed = errors.New("TLS parameters no longer allowed")
+
 // ErrModeNotAccepted is why a live link is cut when its channel stops
 // accepting the mode it runs at.
 var ErrModeNotAccepted = errors.New("ssl_mode no longer accepted")
