@@ -134,6 +134,11 @@ func planAcceptModes(mode transport.Mode, names []string, path string, ps *probl
 	if mode.Valid() && !slices.Contains(out, mode) && len(out) == len(names) {
 		ps.add(path, "must list the channel's ssl_mode %s: the member dials with it, so it must accept it too", mode)
 	}
+	for _, m := range out {
+		if r := m.Rules(); m != mode && r.Risk != "" && len(out) > 1 {
+			ps.warn(path, "accepts %s during a rolling change (a link at it %s); remove it once every member has moved", r.Name, r.Risk)
+		}
+	}
 	if len(out) <= 1 {
 		return nil
 	}
