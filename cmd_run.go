@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,44 +44,59 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	changed, stopWatch := watchConfig(ctx, *configPath, log)
+	defer stopWatch()
+	load := func() (*cluster.Plan, error) { return loadPlan(*configPath, *member, true) }
+	done := make(chan error, 1)
+	go func() { done <- sc.Run(ctx) }()
+	// A change seen before the sidecar serves is applied once it does, so
+	// that no edit made after the file was first read is lost.
+	ready, pending := sc.Ready(), false
+	reload := func() {
+		if ready != nil {
+			pending = true
+			return
+		}
+		_ = sc.ReloadConfig(load) // the sidecar logs and counts the outcome
+	}
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-ready:
+			ready = nil
+			if pending {
+				reload()
+			}
+		case <-hup:
+			reload()
+			sc.Reload()
+		case <-changed:
+			reload()
+		}
+	}
+}
+
+// watchConfig watches the cluster file until ctx ends or stop is called
+// (stop waits for the watch to end). A change is signalled on the channel;
+// changes made before it is read are folded into one.
+func watchConfig(ctx context.Context, path string, log zerolog.Logger) (<-chan struct{}, func()) {
 	changed := make(chan struct{}, 1)
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
+	watchCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		defer close(watchDone)
+		defer close(done)
 		notify := func() {
 			select {
 			case changed <- struct{}{}:
 			default:
 			}
 		}
-		if err := cluster.WatchFile(watchCtx, *configPath, notify); err != nil {
+		if err := cluster.WatchFile(watchCtx, path, notify); err != nil {
 			log.Error().Err(err).Msg("cluster file not watched; SIGHUP still reloads it")
 		}
 	}()
-	defer func() { stopWatch(); <-watchDone }()
-	load := func() (*cluster.Plan, error) { return loadPlan(*configPath, *member, true) }
-	done := make(chan error, 1)
-	go func() { done <- sc.Run(ctx) }()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-hup:
-			reloadConfig(sc, load, log)
-			sc.Reload()
-		case <-changed:
-			reloadConfig(sc, load, log)
-		}
-	}
-}
-
-// reloadConfig reloads the cluster file into a running sidecar, which logs
-// and counts the outcome; before it runs, the reload is only logged.
-func reloadConfig(sc *proxy.Sidecar, load func() (*cluster.Plan, error), log zerolog.Logger) {
-	if err := sc.ReloadConfig(load); errors.Is(err, proxy.ErrNotRunning) {
-		log.Warn().Msg("cluster file reload skipped: the sidecar is not serving yet")
-	}
+	return changed, func() { cancel(); <-done }
 }
 
 // loadPlan reads the cluster file at path and plans member. With material
