@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,9 @@ type pageRow struct {
 type pageCell struct {
 	Peer, Channel, State, Setup, ToPeer, ToMember string
 	Links                                         int
+	// Modes, during a rolling ssl_mode change (the channel has
+	// accept_modes), are the modes the pair's live links run at.
+	Modes string
 }
 
 type pageExpiry struct{ Channel, What, Subject, When, In, Level string }
@@ -51,6 +55,17 @@ func writeStatusPage(w io.Writer, st Status, now time.Time) error {
 		}
 	}
 	d.Rows = pageRows(st, d.Channels)
+	rolling := map[string]bool{}
+	for _, ch := range st.Channels {
+		rolling[ch.Name] = len(ch.AcceptModes) > 0
+	}
+	for _, row := range d.Rows {
+		for i, c := range row.Cells {
+			if !rolling[c.Channel] {
+				row.Cells[i].Modes = ""
+			}
+		}
+	}
 	for _, p := range st.Peers {
 		if p.LastError != "" {
 			d.Errors = append(d.Errors, pageError{p.Peer + " [" + p.Channel + "]", p.LastError})
@@ -87,7 +102,7 @@ func pageRows(st Status, channels []string) []pageRow {
 
 func pageCellOf(p PeerStatus, peer, channel string) pageCell {
 	c := pageCell{Peer: peer, Channel: channel, State: "unknown", Links: p.LiveLinks,
-		ToPeer: ByteSize(p.BytesToPeer), ToMember: ByteSize(p.BytesToMember)}
+		ToPeer: ByteSize(p.BytesToPeer), ToMember: ByteSize(p.BytesToMember), Modes: strings.Join(p.LinkModes, ", ")}
 	switch {
 	case p.Up:
 		c.State = "up"
