@@ -143,7 +143,35 @@ func TestClusterFileReload(t *testing.T) {
 
 	invalidFileIsRefused(t, g, procs["mysql-1"], three)
 	restartNeededIsRefused(t, g, procs["mysql-1"], three)
+	identityTakesEffect(t, g, procs["mysql-1"], three)
 	movedPortTakesEffect(t, g, procs, three)
+}
+
+// identityTakesEffect: a peer's new identity applies to new links at once
+// (mysql-2's certificate does not name the new one, so they fail), while a
+// link set up before keeps working; the old identity back, links work.
+func identityTakesEffect(t *testing.T, g *localgroup.Group, p1 *process, members []string) {
+	held := holdLink(t, g, "mysql-1", "mysql-2")
+	yaml := g.ClusterYAML(localgroup.FileOptions{Members: members})
+	renamed := strings.Replace(yaml, "identity: mysql-2,", "identity: mysql-9,", 1)
+	if renamed == yaml {
+		t.Fatal("test bug: mysql-2's identity not found in the file")
+	}
+	before := reloads(t, g, "mysql-1", "ok")
+	if err := os.WriteFile(memberConfig(g, "mysql-1"), []byte(renamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitMetricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_config_reloads_total{result="ok"`, before+1)
+	if _, err := g.Ping(context.Background(), "mysql-1", "mysql-2", "group", "hi"); err == nil {
+		t.Fatal("a new link to mysql-2 passed VERIFY_IDENTITY against the identity mysql-9")
+	}
+	waitLog(t, p1, jsonString(`does not name "mysql-9"`))
+	if err := echoLine(held.c, "mysql-2", "still here"); err != nil {
+		t.Fatalf("the link set up before the identity changed: %v", err)
+	}
+	held.c.Close() // or mysql-2's restart below would wait out its drain for it
+	changeConfig(t, g, "mysql-1", "ok", localgroup.FileOptions{Members: members})
+	pingAll(t, g, members)
 }
 
 // invalidFileIsRefused: a file with an error is refused with the problem
@@ -236,13 +264,7 @@ func movedPortTakesEffect(t *testing.T, g *localgroup.Group, procs map[string]*p
 }
 
 // heldLink is a member connection kept open through the sidecars.
-type heldLink struct {
-	c interface {
-		Read([]byte) (int, error)
-		SetReadDeadline(time.Time) error
-		Close() error
-	}
-}
+type heldLink struct{ c net.Conn }
 
 // holdLink opens a link from's member to to's service and checks it.
 func holdLink(t *testing.T, g *localgroup.Group, from, to string) *heldLink {
