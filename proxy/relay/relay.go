@@ -1,14 +1,16 @@
 // Package relay is groupwire's byte pump: it moves one direction of a link
 // between a member socket and a peer link, never parsing the bytes. Plain
-// TCP to plain TCP is spliced by the kernel; a TLS side goes through one
-// pooled buffer, read straight into and written straight from, so
-// encryption is the only copy, and taken only while bytes are ready, so an
-// idle link holds none. It carries half-close end to end. It knows nothing
-// of channels, peers or policy.
+// TCP to plain TCP is spliced by the kernel; a TLS side goes through pooled
+// buffers, read straight into and written straight from, so encryption is
+// the only copy, taken only while bytes are ready, so an idle link holds
+// none. A streaming link moves in batches: a 256 KiB member read whose
+// records leave in one write, and every ready record gathered into one
+// member write. It carries half-close end to end. It knows nothing of
+// channels, peers or policy.
 //
-// The readiness-driven TLS and TCP loops are Linux's (relay_linux.go);
-// elsewhere a plain pooled-buffer loop does the same job, holding its
-// buffer while it waits.
+// The readiness-driven, batched TLS and TCP loops are Linux's
+// (relay_linux.go); elsewhere a plain pooled-buffer loop does the same job,
+// record by record, holding its buffer while it waits.
 package relay
 
 import (
