@@ -145,7 +145,11 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, ep Endpoint, pool *Pool) (int64, 
 	}
 	w := readinessWaiter{}
 	w.fn = w.check
-	g := gatherer{src: src, sock: ep.Socket, pool: pool}
+	// This goroutine is the socket's only reader from here on: its reads
+	// stay nonblocking for as long as it relays.
+	ep.Socket.SetNonblocking(true)
+	defer ep.Socket.SetNonblocking(false)
+	g := gatherer{src: src, pool: pool}
 	var total int64
 	for {
 		n, err := g.gather(dst)
@@ -162,15 +166,15 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, ep Endpoint, pool *Pool) (int64, 
 	}
 }
 
-// gatherer moves decrypted records from a tls.Conn to the member.
+// gatherer moves decrypted records from a tls.Conn over a nonblocking
+// Socket to the member.
 type gatherer struct {
 	src   *tls.Conn
-	sock  Socket
 	pool  *Pool
 	large bool // the last turn filled its buffer: take a large one
 }
 
-// gather reads, with the socket nonblocking, every record crypto/tls can
+// gather reads every record crypto/tls can
 // return without waiting into one pooled buffer, and writes them to dst in
 // one write. It stops after a short record, so a lone small message is
 // written at once rather than after one more read. It returns the bytes
@@ -180,7 +184,6 @@ func (g *gatherer) gather(dst io.Writer) (int64, error) {
 	bp := g.pool.get(g.large)
 	defer g.pool.put(bp)
 	buf := *bp
-	g.sock.SetNonblocking(true)
 	off := 0
 	var rerr error
 	for off < len(buf) {
@@ -191,7 +194,6 @@ func (g *gatherer) gather(dst io.Writer) (int64, error) {
 			break
 		}
 	}
-	g.sock.SetNonblocking(false)
 	g.large = off == len(buf)
 	if off > 0 {
 		if nw, werr := writeAll(dst, buf[:off]); werr != nil {
