@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/groupwire/groupwire/certs"
@@ -119,11 +121,13 @@ func (g *generation) channelStore(ch cluster.ChannelPlan, reuse storeReuse) (*ce
 	return store, nil
 }
 
+// sameACME reports whether two channels' tls.acme settings are the same
+// (both absent, or equal).
 func sameACME(a, b *certs.ACMEConfig) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return fmt.Sprintf("%+v", *a) == fmt.Sprintf("%+v", *b)
+	return *a == *b
 }
 
 // channel returns the plan of the named channel.
@@ -146,20 +150,11 @@ func (g *generation) hasMember(name string) bool {
 	return false
 }
 
-// storeList returns the stores, sorted by channel.
+// storeList returns the stores (one per TLS channel), sorted by channel.
 func (g *generation) storeList() []*certs.Store {
-	names := make([]string, 0, len(g.stores))
-	for name := range g.stores {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	out := make([]*certs.Store, 0, len(names))
-	seen := map[*certs.Store]bool{}
-	for _, name := range names {
-		if st := g.stores[name]; !seen[st] {
-			seen[st] = true
-			out = append(out, st)
-		}
+	out := make([]*certs.Store, 0, len(g.stores))
+	for _, name := range slices.Sorted(maps.Keys(g.stores)) {
+		out = append(out, g.stores[name])
 	}
 	return out
 }

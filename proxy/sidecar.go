@@ -73,7 +73,7 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 		ready:     make(chan struct{}),
 		listeners: make(map[pairKey]*routeListener),
 	}
-	acmeByConfig := make(map[string]*certs.ACME)
+	acmeByConfig := make(map[certs.ACMEConfig]*certs.ACME)
 	g, err := buildGeneration(plan, storeReuse{newACME: func(ch cluster.ChannelPlan, st *certs.Store) error {
 		return s.attachACME(ch, st, acmeByConfig)
 	}})
@@ -109,8 +109,8 @@ func (s *Sidecar) warnKeyExposure(g *generation) {
 // attachACME makes the channel's certificate come from ACME: obtained (or
 // loaded from storage) before anything is served, bounded by the obtain
 // timeout. Channels with one acme configuration share it.
-func (s *Sidecar) attachACME(ch cluster.ChannelPlan, store *certs.Store, acmeByConfig map[string]*certs.ACME) error {
-	key := fmt.Sprintf("%+v", *ch.ACME)
+func (s *Sidecar) attachACME(ch cluster.ChannelPlan, store *certs.Store, acmeByConfig map[certs.ACMEConfig]*certs.ACME) error {
+	key := *ch.ACME
 	a := acmeByConfig[key]
 	if a == nil {
 		var err error
