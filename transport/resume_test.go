@@ -4,12 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/certs/devpki"
 )
 
@@ -17,13 +14,7 @@ import (
 // session (cheaper handshake), and after the acceptor's certificate is
 // rotated the next link does a full handshake that presents the new one.
 func TestSessionResumption(t *testing.T) {
-	p := newPKI(t, "group CA")
-	c1, k1, _ := p.member("mysql-1")
-	c2, k2, _ := p.member("mysql-2")
-	ca := filepath.Join(p.dir, "ca.pem")
-	serverStore := store(t, certs.Source{CA: ca, Cert: c1, Key: k1})
-	server := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: serverStore}
-	client := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	server, client, p := memberPolicies(t, VerifyIdentity)
 	addr, results := startAcceptor(t, server)
 	d := NewDialer(client, "mysql-2", Peer{Name: "mysql-1", Address: addr, Identity: "mysql-1"}, LinkOptions{})
 
@@ -51,15 +42,7 @@ func TestSessionResumption(t *testing.T) {
 		t.Fatal("second link did not resume the session")
 	}
 
-	leaf, err := p.ca.Issue(devpki.LeafTemplate{CommonName: "mysql-1", DNSNames: []string{"mysql-1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(k1, leaf.KeyPEM, 0o600)
-	os.WriteFile(c1, leaf.ChainPEM, 0o600)
-	if changed, err := serverStore.Reload(); err != nil || !changed {
-		t.Fatalf("reload: %v %v", changed, err)
-	}
+	leaf := rotateServer(t, p, server)
 	resumed, newSerial := link()
 	if resumed || newSerial == oldSerial || newSerial != leaf.Cert.SerialNumber.Text(16) {
 		t.Fatalf("after rotation: resumed=%v serial %s (old %s, new %s)", resumed, newSerial, oldSerial, leaf.Cert.SerialNumber.Text(16))
@@ -74,26 +57,12 @@ func TestSessionResumption(t *testing.T) {
 // after a reload must not leave a ticket that a later handshake resumes:
 // that link would carry the old certificate for the ticket's lifetime.
 func TestStraddlingHandshakeLeavesNoResumableTicket(t *testing.T) {
-	p := newPKI(t, "group CA")
-	c1, k1, _ := p.member("mysql-1")
-	c2, k2, _ := p.member("mysql-2")
-	ca := filepath.Join(p.dir, "ca.pem")
-	serverStore := store(t, certs.Source{CA: ca, Cert: c1, Key: k1})
-	server := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: serverStore}
-	client := &Policy{Channel: "group", Mode: VerifyIdentity, Creds: store(t, certs.Source{CA: ca, Cert: c2, Key: k2})}
+	server, client, p := memberPolicies(t, VerifyIdentity)
 	serverCfgs := server.ServerConfigs([]string{"mysql-1", "mysql-2"})
 	clientCfgs := client.ClientConfigs("mysql-1", true)
 
 	straddling := serverCfgs.Current() // the handshake starts under the old snapshot...
-	leaf, err := p.ca.Issue(devpki.LeafTemplate{CommonName: "mysql-1", DNSNames: []string{"mysql-1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(k1, leaf.KeyPEM, 0o600)
-	os.WriteFile(c1, leaf.ChainPEM, 0o600)
-	if changed, err := serverStore.Reload(); err != nil || !changed {
-		t.Fatalf("reload: %v %v", changed, err)
-	}
+	leaf := rotateServer(t, p, server)
 	// ...and issues its ticket after the reload.
 	if resumed, serial := handshakeOnce(t, straddling, clientCfgs.Current()); resumed || serial == leaf.Cert.SerialNumber.Text(16) {
 		t.Fatalf("the straddling handshake: resumed %v, serial %s", resumed, serial)
@@ -102,6 +71,17 @@ func TestStraddlingHandshakeLeavesNoResumableTicket(t *testing.T) {
 	if resumed || serial != leaf.Cert.SerialNumber.Text(16) {
 		t.Fatalf("the next handshake resumed=%v with serial %s; want a full handshake presenting %s", resumed, serial, leaf.Cert.SerialNumber.Text(16))
 	}
+}
+
+// rotateServer re-issues mysql-1's certificate over its files and reloads
+// the server's store; it returns the new leaf.
+func rotateServer(t *testing.T, p *pki, server *Policy) *devpki.Leaf {
+	t.Helper()
+	_, _, leaf := p.member("mysql-1")
+	if changed, err := server.Creds.Reload(); err != nil || !changed {
+		t.Fatalf("reload: %v %v", changed, err)
+	}
+	return leaf
 }
 
 // handshakeOnce runs one TLS handshake over loopback TCP, trades a byte
