@@ -1,15 +1,12 @@
 package proxy_test
 
 import (
-	"bufio"
 	"io"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 // TestDisabledLinksAreSpliced backs the claim that DISABLED links are
@@ -27,7 +24,7 @@ func TestDisabledLinksAreSpliced(t *testing.T) {
 		got <- n
 	})
 	c := dialFrom(t, g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "group"))
-	before := readBytesCounted(t)
+	before := testutil.ProcIO(t, "rchar")
 	chunk := make([]byte, 1<<20)
 	for range payload / len(chunk) {
 		if _, err := c.Write(chunk); err != nil {
@@ -38,32 +35,9 @@ func TestDisabledLinksAreSpliced(t *testing.T) {
 	if n := <-got; n != payload {
 		t.Fatalf("sink got %d bytes, want %d\nlog:\n%s", n, payload, logs)
 	}
-	read := readBytesCounted(t) - before
+	read := testutil.ProcIO(t, "rchar") - before
 	t.Logf("%d MiB through a DISABLED link: this process read(2) %.2f× the payload", payload>>20, float64(read)/payload)
 	if read > payload*3/2 {
 		t.Errorf("read(2) passed %d bytes for a %d-byte payload: the relays copied through userspace instead of splicing", read, payload)
 	}
-}
-
-// readBytesCounted returns rchar from /proc/self/io: the bytes read(2)
-// and its kin have passed to this process so far.
-func readBytesCounted(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "rchar: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("/proc/self/io has no rchar line")
-	return 0
 }

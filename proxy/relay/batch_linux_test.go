@@ -1,35 +1,10 @@
 package relay
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
-)
 
-// writeSyscalls returns syscw from /proc/self/io: the write(2)-family
-// calls this process has made so far.
-func writeSyscalls(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
-		t.Skipf("no /proc/self/io: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "syscw: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("/proc/self/io has no syscw line")
-	return 0
-}
+	"github.com/groupwire/groupwire/internal/testutil"
+)
 
 // TestBulkIsBatched backs the batched hot path with Linux's own count of
 // write syscalls. A stream relayed record by record costs a write per
@@ -51,9 +26,9 @@ func TestBulkIsBatched(t *testing.T) {
 			r := c.rig(t)
 			chunk := make([]byte, 256<<10)
 			r.move(t, chunk, 4, 1<<20) // warm up
-			before := writeSyscalls(t)
+			before := testutil.ProcIO(t, "syscw")
 			r.move(t, chunk, mib*4, mib<<20)
-			perMiB := float64(writeSyscalls(t)-before) / mib
+			perMiB := float64(testutil.ProcIO(t, "syscw")-before) / mib
 			t.Logf("%s: %.1f write syscalls per MiB in this process (record by record: 64 on the relay's socket alone)", c.name, perMiB)
 			if perMiB > c.bound {
 				t.Errorf("%s: %.1f write syscalls per MiB, want at most %.0f: the relay writes record by record again", c.name, perMiB, c.bound)
