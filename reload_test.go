@@ -166,11 +166,23 @@ func TestClusterFileReload(t *testing.T) {
 func movedListenerIsRebound(t *testing.T, g *localgroup.Group, p1 *process, members []string) {
 	port := g.Member("mysql-2").Ports["group"]
 	yaml := g.ClusterYAML(localgroup.FileOptions{Members: members})
-	moved := strings.Replace(yaml, fmt.Sprintf("ports: {group: %d}", port), fmt.Sprintf("ports: {group: %d}", port+100), 1)
-	if moved == yaml {
-		t.Fatal("test bug: mysql-2's port not found in the file")
+	moveTo := func(to int) string {
+		moved := strings.Replace(yaml, fmt.Sprintf("ports: {group: %d}", port), fmt.Sprintf("ports: {group: %d}", to), 1)
+		if moved == yaml {
+			t.Fatal("test bug: mysql-2's port not found in the file")
+		}
+		return moved
 	}
-	reloadWith(t, g, "mysql-1", "ok", moved)
+	// The new listener is bound before anything changes: a port that is
+	// taken fails the reload, and the old listener keeps serving.
+	taken, err := net.Listen("tcp", net.JoinHostPort(g.Member("mysql-1").IP, fmt.Sprint(port+200)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloadWith(t, g, "mysql-1", "failed", moveTo(port+200))
+	taken.Close()
+	pingAll(t, g, members)
+	reloadWith(t, g, "mysql-1", "ok", moveTo(port+100))
 	waitLog(t, p1, fmt.Sprintf(`"routes_moved":["mysql-2/group → %s:%d"]`, g.Member("mysql-1").IP, port+100))
 	newAddr := net.JoinHostPort(g.Member("mysql-1").IP, fmt.Sprint(port+100))
 	c, err := dialMember(g, "mysql-1", newAddr)
