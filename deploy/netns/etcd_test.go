@@ -47,8 +47,9 @@ type etcdGroup struct {
 	bin      string // groupwire
 	etcd     string
 	etcdctl  string
-	sidecars map[string]*netnsProc
+	sidecars map[string]*netnsProc // the current process of each
 	etcds    map[string]*netnsProc
+	all      []*netnsProc // every process started, for failure output
 }
 
 // etcdBinaries returns the paths of etcd and etcdctl, installing Debian's
@@ -92,8 +93,9 @@ func (eg *etcdGroup) writeConfig(member, content string) {
 // startSidecar runs member's sidecar on its own cluster file.
 func (eg *etcdGroup) startSidecar(member string) {
 	eg.t.Helper()
-	eg.sidecars[member] = startNetnsProc(eg.t, eg.top.ip, eg.top.host(member).NS, "sidecar "+member, eg.bin,
+	p := startNetnsProc(eg.t, eg.top.ip, eg.top.host(member).NS, fmt.Sprintf("sidecar %s (process %d)", member, len(eg.all)+1), eg.bin,
 		"run", "--config", filepath.Join(eg.dir, member+".yaml"), "--member", member, "--log-format", "json")
+	eg.sidecars[member], eg.all = p, append(eg.all, p)
 }
 
 // startEtcd runs member's etcd: peers on 127.0.0.1:238N, clients on
@@ -105,12 +107,13 @@ func (eg *etcdGroup) startEtcd(member string, cluster []string, state string) {
 		initial = append(initial, fmt.Sprintf("%s=http://127.0.0.1:%s", m, etcdPeerPort(m)))
 	}
 	peer := "http://127.0.0.1:" + etcdPeerPort(member)
-	eg.etcds[member] = startNetnsProc(eg.t, eg.top.ip, eg.top.host(member).NS, "etcd "+member, eg.etcd,
+	p := startNetnsProc(eg.t, eg.top.ip, eg.top.host(member).NS, "etcd "+member, eg.etcd,
 		"--name", member, "--data-dir", filepath.Join(eg.dir, member+".etcd"),
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
 		"--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
 		"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", state, "--initial-cluster-token", "gw-etcd-test",
 		"--pre-vote=true", "--heartbeat-interval", "100", "--election-timeout", "1000", "--logger", "zap", "--log-level", "warn")
+	eg.etcds[member], eg.all = p, append(eg.all, p)
 }
 
 // ctl runs etcdctl against member's etcd, from inside its host.
@@ -129,21 +132,11 @@ func (eg *etcdGroup) shell(member, script string) error {
 	return exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, "bash", "-c", script).Run()
 }
 
-// waitFor polls cond every 100 ms for up to limit, failing the test with
+// waitFor polls cond until it holds, failing the test after limit with
 // its last explanation and every process's output.
 func (eg *etcdGroup) waitFor(limit time.Duration, what string, cond func() (bool, string)) {
 	eg.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			eg.t.Fatalf("%s: not within %v: %s\n%s", what, limit, why, eg.dump())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	netnsWaitUntil(eg.t, limit, what, cond, eg.dump)
 }
 
 // leadFrom makes member the leader, as an operator does before work that
@@ -235,30 +228,16 @@ func (eg *etcdGroup) keepLogs() {
 	if dir == "" {
 		return
 	}
-	for _, set := range []map[string]*netnsProc{eg.sidecars, eg.etcds} {
-		for _, p := range set {
-			name := filepath.Join(dir, strings.ReplaceAll(p.label, " ", "-")+".log")
-			if err := os.WriteFile(name, []byte(p.out.String()), 0o644); err != nil {
-				eg.t.Logf("keep logs: %v", err)
-			}
+	for _, p := range eg.all {
+		name := filepath.Join(dir, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(p.label)+".log")
+		if err := os.WriteFile(name, []byte(p.out.String()), 0o644); err != nil {
+			eg.t.Logf("keep logs: %v", err)
 		}
 	}
 	eg.t.Logf("every process's output is in %s", dir)
 }
 
-func (eg *etcdGroup) dump() string {
-	var b strings.Builder
-	for _, set := range []map[string]*netnsProc{eg.sidecars, eg.etcds} {
-		for _, p := range set {
-			out := p.out.String()
-			if len(out) > 3000 {
-				out = "…" + out[len(out)-3000:]
-			}
-			fmt.Fprintf(&b, "--- %s (%s) ---\n%s\n", p.label, p.status(), out)
-		}
-	}
-	return b.String()
-}
+func (eg *etcdGroup) dump() string { return netnsDump(eg.all) }
 
 // etcdWriter puts a fresh key through one member for as long as it runs,
 // one write at a time, and keeps every acknowledged write and every

@@ -212,6 +212,14 @@ func (g *netnsGroup) sidecarLog(m netnsMark, member string, parts ...string) []s
 // test after limit with cond's last explanation and every process's output.
 func (g *netnsGroup) waitUntil(limit time.Duration, what string, cond func() (done bool, missing string)) time.Duration {
 	g.t.Helper()
+	return netnsWaitUntil(g.t, limit, what, cond, g.dump)
+}
+
+// netnsWaitUntil polls cond every 50 ms until it reports done, and returns
+// how long that took; after limit it fails t with cond's last explanation
+// and dump's text.
+func netnsWaitUntil(t *testing.T, limit time.Duration, what string, cond func() (bool, string), dump func() string) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for {
 		done, missing := cond()
@@ -219,7 +227,7 @@ func (g *netnsGroup) waitUntil(limit time.Duration, what string, cond func() (do
 			return time.Since(start)
 		}
 		if time.Since(start) > limit {
-			g.t.Fatalf("%s: not within %v: %s\n%s", what, limit, missing, g.dump())
+			t.Fatalf("%s: not within %v: %s\n%s", what, limit, missing, dump())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -230,6 +238,11 @@ func (g *netnsGroup) dump() string {
 	g.mu.Lock()
 	procs := append([]*netnsProc(nil), g.all...)
 	g.mu.Unlock()
+	return netnsDump(procs)
+}
+
+// netnsDump is the last 4,000 bytes of each process's output, labelled.
+func netnsDump(procs []*netnsProc) string {
 	var b strings.Builder
 	for _, p := range procs {
 		out := p.out.String()

@@ -180,18 +180,7 @@ func netnsPartition(t *testing.T, g *netnsGroup) {
 	if bound := netnsPeerTimeout + 6*time.Second; cutAfter > bound {
 		t.Errorf("live links to m1 cut %v after the partition, want within peer_timeout + 6s = %v", cutAfter, bound)
 	}
-	seen := g.mark()
-	g.waitUntil(5*time.Second, "m2 and m3 keep talking during the partition", func() (bool, string) {
-		tl := netnsTallyPings(g.pings(seen))
-		miss := netnsLacking(between, func(p netnsPair) bool { return tl.ok[p] > 0 })
-		return miss == "", "no ok ping yet on " + miss
-	})
-	tl := netnsTallyPings(g.pings(cut))
-	for _, p := range between {
-		if tl.fail[p] > 0 {
-			t.Errorf("%s failed during m1's partition: %s", p, tl.lastFail[p])
-		}
-	}
+	g.keepTalking(between, cut, "during m1's partition")
 
 	g.top.setLink("m1", true)
 	healed := g.mark()
@@ -231,22 +220,31 @@ func netnsRevoke(t *testing.T, g *netnsGroup, pki string) {
 	})
 	t.Logf("revocation: m3 cut off from m1 and m2 %v after the CRL was written", d.Round(time.Millisecond))
 
-	after := g.mark()
-	g.waitUntil(5*time.Second, "m1 and m2 keep talking after m3's revocation", func() (bool, string) {
-		tl := netnsTallyPings(g.pings(after))
-		miss := netnsLacking(between, func(p netnsPair) bool { return tl.ok[p] > 0 })
-		return miss == "", "no ok ping yet on " + miss
-	})
-	tl := netnsTallyPings(g.pings(rev))
-	for _, p := range between {
-		if tl.fail[p] > 0 {
-			t.Errorf("%s failed after m3's revocation: %s", p, tl.lastFail[p])
-		}
-	}
-	tl = netnsTallyPings(g.pings(after))
+	after := g.keepTalking(between, rev, "after m3's revocation")
+	tl := netnsTallyPings(g.pings(after))
 	for _, p := range toFrom3 {
 		if tl.ok[p] > 0 {
 			t.Errorf("%s still succeeds after m3's revocation (%d ok pings)", p, tl.ok[p])
 		}
 	}
+}
+
+// keepTalking waits until every pair has pinged successfully from now on,
+// and fails the test on any pair that failed since the mark from; when
+// says when, for the messages. It returns the mark it waited from.
+func (g *netnsGroup) keepTalking(pairs []netnsPair, from netnsMark, when string) netnsMark {
+	g.t.Helper()
+	seen := g.mark()
+	g.waitUntil(5*time.Second, fmt.Sprintf("%v keep talking %s", pairs, when), func() (bool, string) {
+		tl := netnsTallyPings(g.pings(seen))
+		miss := netnsLacking(pairs, func(p netnsPair) bool { return tl.ok[p] > 0 })
+		return miss == "", "no ok ping yet on " + miss
+	})
+	tl := netnsTallyPings(g.pings(from))
+	for _, p := range pairs {
+		if tl.fail[p] > 0 {
+			g.t.Errorf("%s failed %s: %s", p, when, tl.lastFail[p])
+		}
+	}
+	return seen
 }
