@@ -66,7 +66,7 @@ func Watch(ctx context.Context, stores []*Store, opts WatchOptions) error {
 type Watcher struct{ loop *watchLoop }
 
 // NewWatcher sets up the watch of Watch: every folder of the stores is
-// watched when it returns. Run it, or Close it.
+// watched when it returns; Run releases it when its context ends.
 func NewWatcher(stores []*Store, opts WatchOptions) (*Watcher, error) {
 	plan, err := newWatchPlan(stores)
 	if err != nil {
@@ -91,8 +91,6 @@ func (w *Watcher) Run(ctx context.Context) error {
 	return w.loop.run(ctx)
 }
 
-// Close releases a Watcher that will not Run.
-func (w *Watcher) Close() error { return w.loop.w.Close() }
 
 // watchLoop is the state of one Watch call.
 type watchLoop struct {

@@ -25,9 +25,6 @@ type Limits struct {
 // defaultLimits are the limits of a file with no limits block.
 var defaultLimits = Limits{MaxHandshakes: 256, MaxHandshakesPerSource: 64, MaxLinksPerPeer: 1024, MaxLoopbackPending: 256}
 
-// DefaultLimits returns the limits in force when the file sets none.
-func DefaultLimits() Limits { return defaultLimits }
-
 // limitsConfig is the `limits` block as written; unset keys take the
 // defaults.
 type limitsConfig struct {
