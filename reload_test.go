@@ -646,3 +646,23 @@ func TestReloadCutsLinksThePolicyNoLongerAllows(t *testing.T) {
 	pingAll(t, g, members)
 	waitLog(t, procs["mysql-1"], `"channels_changed":["group"]`)
 }
+
+// TestReloadAppliesLimits: a new limit is in force for the next
+// connection, and links already up are not touched.
+func TestReloadAppliesLimits(t *testing.T) {
+	members := []string{"mysql-1", "mysql-2"}
+	g := reloadGroup(t, members, "VERIFY_IDENTITY")
+	for _, m := range members {
+		writeConfig(t, g, m, localgroup.FileOptions{})
+		runFrom(t, g, m)
+	}
+	held := holdLink(t, g, "mysql-1", "mysql-2")
+	changeConfig(t, g, "mysql-1", "ok", localgroup.FileOptions{ExtraYAML: "reload_interval: 1h\nlimits: {max_links_per_peer: 1}\n"})
+	if _, err := g.Ping(context.Background(), "mysql-1", "mysql-2", "group", "hi"); err == nil {
+		t.Fatal("a second link to mysql-2 got through max_links_per_peer: 1")
+	}
+	waitMetricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_outbound_refused_total{reason="limit"`, 1)
+	if err := echoLine(held.c, "mysql-2", "still here"); err != nil {
+		t.Fatalf("the link that was up before the limit: %v", err)
+	}
+}
