@@ -91,7 +91,6 @@ func (w *Watcher) Run(ctx context.Context) error {
 	return w.loop.run(ctx)
 }
 
-
 // watchLoop is the state of one Watch call.
 type watchLoop struct {
 	plan    *watchPlan
