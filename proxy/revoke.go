@@ -119,10 +119,7 @@ func (s *Sidecar) recheckChannel(channel string) int {
 		if l.channel != channel {
 			continue
 		}
-		err := p.Reverify(l.mode, l.link.PeerCertificates(), l.direction == Inbound)
-		if err == nil {
-			err = p.ReverifyParams(l.link.TLS())
-		}
+		err := p.Reverify(l.mode, l.link.TLS(), l.direction == Inbound)
 		if err == nil {
 			continue
 		}

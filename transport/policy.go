@@ -257,12 +257,19 @@ func (p *Policy) verifyChain(mode Mode, cs tls.ConnectionState, usage x509.ExtKe
 
 // Reverify checks a live link in mode against the policy again (after a
 // CA or CRL reload, a change of the channel's settings, or when the peer's
-// certificate may have expired): the mode must still be accepted, and its
-// peer certificates must pass the current snapshot. client says the peer
-// is in the client role.
-func (p *Policy) Reverify(mode Mode, peer []*x509.Certificate, client bool) error {
+// certificate may have expired): the mode must still be accepted, the TLS
+// version and suite it negotiated still allowed, and its peer's
+// certificates must pass the current snapshot. cs is the link's TLS state,
+// nil for a plaintext link; client says the peer is in the client role.
+func (p *Policy) Reverify(mode Mode, cs *tls.ConnectionState, client bool) error {
 	if !p.Accepts(mode) {
 		return fmt.Errorf("channel %s: %w: %s (accepted: %s)", p.Channel, ErrModeNotAccepted, mode, modeList(p.Accepted()))
+	}
+	if cs == nil {
+		return nil
+	}
+	if err := p.reverifyParams(*cs); err != nil {
+		return err
 	}
 	if !mode.VerifiesChain() {
 		return nil
@@ -271,25 +278,21 @@ func (p *Policy) Reverify(mode Mode, peer []*x509.Certificate, client bool) erro
 	if client {
 		usage = x509.ExtKeyUsageClientAuth
 	}
-	_, err := p.verifyChain(mode, tls.ConnectionState{PeerCertificates: peer}, usage)
+	_, err := p.verifyChain(mode, *cs, usage)
 	return err
 }
 
-// ReverifyParams checks a live TLS link's negotiated version and cipher
+// reverifyParams checks a live TLS link's negotiated version and cipher
 // suite against the policy's tls_version, ssl_cipher and
-// tls_ciphersuites, after they changed: a link the policy would no longer
-// negotiate fails. cs is nil for a plaintext link, which passes.
-func (p *Policy) ReverifyParams(cs *tls.ConnectionState) error {
-	if cs == nil {
-		return nil
-	}
+// tls_ciphersuites: a link the policy would no longer negotiate fails.
+func (p *Policy) reverifyParams(cs tls.ConnectionState) error {
 	if max := p.Params.MaxVersion; cs.Version < p.minVersion() || (max != 0 && cs.Version > max) {
 		return fmt.Errorf("channel %s: %w: the link runs %s, tls_version no longer allows it", p.Channel, ErrParamsNotAllowed, tls.VersionName(cs.Version))
 	}
 	if cs.Version < tls.VersionTLS13 && p.Params.CipherSuites != nil && !slices.Contains(p.Params.CipherSuites, cs.CipherSuite) {
 		return fmt.Errorf("channel %s: %w: the link runs %s, ssl_cipher no longer allows it", p.Channel, ErrParamsNotAllowed, tls.CipherSuiteName(cs.CipherSuite))
 	}
-	if err := p.checkSuite(*cs); err != nil {
+	if err := p.checkSuite(cs); err != nil {
 		return fmt.Errorf("%w: %w", ErrParamsNotAllowed, err)
 	}
 	return nil
