@@ -156,6 +156,7 @@ func TestClusterFileReload(t *testing.T) {
 	restartNeededIsRefused(t, g, procs["mysql-1"], three)
 	identityTakesEffect(t, g, procs["mysql-1"], three)
 	movedListenerIsRebound(t, g, procs["mysql-1"], three)
+	movedLocalIPTakesEffect(t, g, procs["mysql-1"], three)
 	movedPortTakesEffect(t, g, procs, three)
 }
 
@@ -196,6 +197,55 @@ func movedListenerIsRebound(t *testing.T, g *localgroup.Group, p1 *process, memb
 	if old, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "group")); err == nil {
 		old.Close()
 		t.Fatal("the old listener still accepts after it moved")
+	}
+	changeConfig(t, g, "mysql-1", "ok", localgroup.FileOptions{Members: members})
+	pingAll(t, g, members)
+}
+
+// movedLocalIPTakesEffect: mysql-1's local_ip moves to another loopback
+// address (its member now runs there). Every outbound listener of mysql-1
+// moves with it and the old ones close, and links from the others are
+// delivered to the member at its new address.
+func movedLocalIPTakesEffect(t *testing.T, g *localgroup.Group, p1 *process, members []string) {
+	oldIP := g.Member("mysql-1").IP
+	newIP := oldIP[:strings.LastIndex(oldIP, ".")] + ".61"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	moved, err := localgroup.ListenEcho(ctx, "mysql-1 at its new address", net.JoinHostPort(newIP, fmt.Sprint(g.Member("mysql-1").Ports["group"])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer moved.Close()
+	yaml := g.ClusterYAML(localgroup.FileOptions{Members: members})
+	newYAML := strings.Replace(yaml, "local_ip: "+oldIP+",", "local_ip: "+newIP+",", 1)
+	if newYAML == yaml {
+		t.Fatal("test bug: mysql-1's local_ip not found in the file")
+	}
+	reloadWith(t, g, "mysql-1", "ok", newYAML)
+	waitLog(t, p1, `"settings_changed":["local_ip"]`)
+	for _, peer := range members[1:] {
+		c, err := (&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(newIP)}}).Dial("tcp", net.JoinHostPort(newIP, fmt.Sprint(g.Member(peer).Ports["group"])))
+		if err != nil {
+			t.Fatalf("mysql-1's listener for %s on its new local_ip: %v", peer, err)
+		}
+		err = echoLine(c, peer, "from the new local_ip")
+		c.Close()
+		if err != nil {
+			t.Fatalf("mysql-1 → %s from the new local_ip: %v", peer, err)
+		}
+		if old, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", peer, "group")); err == nil {
+			old.Close()
+			t.Fatalf("mysql-1's listener for %s on its old local_ip still accepts", peer)
+		}
+		in, err := dialMember(g, peer, g.TunnelAddr(peer, "mysql-1", "group"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = echoLine(in, "mysql-1 at its new address", "to the new local_ip")
+		in.Close()
+		if err != nil {
+			t.Fatalf("%s → mysql-1 delivered to the new local_ip: %v", peer, err)
+		}
 	}
 	changeConfig(t, g, "mysql-1", "ok", localgroup.FileOptions{Members: members})
 	pingAll(t, g, members)
