@@ -20,10 +20,12 @@ import (
 //   - Between BeginBatch and EndBatch it gathers what is written to it into
 //     the caller's buffer and writes that in one syscall: crypto/tls writes
 //     each record of a Write with a syscall of its own.
-//   - With SetNonblocking(true), a read that would wait returns
+//   - Inside ReadReady's callback, a read that would wait returns
 //     ErrWouldBlock at once instead. crypto/tls keeps a partial record and
 //     takes a temporary error as retryable, so the relay can move every
-//     record that is ready and stop, without a read deadline or a peek.
+//     record that is ready and park only when the kernel has nothing, in
+//     the same poller call: no read deadline, and no peek to catch a
+//     readiness edge lost between two calls.
 //
 // Writes are safe from several goroutines (crypto/tls's reading side
 // writes too, answering a KeyUpdate); reads belong to one.
@@ -32,18 +34,17 @@ type Socket struct {
 	rc    syscall.RawConn
 	ended atomic.Bool
 
-	nonblocking bool // owned by the reader
-	nbFn        func(fd uintptr) bool
-	nbN         int
-	nbErr       error
-	nbBuf       []byte
+	// Owned by the reader, set while ReadReady's callback runs.
+	readyFD   int                // the socket's descriptor; -1 outside the callback
+	readyF    func() bool        // ReadReady's callback
+	readyCall func(uintptr) bool // s.callReady, made once
 
 	mu    sync.Mutex
 	batch []byte // non-nil between BeginBatch and EndBatch
 }
 
-// ErrWouldBlock is what a read of a nonblocking Socket returns when the
-// kernel holds no bytes. It is a temporary timeout, so crypto/tls keeps
+// ErrWouldBlock is what a read inside ReadReady's callback returns when
+// the kernel holds no bytes. It is a temporary timeout, so crypto/tls keeps
 // the connection usable, and it has a WouldBlock method, by which the
 // relay tells it from a real error: a socket that timed out (ETIMEDOUT) is
 // a timeout too, and must end the link.
@@ -60,7 +61,8 @@ func (wouldBlock) WouldBlock() bool { return true }
 func NewSocket(c *net.TCPConn) *Socket {
 	s := &Socket{TCPConn: c}
 	s.rc, _ = c.SyscallConn() // a live *net.TCPConn always has one
-	s.nbFn = s.readOnce
+	s.readyFD = -1
+	s.readyCall = s.callReady
 	return s
 }
 
@@ -68,8 +70,8 @@ func NewSocket(c *net.TCPConn) *Socket {
 func (s *Socket) Read(p []byte) (int, error) {
 	var n int
 	var err error
-	if s.nonblocking {
-		n, err = s.readNonblocking(p)
+	if s.readyFD >= 0 {
+		n, err = s.readNow(p)
 	} else {
 		n, err = s.TCPConn.Read(p)
 	}
@@ -79,37 +81,41 @@ func (s *Socket) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// SetNonblocking switches reads that would wait to returning ErrWouldBlock.
-// Only the reading goroutine may call it.
-func (s *Socket) SetNonblocking(on bool) { s.nonblocking = on }
-
-func (s *Socket) readNonblocking(p []byte) (int, error) {
-	s.nbBuf, s.nbN, s.nbErr = p, 0, nil
-	if err := s.rc.Read(s.nbFn); err != nil {
-		return 0, err
-	}
-	s.nbBuf = nil
-	return s.nbN, s.nbErr
+// ReadReady calls f, and again each time the socket becomes readable
+// while f returns false, until f returns true. While f runs, a read of the
+// socket never waits: one that would returns ErrWouldBlock. Every call of f
+// starts after the poller was armed, so bytes that arrive once a read saw
+// none wake it. Only the reading goroutine may call it. It returns what
+// ends the wait early: a passed read deadline or the socket's close.
+func (s *Socket) ReadReady(f func() bool) error {
+	s.readyF = f
+	err := s.rc.Read(s.readyCall)
+	s.readyF = nil
+	return err
 }
 
-// readOnce is the poller callback of a nonblocking read: it never asks to
-// wait.
-func (s *Socket) readOnce(fd uintptr) bool {
+func (s *Socket) callReady(fd uintptr) bool {
+	s.readyFD = int(fd)
+	done := s.readyF()
+	s.readyFD = -1
+	return done
+}
+
+// readNow reads the socket once without waiting.
+func (s *Socket) readNow(p []byte) (int, error) {
 	for {
-		n, err := syscall.Read(int(fd), s.nbBuf)
+		n, err := syscall.Read(s.readyFD, p)
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			s.nbErr = ErrWouldBlock
+			return 0, ErrWouldBlock
 		case err != nil:
-			s.nbErr = os.NewSyscallError("read", err)
+			return 0, os.NewSyscallError("read", err)
 		case n == 0:
-			s.nbErr = io.EOF
-		default:
-			s.nbN = n
+			return 0, io.EOF
 		}
-		return true
+		return n, nil
 	}
 }
 

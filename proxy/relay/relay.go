@@ -100,9 +100,11 @@ type Socket interface {
 	// which writes it in one syscall.
 	BeginBatch(buf []byte)
 	EndBatch() error
-	// SetNonblocking(true) makes a read that would wait return, at once,
-	// an error with a WouldBlock() method that returns true.
-	SetNonblocking(on bool)
+	// ReadReady calls f, and again each time the socket is readable while
+	// f returns false, until f returns true. While f runs, a read that
+	// would wait returns, at once, an error with a WouldBlock() method
+	// that returns true.
+	ReadReady(f func() bool) error
 }
 
 // TCP returns the Endpoint of a plain TCP connection.
@@ -146,8 +148,7 @@ func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
 	return n, err
 }
 
-// wouldBlock reports whether err is a nonblocking Socket's "nothing to
-// read yet", and nothing else: a socket that timed out (ETIMEDOUT) has a
+// wouldBlock reports whether err is a Socket's "nothing to read yet", and nothing else: a socket that timed out (ETIMEDOUT) has a
 // Timeout() error too, and ends the link.
 func wouldBlock(err error) bool {
 	var wb interface{ WouldBlock() bool }

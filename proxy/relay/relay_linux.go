@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -130,59 +129,70 @@ func (r *tcpReader) release() {
 }
 
 // copyFromTLS is the peer→member leg. crypto/tls reads ahead, so a
-// readable socket is not the only sign of bytes ready. Each turn reads with
-// the socket nonblocking (see gather), moving every record crypto/tls can
-// return without waiting in one write to the member; only when the socket
-// would block, so that crypto/tls holds no whole record either, does the
-// goroutine park, holding no buffer.
+// readable socket is not the only sign of bytes ready. Each turn reads
+// inside the link socket's readiness callback, where a read never waits
+// (see Socket.ReadReady), gathering every record crypto/tls can return at
+// once; they go to the member in one write, outside the callback, so a
+// close of the link never waits on a slow member. Only when crypto/tls has
+// nothing, whole or from the kernel, does the goroutine park, holding no
+// buffer.
 func copyFromTLS(dst io.Writer, src *tls.Conn, ep Endpoint, pool *Pool) (int64, error) {
 	if ep.Socket == nil {
 		return 0, errors.New("relay: a TLS endpoint needs the Socket under its tls.Conn")
 	}
-	rc, err := ep.Raw.SyscallConn()
-	if err != nil {
-		return 0, fmt.Errorf("relay: link socket: %w", err)
-	}
-	w := readinessWaiter{}
-	w.fn = w.check
-	// This goroutine is the socket's only reader from here on: its reads
-	// stay nonblocking for as long as it relays.
-	ep.Socket.SetNonblocking(true)
-	defer ep.Socket.SetNonblocking(false)
 	g := gatherer{src: src, pool: pool}
+	g.fn = g.readReady
 	var total int64
 	for {
-		n, err := g.gather(dst)
+		n, err := g.gather(ep.Socket, dst)
 		total += n
 		switch {
-		case err == nil: // a short record went out at once; look for more
-		case wouldBlock(err):
-			if err := w.wait(rc); err != nil {
-				return total, err
-			}
+		case err == nil, wouldBlock(err):
+			// a short record went out at once, or the kernel had no more
+			// for now: the next turn reads again or parks
 		default:
 			return total, endOfStream(err)
 		}
 	}
 }
 
-// gatherer moves decrypted records from a tls.Conn over a nonblocking
-// Socket to the member.
+// gatherer moves decrypted records from a tls.Conn to the member. Its
+// callback is a method value made once, so a turn allocates nothing.
 type gatherer struct {
 	src   *tls.Conn
 	pool  *Pool
-	large bool // the last turn filled its buffer: take a large one
+	large bool    // the last turn filled its buffer: take a large one
+	buf   *[]byte // held from a turn that read bytes until they are written
+	n     int
+	err   error
+	fn    func() bool
 }
 
-// gather reads every record crypto/tls can
-// return without waiting into one pooled buffer, and writes them to dst in
-// one write. It stops after a short record, so a lone small message is
-// written at once rather than after one more read. It returns the bytes
-// moved and the error that stopped the reads: nil after a short record, a
-// timeout when nothing more was ready.
-func (g *gatherer) gather(dst io.Writer) (int64, error) {
-	bp := g.pool.get(g.large)
+// gather waits until records are ready and writes them to dst in one
+// write. It returns the bytes moved and the error that stopped the reads:
+// nil after a short record, would-block when nothing more was ready.
+func (g *gatherer) gather(sock Socket, dst io.Writer) (int64, error) {
+	if err := sock.ReadReady(g.fn); err != nil {
+		return 0, err
+	}
+	bp, n, rerr := g.buf, g.n, g.err
+	g.buf = nil
 	defer g.pool.put(bp)
+	if n > 0 {
+		if nw, werr := writeAll(dst, (*bp)[:n]); werr != nil {
+			return int64(nw), werr
+		}
+	}
+	return int64(n), rerr
+}
+
+// readReady runs inside the socket's readiness callback. It reads every
+// record crypto/tls can return without waiting into one pooled buffer,
+// stopping after a short record so that a lone small message is written
+// at once rather than after one more read. With nothing read and nothing
+// ended it gives the buffer back and asks to wait (false).
+func (g *gatherer) readReady() bool {
+	bp := g.pool.get(g.large)
 	buf := *bp
 	off := 0
 	var rerr error
@@ -194,47 +204,11 @@ func (g *gatherer) gather(dst io.Writer) (int64, error) {
 			break
 		}
 	}
+	if off == 0 && wouldBlock(rerr) {
+		g.pool.put(bp)
+		return false
+	}
 	g.large = off == len(buf)
-	if off > 0 {
-		if nw, werr := writeAll(dst, buf[:off]); werr != nil {
-			return int64(nw), werr
-		}
-	}
-	return int64(off), rerr
-}
-
-// readinessWaiter parks until a socket is readable. Its first check is a
-// MSG_PEEK probe (data, end of stream or an error all count as ready), so
-// a readiness edge consumed by an earlier read cannot strand bytes. Its
-// callback is a method value made once, so a wait allocates nothing.
-type readinessWaiter struct {
-	polled bool
-	fn     func(fd uintptr) bool
-}
-
-// wait parks until the socket is readable.
-func (w *readinessWaiter) wait(rc syscall.RawConn) error {
-	w.polled = false
-	return rc.Read(w.fn)
-}
-
-func (w *readinessWaiter) check(fd uintptr) bool {
-	if w.polled {
-		return true // woken by the poller; a spurious wake-up only costs a blocking Read
-	}
-	w.polled = true
-	return peekReadable(fd)
-}
-
-// peekReadable peeks one byte without waiting. It calls recvfrom directly:
-// unix.Recvfrom allocates the (unused) source address.
-func peekReadable(fd uintptr) bool {
-	var b [1]byte
-	for {
-		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-		if errno == unix.EINTR {
-			continue
-		}
-		return errno != unix.EAGAIN
-	}
+	g.buf, g.n, g.err = bp, off, rerr
+	return true
 }
