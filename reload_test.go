@@ -313,18 +313,31 @@ func jsonString(s string) string {
 	return strings.NewReplacer(`"`, `\"`, "\t", `\t`).Replace(s)
 }
 
-// restartNeededIsRefused: moving the member's own inbound listener needs a
-// restart; the reload says so and changes nothing.
+// restartNeededIsRefused: what a running sidecar cannot change, its own
+// inbound listener, its admin endpoint and its own member's name, is
+// refused with a reload that says a restart is needed, and nothing changes.
 func restartNeededIsRefused(t *testing.T, g *localgroup.Group, p1 *process, members []string) {
 	ip := g.Member("mysql-1").IP
 	yaml := g.ClusterYAML(localgroup.FileOptions{Members: members})
-	moved := strings.Replace(yaml, fmt.Sprintf(`listen: "%s:24900"`, ip), fmt.Sprintf(`listen: "%s:24901"`, ip), 1)
-	if moved == yaml {
-		t.Fatal("test bug: mysql-1's listen not found in the file")
+	for _, c := range []struct{ what, from, to, says string }{
+		{"listen", fmt.Sprintf(`listen: "%s:24900"`, ip), fmt.Sprintf(`listen: "%s:24901"`, ip),
+			"restart needed: listen (this member's inbound listener)"},
+		{"admin", fmt.Sprintf(`admin: "%s:9900"`, ip), fmt.Sprintf(`admin: "%s:9901"`, ip),
+			jsonString(fmt.Sprintf(`restart needed: admin "%s:9900" → "%s:9901"`, ip, ip))},
+		{"the member's name", "  mysql-1: {", "  mysql-1b: {",
+			"restart needed: this member, mysql-1, is no longer in the file"},
+	} {
+		changed := strings.Replace(yaml, c.from, c.to, 1)
+		if changed == yaml {
+			t.Fatalf("test bug: %q (mysql-1's %s) not found in the file", c.from, c.what)
+		}
+		reloadWith(t, g, "mysql-1", "restart_needed", changed)
+		waitLog(t, p1, c.says)
+		pingAll(t, g, members)
 	}
-	reloadWith(t, g, "mysql-1", "restart_needed", moved)
-	waitLog(t, p1, "restart needed: listen (this member's inbound listener)")
-	pingAll(t, g, members)
+	if code, body := httpGet(t, adminURL(g, "mysql-1", "/readyz")); code != 200 {
+		t.Fatalf("mysql-1's admin endpoint after refused reloads: %d %s", code, body)
+	}
 }
 
 // movedPortTakesEffect: mysql-2 moves its link port. The others reload and

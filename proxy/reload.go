@@ -45,11 +45,14 @@ func (s *Sidecar) ReloadConfig(load func() (*cluster.Plan, error)) error {
 	if s.serveCtx == nil {
 		return ErrNotRunning
 	}
+	old := s.current()
 	plan, err := load()
+	if errors.Is(err, cluster.ErrUnknownMember) {
+		return s.reloadRefused(reloadRestartNeeded, fmt.Errorf("%w: this member, %s, is no longer in the file (a sidecar's member is set when it starts: to rename it, restart it with the new --member; to remove it, stop it): %w", ErrRestartNeeded, old.plan.Member, err))
+	}
 	if err != nil {
 		return s.reloadRefused(reloadInvalid, err)
 	}
-	old := s.current()
 	if err := restartNeeded(old.plan, plan); err != nil {
 		return s.reloadRefused(reloadRestartNeeded, err)
 	}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -24,6 +25,10 @@ type member struct {
 	ip       netip.Addr   // local_ip
 }
 
+// ErrUnknownMember is what Plan returns, wrapped, for a member the file
+// does not list.
+var ErrUnknownMember = errors.New("unknown member")
+
 // Plan derives what member's sidecar does: ${VAR} references are expanded
 // from env (GROUPWIRE_MEMBER defaults to member), listen and admin
 // templates are evaluated, TLS options are inherited and parsed, and every
@@ -31,7 +36,7 @@ type member struct {
 // as a *ConfigError. A nil env is an empty environment.
 func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, error) {
 	if _, ok := c.raw.Members[member]; !ok {
-		return nil, fmt.Errorf("cluster file %s: unknown member %q (members: %s)", c.file, member, strings.Join(c.Members(), ", "))
+		return nil, fmt.Errorf("cluster file %s: %w %q (members: %s)", c.file, ErrUnknownMember, member, strings.Join(c.Members(), ", "))
 	}
 	var ps problems
 	x := newExpander(withMember(env, member), &ps)
