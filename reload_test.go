@@ -729,3 +729,29 @@ func TestReloadAppliesLimits(t *testing.T) {
 		t.Fatalf("the link that was up before the limit: %v", err)
 	}
 }
+
+// TestReloadAppliesProbeInterval: a new probe_interval restarts every
+// pair's probes at the new pace, and 0 stops them.
+func TestReloadAppliesProbeInterval(t *testing.T) {
+	members := []string{"mysql-1", "mysql-2"}
+	g := reloadGroup(t, members, "VERIFY_IDENTITY")
+	slow := localgroup.FileOptions{ExtraYAML: "reload_interval: 1h\nprobe_interval: 1h\n"}
+	for _, m := range []string{"mysql-2", "mysql-1"} { // mysql-1's first probe finds mysql-2 up
+		writeConfig(t, g, m, slow)
+		runFrom(t, g, m)
+	}
+	url := adminURL(g, "mysql-1", "/metrics")
+	probes := `groupwire_peer_probe_seconds_count{channel="group",peer="mysql-2"`
+	waitMetricSum(t, url, probes, 1) // the first probe, at start
+	changeConfig(t, g, "mysql-1", "ok", localgroup.FileOptions{ExtraYAML: "reload_interval: 1h\nprobe_interval: 100ms\n"})
+	// Under the old hour, no second probe would come in this test's life.
+	waitMetricSum(t, url, probes, 5)
+	changeConfig(t, g, "mysql-1", "ok", localgroup.FileOptions{ExtraYAML: "reload_interval: 1h\nprobe_interval: 0s\n"})
+	stopped := metricSum(t, url, probes)
+	// Were they still running at 100ms, a second would add about ten; at
+	// most the one in flight when they stopped may land.
+	time.Sleep(time.Second)
+	if n := metricSum(t, url, probes); n > stopped+1 {
+		t.Errorf("%v probes after probe_interval: 0 (were %v): probes did not stop", n, stopped)
+	}
+}
