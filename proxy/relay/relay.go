@@ -148,8 +148,9 @@ func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
 	return n, err
 }
 
-// wouldBlock reports whether err is a Socket's "nothing to read yet", and nothing else: a socket that timed out (ETIMEDOUT) has a
-// Timeout() error too, and ends the link.
+// wouldBlock reports whether err is a Socket's "nothing to read yet", and
+// nothing else: a socket that timed out (ETIMEDOUT) has a Timeout() error
+// too, and ends the link.
 func wouldBlock(err error) bool {
 	var wb interface{ WouldBlock() bool }
 	return errors.As(err, &wb) && wb.WouldBlock()
