@@ -10,10 +10,9 @@ import (
 	"github.com/groupwire/groupwire/transport"
 )
 
-// housekeeping, once a second, cuts
-// links whose peer certificate expired (unless close_on_expiry is off) and
-// links idle for idle_timeout, and returns memory to the system after many
-// links closed.
+// housekeeping, once a second, cuts links whose peer certificate expired
+// (unless close_on_expiry is off) and links idle for idle_timeout, and
+// returns memory to the system after many links closed.
 func (s *Sidecar) housekeeping(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -25,7 +24,7 @@ func (s *Sidecar) housekeeping(ctx context.Context) {
 		case <-tick.C:
 			plan := s.current().plan
 			if plan.CloseOnExpiry {
-				s.cutExpired(s.now())
+				s.cutExpired(time.Now())
 			}
 			if plan.IdleTimeout > 0 {
 				s.cutIdle(plan.IdleTimeout)
@@ -70,13 +69,6 @@ func (m *memoryReleaser) observe(live int) {
 	}
 }
 
-func (s *Sidecar) now() time.Time {
-	if s.opts.Now != nil {
-		return s.opts.Now()
-	}
-	return time.Now()
-}
-
 // Reload reloads every channel's key material at once (SIGHUP), then
 // checks the live links again.
 func (s *Sidecar) Reload() {
@@ -107,8 +99,7 @@ func (s *Sidecar) onReload(st *certs.Store, changed bool, err error) {
 // recheckChannel checks every live link of a channel against the current
 // policy (its mode still accepted, its peer's chain still trusted by the
 // current key material, its TLS version and suite still allowed) and cuts
-// the links that fail. It returns how many
-// it cut.
+// the links that fail. It returns how many it cut.
 func (s *Sidecar) recheckChannel(channel string) int {
 	p := s.current().policies[channel]
 	if p == nil {

@@ -32,8 +32,6 @@ type Options struct {
 	// DrainTimeout bounds how long Run waits for live links to end after
 	// its context is cancelled before it cuts them; zero means 10s.
 	DrainTimeout time.Duration
-	// Now is the clock for certificate checks; nil means time.Now.
-	Now func() time.Time
 }
 
 // Sidecar is one member's groupwire. Create it with New, start it with Run.

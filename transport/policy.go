@@ -39,8 +39,6 @@ type Policy struct {
 	// ServerAuthClients accepts a peer certificate carrying serverAuth but
 	// not clientAuth in the client role, as ACME-issued certificates are.
 	ServerAuthClients bool
-	// Now returns the time used for validity checks; nil means time.Now.
-	Now func() time.Time
 }
 
 // TLSParams are a channel's protocol limits, as tls_version, ssl_cipher,
@@ -54,13 +52,6 @@ type TLSParams struct {
 	// CurvePreferences lists the key exchanges; nil: Go's default, which
 	// puts the hybrid post-quantum X25519MLKEM768 first.
 	CurvePreferences []tls.CurveID
-}
-
-func (p *Policy) now() time.Time {
-	if p.Now != nil {
-		return p.Now()
-	}
-	return time.Now()
 }
 
 func (p *Policy) minVersion() uint16 {
@@ -249,7 +240,7 @@ func (p *Policy) verifyChain(mode Mode, cs tls.ConnectionState, usage x509.ExtKe
 	if usage == x509.ExtKeyUsageClientAuth && p.ServerAuthClients {
 		usages = append(usages, x509.ExtKeyUsageServerAuth)
 	}
-	if _, err := p.Creds.Current().VerifyPeer(cs.PeerCertificates, usages, p.now()); err != nil {
+	if _, err := p.Creds.Current().VerifyPeer(cs.PeerCertificates, usages, time.Now()); err != nil {
 		return nil, fmt.Errorf("channel %s: %s: %w", p.Channel, mode, err)
 	}
 	return cs.PeerCertificates[0], nil
