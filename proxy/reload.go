@@ -114,27 +114,6 @@ func restartNeeded(old, plan *cluster.Plan) error {
 	return fmt.Errorf("%w: %s", ErrRestartNeeded, strings.Join(changes, "; "))
 }
 
-// bindNewRoutes binds the outbound listeners g has that are not bound at
-// the same address already; on failure nothing stays bound.
-func (s *Sidecar) bindNewRoutes(g *generation) (map[pairKey]*routeListener, error) {
-	bound := make(map[pairKey]*routeListener)
-	for _, k := range g.routeKeys() {
-		r := g.routes[k]
-		if rl := s.listeners[k]; rl != nil && rl.route.Load().Listen == r.Listen {
-			continue
-		}
-		rl, err := bindRoute(r)
-		if err != nil {
-			for _, b := range bound {
-				b.ln.Close()
-			}
-			return nil, err
-		}
-		bound[k] = rl
-	}
-	return bound, nil
-}
-
 // apply puts generation g in force: routes swapped, moved, added and
 // removed, links of removed members and channels cut, every live link
 // checked against the new policies, the certificate watch renewed when its

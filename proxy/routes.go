@@ -62,23 +62,38 @@ func (rl *routeListener) stop() {
 func (s *Sidecar) startRoutes(ctx context.Context, g *generation) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	bound := make([]*routeListener, 0, len(g.routes))
+	bound, err := s.bindNewRoutes(g) // none is bound yet: all of them
+	if err != nil {
+		return err
+	}
+	s.serveCtx = ctx
 	for _, k := range g.routeKeys() {
-		rl, err := bindRoute(g.routes[k])
+		s.serveRoute(ctx, bound[k], g.plan.ProbeInterval > 0)
+	}
+	s.certWatch = s.startCertWatch(ctx, g)
+	return nil
+}
+
+// bindNewRoutes binds the outbound listeners g has that are not bound at
+// the same address already (at start: all of them); on failure nothing
+// stays bound. The caller holds reloadMu.
+func (s *Sidecar) bindNewRoutes(g *generation) (map[pairKey]*routeListener, error) {
+	bound := make(map[pairKey]*routeListener)
+	for _, k := range g.routeKeys() {
+		r := g.routes[k]
+		if rl := s.listeners[k]; rl != nil && rl.route.Load().Listen == r.Listen {
+			continue
+		}
+		rl, err := bindRoute(r)
 		if err != nil {
 			for _, b := range bound {
 				b.ln.Close()
 			}
-			return err
+			return nil, err
 		}
-		bound = append(bound, rl)
+		bound[k] = rl
 	}
-	s.serveCtx = ctx
-	for _, rl := range bound {
-		s.serveRoute(ctx, rl, g.plan.ProbeInterval > 0)
-	}
-	s.certWatch = s.startCertWatch(ctx, g)
-	return nil
+	return bound, nil
 }
 
 // stopRoutes closes every outbound listener and the certificate watch;
@@ -97,7 +112,6 @@ func (s *Sidecar) stopRoutes() {
 
 // certWatch is a running watch of one generation's certificate files.
 type certWatch struct {
-	stores []*certs.Store
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -123,7 +137,7 @@ func (s *Sidecar) startCertWatch(ctx context.Context, g *generation) *certWatch 
 		return nil
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	cw := &certWatch{stores: stores, cancel: cancel, done: make(chan struct{})}
+	cw := &certWatch{cancel: cancel, done: make(chan struct{})}
 	s.wg.Go(func() {
 		defer close(cw.done)
 		if err := w.Run(wctx); err != nil && wctx.Err() == nil {
