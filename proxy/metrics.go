@@ -139,6 +139,18 @@ func (c *stateCollector) peerUp(ch chan<- prometheus.Metric) {
 	}
 }
 
+// configReloaded counts a cluster file reload with result; the OK gauge
+// is 1 after a reload that put the file in force or found nothing to
+// change, 0 after one that was refused.
+func (m *metrics) configReloaded(result string) {
+	m.configReloads.WithLabelValues(result).Inc()
+	ok := 0.0
+	if result == reloadOK || result == reloadUnchanged {
+		ok = 1
+	}
+	m.configReloadOK.Set(ok)
+}
+
 // stateCollector reports gauges read from the sidecar at scrape time.
 type stateCollector struct{ s *Sidecar }
 

@@ -57,8 +57,7 @@ func (s *Sidecar) ReloadConfig(load func() (*cluster.Plan, error)) error {
 		return s.reloadRefused(reloadRestartNeeded, err)
 	}
 	if reflect.DeepEqual(old.plan, plan) {
-		s.metrics.configReloads.WithLabelValues(reloadUnchanged).Inc()
-		s.metrics.configReloadOK.Set(1)
+		s.metrics.configReloaded(reloadUnchanged)
 		s.log.Info().Msg("cluster file reloaded: unchanged")
 		return nil
 	}
@@ -76,8 +75,7 @@ func (s *Sidecar) ReloadConfig(load func() (*cluster.Plan, error)) error {
 
 // reloadRefused counts and logs a refused reload and returns its error.
 func (s *Sidecar) reloadRefused(result string, err error) error {
-	s.metrics.configReloads.WithLabelValues(result).Inc()
-	s.metrics.configReloadOK.Set(0)
+	s.metrics.configReloaded(result)
 	ev := s.log.Error().Str("result", result)
 	var ce *cluster.ConfigError
 	if errors.As(err, &ce) {
@@ -132,8 +130,7 @@ func (s *Sidecar) apply(old, g *generation, bound map[pairKey]*routeListener) {
 		s.certWatch = s.startCertWatch(s.serveCtx, g)
 	}
 	d.describe(old.plan, g.plan)
-	s.metrics.configReloads.WithLabelValues(reloadOK).Inc()
-	s.metrics.configReloadOK.Set(1)
+	s.metrics.configReloaded(reloadOK)
 	d.log(s.log.Info()).Msg("cluster file reloaded")
 }
 
