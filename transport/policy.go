@@ -70,11 +70,18 @@ func (p *Policy) Accepted() []Mode {
 }
 
 // Accepts reports whether a link in mode m is acceptable on the channel.
-func (p *Policy) Accepts(m Mode) bool { return slices.Contains(p.Accepted(), m) }
+func (p *Policy) Accepts(m Mode) bool {
+	if len(p.AcceptModes) == 0 {
+		return m == p.Mode
+	}
+	return slices.Contains(p.AcceptModes, m)
+}
 
 // NeedsTLS reports whether the channel runs any TLS: its own mode, or one
 // it accepts, so it needs key material.
-func (p *Policy) NeedsTLS() bool { return Strictest(p.Accepted()).UsesTLS() || p.Mode.UsesTLS() }
+func (p *Policy) NeedsTLS() bool {
+	return p.Mode.UsesTLS() || slices.ContainsFunc(p.AcceptModes, Mode.UsesTLS)
+}
 
 // acceptedName is what the channel runs, for refusals: the mode, or
 // "accept_modes DISABLED, VERIFY_IDENTITY" during a change.
@@ -118,7 +125,7 @@ func (p *Policy) Validate() error {
 	if p.Creds != nil {
 		snap = p.Creds.Current()
 	}
-	strictest := Strictest(append([]Mode{p.Mode}, p.Accepted()...))
+	strictest := Strictest(p.Accepted()) // ssl_mode among them, as checked above
 	if missing := strictest.MissingMaterial(snap != nil && snap.Cert != nil, snap != nil && snap.Roots != nil); missing != "" {
 		return fmt.Errorf("channel %s: %s", p.Channel, missing)
 	}
