@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/x509"
 	"encoding/pem"
 	"flag"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/certs/devpki"
 )
 
@@ -202,7 +202,7 @@ func certsBundle(args []string, stdout, stderr io.Writer) error {
 		}
 		bundle, n = append(bundle, b...), n+count
 	}
-	if err := writeFileAtomic(*out, bundle); err != nil {
+	if err := devpki.WriteFile(*out, bundle, 0o644); err != nil {
 		return fmt.Errorf("certs bundle: %w", err)
 	}
 	fmt.Fprintf(stdout, "wrote %d CA certificate(s) to %s\n", n, *out)
@@ -210,8 +210,8 @@ func certsBundle(args []string, stdout, stderr io.Writer) error {
 }
 
 // caCertificates reads the CA certificates of a CA folder (its ca.pem) or
-// of a PEM file, re-encoded, and how many there are. Anything that is not
-// a CA certificate is an error naming the file.
+// of a PEM file, re-encoded, and how many there are. A certificate that
+// is not a CA's is an error naming the file.
 func caCertificates(arg string) ([]byte, int, error) {
 	path := arg
 	if st, err := os.Stat(arg); err == nil && st.IsDir() {
@@ -221,30 +221,18 @@ func caCertificates(arg string) ([]byte, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	cas, err := certs.ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
 	var out []byte
-	n := 0
-	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
-		c, err := x509.ParseCertificate(block.Bytes)
-		if block.Type != "CERTIFICATE" || err != nil || !c.IsCA {
-			return nil, 0, fmt.Errorf("%s: block %d is not a CA certificate", path, n+1)
+	for i, c := range cas {
+		if !c.IsCA {
+			return nil, 0, fmt.Errorf("%s: certificate #%d (%s) is not a CA certificate", path, i+1, c.Subject)
 		}
-		out = append(out, pem.EncodeToMemory(block)...)
-		n++
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
-	if n == 0 {
-		return nil, 0, fmt.Errorf("%s: no certificate", path)
-	}
-	return out, n, nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it over path, so a watching sidecar never reads half a file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return out, len(cas), nil
 }
 
 // bundleCRLs writes the crl.pem of every CA folder in dirs into one file.
@@ -257,7 +245,7 @@ func bundleCRLs(out string, dirs []string, stdout io.Writer) error {
 		}
 		bundle = append(bundle, b...)
 	}
-	if err := writeFileAtomic(out, bundle); err != nil {
+	if err := devpki.WriteFile(out, bundle, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d CRL file(s) to %s\n", len(dirs), out)

@@ -151,6 +151,7 @@ func TestCertsCommands(t *testing.T) {
 	if out, err := runCmd(t, "certs", "issue", "--dir", dir, "db-3"); err != nil {
 		t.Fatalf("certs issue: %v\n%s", err, out)
 	}
+	bundleRefusesMemberCertificates(t, dir)
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("no openssl")
 	}
@@ -167,6 +168,22 @@ func TestCertsCommands(t *testing.T) {
 	}
 	if out, err := verify(); err == nil || !strings.Contains(out, "revoked") {
 		t.Fatalf("openssl verify after revoke: %v\n%s", err, out)
+	}
+}
+
+// bundleRefusesMemberCertificates: certs bundle puts CA certificates in
+// an ssl_ca bundle, and refuses a member's certificate, naming its file.
+func bundleRefusesMemberCertificates(t *testing.T, dir string) {
+	t.Helper()
+	bundle := filepath.Join(t.TempDir(), "cas.pem")
+	out, err := runCmd(t, "certs", "bundle", "--out", bundle, dir)
+	if err != nil || !strings.Contains(out, "wrote 1 CA certificate(s)") {
+		t.Fatalf("certs bundle of a CA folder: %v\n%s", err, out)
+	}
+	member := filepath.Join(dir, "db-3.pem")
+	out, err = runCmd(t, "certs", "bundle", "--out", bundle, dir, member)
+	if err == nil || !strings.Contains(out, member+": certificate #1") || !strings.Contains(out, "is not a CA certificate") {
+		t.Fatalf("certs bundle with a member certificate: %v\n%s", err, out)
 	}
 }
 

@@ -137,7 +137,7 @@ func NewACME(cfg ACMEConfig, log zerolog.Logger) (*ACME, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load acme ca_root %s: %w", cfg.CARoot, err)
 		}
-		cas, err := parseCertsPEM(data)
+		cas, err := ParseCertificatesPEM(data)
 		if err != nil {
 			return nil, fmt.Errorf("load acme ca_root %s: %w", cfg.CARoot, err)
 		}

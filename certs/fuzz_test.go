@@ -18,7 +18,7 @@ func FuzzParseCertsPEM(f *testing.F) {
 	f.Add(p.root.CertPEM)
 	f.Add(append([]byte("# a comment\n"), p.inter.CertPEM...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		certs, err := parseCertsPEM(data)
+		certs, err := ParseCertificatesPEM(data)
 		if err != nil {
 			return
 		}

@@ -26,7 +26,7 @@ func loadKeyPair(certFile, keyFile string, d *digester) (*tls.Certificate, error
 	if err != nil {
 		return nil, fmt.Errorf("load ssl_cert %s: %w", certFile, err)
 	}
-	chain, err := parseCertsPEM(certPEM)
+	chain, err := ParseCertificatesPEM(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("load ssl_cert %s: %w", certFile, err)
 	}

@@ -56,7 +56,7 @@ func loadCAs(caFile, caPath string, d *digester) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	seen := make(map[string]bool)
 	add := func(option, path string) error {
-		certs, err := readParsed(option, path, d, parseCertsPEM)
+		certs, err := readParsed(option, path, d, ParseCertificatesPEM)
 		if err != nil {
 			return err
 		}
@@ -74,10 +74,10 @@ func loadCAs(caFile, caPath string, d *digester) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// parseCertsPEM parses every CERTIFICATE block of data. Other block types
-// (a stray key, parameters) are skipped; no certificate at all is an
-// error.
-func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
+// ParseCertificatesPEM parses every CERTIFICATE block of data. Other
+// block types (a stray key, parameters) are skipped; a truncated block or
+// no certificate at all is an error.
+func ParseCertificatesPEM(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	rest := data
 	for n := 1; ; {

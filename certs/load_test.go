@@ -213,7 +213,7 @@ func TestLoadBoundsFileSize(t *testing.T) {
 func TestParseCertsPEMSkipsOtherBlocks(t *testing.T) {
 	p := newTestPKI(t)
 	data := append(pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{6, 8, 42}}), p.root.CertPEM...)
-	certs, err := parseCertsPEM(data)
+	certs, err := ParseCertificatesPEM(data)
 	if err != nil || len(certs) != 1 {
 		t.Fatalf("got %d certificates, %v", len(certs), err)
 	}
