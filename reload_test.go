@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
@@ -605,15 +604,11 @@ func certSerial(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		t.Fatalf("%s: no PEM block", path)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
+	chain, err := certs.ParseCertificatesPEM(data)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return c.SerialNumber.Text(16)
+	return chain[0].SerialNumber.Text(16)
 }
 
 // statusSerial is the serial of the certificate member's /status says its
