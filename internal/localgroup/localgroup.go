@@ -308,17 +308,10 @@ func (g *Group) memberLine(m Member) string {
 		m.Name, addr, addr, m.Name, m.IP, admin, strings.Join(ports, ", "))
 }
 
-// WriteConfig writes ClusterYAML(fo) to path by renaming a temporary file
-// over it, so a watching sidecar never reads half a file.
+// WriteConfig writes ClusterYAML(fo) to path atomically (devpki.WriteFile),
+// so a watching sidecar never reads half a file.
 func (g *Group) WriteConfig(path string, fo FileOptions) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(g.ClusterYAML(fo)), 0o644); err != nil {
-		return fmt.Errorf("localgroup: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("localgroup: %w", err)
-	}
-	return nil
+	return devpki.WriteFile(path, []byte(g.ClusterYAML(fo)), 0o644)
 }
 
 // Member returns the named member.
