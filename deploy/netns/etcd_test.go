@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/internal/testutil"
 )
 
@@ -81,11 +82,7 @@ func etcdBinaries(t *testing.T) (string, string) {
 // deployment tool would.
 func (eg *etcdGroup) writeConfig(member, content string) {
 	eg.t.Helper()
-	path := filepath.Join(eg.dir, member+".yaml")
-	if err := os.WriteFile(path+".tmp", []byte(content), 0o644); err != nil {
-		eg.t.Fatal(err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	if err := devpki.WriteFile(filepath.Join(eg.dir, member+".yaml"), []byte(content), 0o644); err != nil {
 		eg.t.Fatal(err)
 	}
 }
@@ -193,17 +190,7 @@ func (eg *etcdGroup) readable(member string) {
 
 // logCount counts the lines of member's sidecar output holding every part.
 func (eg *etcdGroup) logCount(member string, parts ...string) int {
-	n := 0
-	for _, line := range strings.Split(eg.sidecars[member].out.String(), "\n") {
-		all := true
-		for _, p := range parts {
-			all = all && strings.Contains(line, p)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
+	return len(linesWithAll(strings.Split(eg.sidecars[member].out.String(), "\n"), parts...))
 }
 
 // reconfigure writes content as member's cluster file and waits until the

@@ -195,8 +195,13 @@ func (g *netnsGroup) pings(m netnsMark) []netnsPing {
 // sidecarLog returns the lines member's current sidecar logged after mark
 // that contain every one of parts.
 func (g *netnsGroup) sidecarLog(m netnsMark, member string, parts ...string) []string {
+	return linesWithAll(m.since(g.sidecar(member)), parts...)
+}
+
+// linesWithAll returns the lines that contain every one of parts.
+func linesWithAll(lines []string, parts ...string) []string {
 	var hits []string
-	for _, line := range m.since(g.sidecar(member)) {
+	for _, line := range lines {
 		all := true
 		for _, p := range parts {
 			all = all && strings.Contains(line, p)
