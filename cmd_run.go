@@ -79,21 +79,26 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // watchConfig watches the cluster file until ctx ends or stop is called
 // (stop waits for the watch to end). A change is signalled on the channel;
-// changes made before it is read are folded into one.
+// changes made before it is read are folded into one. The watch is set up
+// when it returns.
 func watchConfig(ctx context.Context, path string, log zerolog.Logger) (<-chan struct{}, func()) {
 	changed := make(chan struct{}, 1)
+	w, err := cluster.WatchFile(path, func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("cluster file not watched; SIGHUP still reloads it")
+		return changed, func() {}
+	}
 	watchCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		notify := func() {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
-		}
-		if err := cluster.WatchFile(watchCtx, path, notify); err != nil {
-			log.Error().Err(err).Msg("cluster file not watched; SIGHUP still reloads it")
+		if err := w.Run(watchCtx); err != nil && watchCtx.Err() == nil {
+			log.Error().Err(err).Msg("cluster file watch stopped; SIGHUP still reloads it")
 		}
 	}()
 	return changed, func() { cancel(); <-done }

@@ -9,11 +9,21 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
+// Watched is what Watch keeps up to date: a Store, or anything else
+// loaded from files (the cluster file). Paths names the files and the
+// folders whose every entry counts; Reload loads them again, reporting
+// whether anything changed, and keeps what it had on an error.
+type Watched interface {
+	Name() string
+	Paths() (files, dirs []string)
+	Reload() (changed bool, err error)
+}
+
 // WatchOptions tunes Watch.
-type WatchOptions struct {
-	Interval time.Duration                           // periodic re-check; zero means 30s
-	Debounce time.Duration                           // quiet time after events; zero means 150ms
-	OnReload func(s *Store, changed bool, err error) // called after every reload attempt; nil ignores
+type WatchOptions[T Watched] struct {
+	Interval time.Duration                      // periodic re-check; zero means 30s
+	Debounce time.Duration                      // quiet time after events; zero means 150ms
+	OnReload func(w T, changed bool, err error) // called after every reload attempt; nil ignores
 	// OnWatchError is called with problems of the watch itself: a watched
 	// folder that cannot be watched again, an fsnotify error. Watch keeps
 	// going (the periodic re-check still reloads); nil ignores them.
@@ -25,14 +35,14 @@ type WatchOptions struct {
 // defaults to it too.
 const DefaultReloadInterval = 30 * time.Second
 
-func (o WatchOptions) interval() time.Duration {
+func (o WatchOptions[T]) interval() time.Duration {
 	if o.Interval <= 0 {
 		return DefaultReloadInterval
 	}
 	return o.Interval
 }
 
-func (o WatchOptions) debounce() time.Duration {
+func (o WatchOptions[T]) debounce() time.Duration {
 	if o.Debounce <= 0 {
 		return 150 * time.Millisecond
 	}
@@ -43,16 +53,17 @@ func (o WatchOptions) debounce() time.Duration {
 // a reload, in multiples of the debounce time.
 const maxDebounceWaits = 10
 
-// Watch reloads stores when their files change until ctx ends, then
-// returns nil. It watches the parent folder of every configured file and
-// the ssl_capath/ssl_crlpath folders themselves (never a file's inode, so
+// Watch reloads each of stores (Stores, or any other Watched) when its
+// files change until ctx ends, then returns nil. It watches the parent
+// folder of every configured file and the ssl_capath/ssl_crlpath folders
+// themselves (never a file's inode, so
 // that writes in place, renames over the file, delete-and-recreate and
 // Kubernetes "..data" symlink swaps are all seen), waits for Debounce of
 // quiet, and reloads only the stores concerned. Every Interval it reloads
 // all stores (a no-op when nothing changed) and watches folders again
 // that had disappeared. Watch runs in the caller's goroutine and leaves
 // none behind; it fails only when the watch cannot be set up.
-func Watch(ctx context.Context, stores []*Store, opts WatchOptions) error {
+func Watch[T Watched](ctx context.Context, stores []T, opts WatchOptions[T]) error {
 	w, err := NewWatcher(stores, opts)
 	if err != nil {
 		return err
@@ -67,22 +78,31 @@ type Watcher struct{ loop *watchLoop }
 
 // NewWatcher sets up the watch of Watch: every folder of the stores is
 // watched when it returns; Run releases it when its context ends.
-func NewWatcher(stores []*Store, opts WatchOptions) (*Watcher, error) {
+func NewWatcher[T Watched](targets []T, opts WatchOptions[T]) (*Watcher, error) {
+	stores := make([]Watched, len(targets))
+	for i, t := range targets {
+		stores[i] = t
+	}
 	plan, err := newWatchPlan(stores)
 	if err != nil {
 		return nil, err
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return nil, fmt.Errorf("watch certificate files: %w", err)
+		return nil, fmt.Errorf("watch files: %w", err)
 	}
 	for _, dir := range plan.order {
 		if err := w.Add(dir); err != nil {
 			w.Close()
-			return nil, fmt.Errorf("watch certificate folder %s: %w", dir, err)
+			return nil, fmt.Errorf("watch folder %s: %w", dir, err)
 		}
 	}
-	return &Watcher{loop: &watchLoop{plan: plan, w: w, stores: stores, opts: opts, pending: make(map[*Store]bool), missing: make(map[string]bool)}}, nil
+	l := &watchLoop{plan: plan, w: w, stores: stores, interval: opts.interval(), debounce: opts.debounce(),
+		onWatchError: opts.OnWatchError, pending: make(map[Watched]bool), missing: make(map[string]bool)}
+	if opts.OnReload != nil {
+		l.onReload = func(w Watched, changed bool, err error) { opts.OnReload(w.(T), changed, err) }
+	}
+	return &Watcher{loop: l}, nil
 }
 
 // Run reloads as Watch does until ctx ends, then closes the watch.
@@ -93,20 +113,23 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // watchLoop is the state of one Watch call.
 type watchLoop struct {
-	plan    *watchPlan
-	w       *fsnotify.Watcher
-	stores  []*Store
-	opts    WatchOptions
-	pending map[*Store]bool // stores to reload when the debounce timer fires
-	since   time.Time       // when the first pending event arrived
-	missing map[string]bool // watched folders currently gone
+	plan         *watchPlan
+	w            *fsnotify.Watcher
+	stores       []Watched
+	interval     time.Duration
+	debounce     time.Duration
+	onReload     func(w Watched, changed bool, err error) // nil ignores
+	onWatchError func(err error)                          // nil ignores
+	pending      map[Watched]bool                         // to reload when the debounce timer fires
+	since        time.Time                                // when the first pending event arrived
+	missing      map[string]bool                          // watched folders currently gone
 }
 
 func (l *watchLoop) run(ctx context.Context) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
-	tick := time.NewTicker(l.opts.interval())
+	tick := time.NewTicker(l.interval)
 	defer tick.Stop()
 	for {
 		select {
@@ -114,7 +137,7 @@ func (l *watchLoop) run(ctx context.Context) error {
 			return nil
 		case ev, ok := <-l.w.Events:
 			if !ok {
-				return errors.New("watch certificate files: fsnotify closed its event channel")
+				return errors.New("watch files: fsnotify closed its event channel")
 			}
 			if _, isDir := l.plan.dirs[ev.Name]; isDir {
 				l.ensureWatches() // a watched folder came or went
@@ -124,14 +147,14 @@ func (l *watchLoop) run(ctx context.Context) error {
 			}
 		case err, ok := <-l.w.Errors:
 			if !ok {
-				return errors.New("watch certificate files: fsnotify closed its error channel")
+				return errors.New("watch files: fsnotify closed its error channel")
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				l.mark(l.stores) // events were lost: reload everything
 				l.arm(debounce)
 				continue
 			}
-			l.report(fmt.Errorf("watch certificate files: %w", err))
+			l.report(fmt.Errorf("watch files: %w", err))
 		case <-debounce.C:
 			l.reloadPending()
 		case <-tick.C:
@@ -143,7 +166,7 @@ func (l *watchLoop) run(ctx context.Context) error {
 }
 
 // mark adds stores to the pending set and reports whether any were given.
-func (l *watchLoop) mark(stores []*Store) bool {
+func (l *watchLoop) mark(stores []Watched) bool {
 	if len(stores) == 0 {
 		return false
 	}
@@ -159,9 +182,8 @@ func (l *watchLoop) mark(stores []*Store) bool {
 // arm (re)starts the debounce timer, unless events have already kept the
 // reload waiting for maxDebounceWaits debounce periods.
 func (l *watchLoop) arm(t *time.Timer) {
-	d := l.opts.debounce()
-	if time.Since(l.since) < maxDebounceWaits*d {
-		t.Reset(d)
+	if time.Since(l.since) < maxDebounceWaits*l.debounce {
+		t.Reset(l.debounce)
 	}
 }
 
@@ -173,8 +195,8 @@ func (l *watchLoop) reloadPending() {
 		}
 		delete(l.pending, s)
 		changed, err := s.Reload()
-		if l.opts.OnReload != nil {
-			l.opts.OnReload(s, changed, err)
+		if l.onReload != nil {
+			l.onReload(s, changed, err)
 		}
 	}
 }
@@ -194,7 +216,7 @@ func (l *watchLoop) ensureWatches() {
 		if err := l.w.Add(dir); err != nil {
 			if !l.missing[dir] {
 				l.missing[dir] = true
-				l.report(fmt.Errorf("watch certificate folder %s again: %w", dir, err))
+				l.report(fmt.Errorf("watch folder %s again: %w", dir, err))
 			}
 			continue
 		}
@@ -204,7 +226,7 @@ func (l *watchLoop) ensureWatches() {
 }
 
 func (l *watchLoop) report(err error) {
-	if l.opts.OnWatchError != nil {
-		l.opts.OnWatchError(err)
+	if l.onWatchError != nil {
+		l.onWatchError(err)
 	}
 }

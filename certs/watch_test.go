@@ -23,7 +23,7 @@ const seenWithin = 5 * time.Second
 
 // startWatch runs Watch in the background until the test ends, and checks
 // that it returns nil once its context is cancelled.
-func startWatch(t *testing.T, stores []*Store, opts WatchOptions) {
+func startWatch(t *testing.T, stores []*Store, opts WatchOptions[*Store]) {
 	t.Helper()
 	if opts.Debounce == 0 {
 		opts.Debounce = 50 * time.Millisecond
@@ -101,7 +101,7 @@ func TestWatchSeesChanges(t *testing.T) {
 				t.Fatal(err)
 			}
 			var reloads, failures atomic.Int32
-			startWatch(t, []*Store{st}, WatchOptions{OnReload: func(s *Store, changed bool, err error) {
+			startWatch(t, []*Store{st}, WatchOptions[*Store]{OnReload: func(s *Store, changed bool, err error) {
 				reloads.Add(1)
 				if err != nil {
 					failures.Add(1)
@@ -134,7 +134,7 @@ func TestWatchKubernetesDataSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startWatch(t, []*Store{st}, WatchOptions{})
+	startWatch(t, []*Store{st}, WatchOptions[*Store]{})
 
 	next := p.issue(t, devpki.LeafTemplate{CommonName: "mysql-2", Serial: big.NewInt(0x3002)})
 	writeVersion("..2026_11_27_11_00_00.2", next)
@@ -163,7 +163,7 @@ func TestWatchCRLPathAndOnlyAffectedStores(t *testing.T) {
 	}
 	var mu sync.Mutex
 	reloaded := map[string]int{}
-	startWatch(t, []*Store{withCRL, other}, WatchOptions{OnReload: func(s *Store, changed bool, err error) {
+	startWatch(t, []*Store{withCRL, other}, WatchOptions[*Store]{OnReload: func(s *Store, changed bool, err error) {
 		mu.Lock()
 		reloaded[s.Name()]++
 		mu.Unlock()
@@ -196,7 +196,7 @@ func TestWatchFolderComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	var watchErrs atomic.Int32
-	startWatch(t, []*Store{st}, WatchOptions{OnWatchError: func(error) { watchErrs.Add(1) }})
+	startWatch(t, []*Store{st}, WatchOptions[*Store]{OnWatchError: func(error) { watchErrs.Add(1) }})
 	must(t, os.RemoveAll(crlDir))
 	time.Sleep(100 * time.Millisecond)
 	writeFile(t, filepath.Join(crlDir, "root.crl"), crl(t, p.root))
@@ -216,15 +216,15 @@ func TestEnsureWatchesReaddsFolder(t *testing.T) {
 	crlDir := filepath.Join(root, "deep", "crl.d")
 	must(t, os.MkdirAll(crlDir, 0o755))
 	st := &Store{name: "s", src: Source{CRLPath: crlDir}}
-	plan, err := newWatchPlan([]*Store{st})
+	plan, err := newWatchPlan([]Watched{st})
 	must(t, err)
 	w, err := fsnotify.NewWatcher()
 	must(t, err)
 	defer w.Close()
 	must(t, w.Add(crlDir))
 	var reported []error
-	l := &watchLoop{plan: plan, w: w, stores: []*Store{st}, pending: map[*Store]bool{}, missing: map[string]bool{},
-		opts: WatchOptions{OnWatchError: func(err error) { reported = append(reported, err) }}}
+	l := &watchLoop{plan: plan, w: w, stores: []Watched{st}, pending: map[Watched]bool{}, missing: map[string]bool{},
+		onWatchError: func(err error) { reported = append(reported, err) }}
 
 	must(t, os.RemoveAll(filepath.Join(root, "deep")))
 	waitFor(t, "watch dropped", func() bool { return len(w.WatchList()) == 0 })
@@ -253,7 +253,7 @@ func TestWatchPeriodicRecheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	var unchanged atomic.Int32
-	startWatch(t, []*Store{st}, WatchOptions{Interval: 30 * time.Millisecond, OnReload: func(s *Store, changed bool, err error) {
+	startWatch(t, []*Store{st}, WatchOptions[*Store]{Interval: 30 * time.Millisecond, OnReload: func(s *Store, changed bool, err error) {
 		if !changed && err == nil {
 			unchanged.Add(1)
 		}
@@ -264,14 +264,14 @@ func TestWatchPeriodicRecheck(t *testing.T) {
 func TestWatchPlanAffected(t *testing.T) {
 	a := &Store{name: "a", src: Source{Cert: "/c/a.pem", Key: "/c/a-key.pem", CRLPath: "/crl"}}
 	b := &Store{name: "b", src: Source{CA: "/c/ca.pem"}}
-	plan, err := newWatchPlan([]*Store{a, b})
+	plan, err := newWatchPlan([]Watched{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := func(ss []*Store) map[string]bool {
+	names := func(ss []Watched) map[string]bool {
 		m := map[string]bool{}
 		for _, s := range ss {
-			m[s.name] = true
+			m[s.Name()] = true
 		}
 		return m
 	}

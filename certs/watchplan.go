@@ -19,12 +19,12 @@ type watchPlan struct {
 
 // watchDir is one watched folder.
 type watchDir struct {
-	whole  []*Store            // stores for which any event here counts (capath, crlpath)
-	files  map[string][]*Store // stores by configured basename in this folder
-	stores []*Store            // every store with anything here
+	whole  []Watched            // stores for which any event here counts (capath, crlpath)
+	files  map[string][]Watched // stores by configured basename in this folder
+	stores []Watched            // every store with anything here
 }
 
-func newWatchPlan(stores []*Store) (*watchPlan, error) {
+func newWatchPlan(stores []Watched) (*watchPlan, error) {
 	p := &watchPlan{dirs: make(map[string]*watchDir)}
 	for _, s := range stores {
 		files, dirs := s.Paths()
@@ -54,10 +54,10 @@ func newWatchPlan(stores []*Store) (*watchPlan, error) {
 }
 
 // dir returns the entry for path, creating it, and records s in it.
-func (p *watchPlan) dir(path string, s *Store) *watchDir {
+func (p *watchPlan) dir(path string, s Watched) *watchDir {
 	wd, ok := p.dirs[path]
 	if !ok {
-		wd = &watchDir{files: make(map[string][]*Store)}
+		wd = &watchDir{files: make(map[string][]Watched)}
 		p.dirs[path] = wd
 		p.order = append(p.order, path)
 	}
@@ -70,8 +70,8 @@ func (p *watchPlan) dir(path string, s *Store) *watchDir {
 // affected returns the stores an event on name concerns: anything inside
 // a capath/crlpath folder, a configured file's name or "..data" in a
 // parent folder, or a watched folder itself. It may hold duplicates.
-func (p *watchPlan) affected(name string) []*Store {
-	var out []*Store
+func (p *watchPlan) affected(name string) []Watched {
+	var out []Watched
 	if wd, ok := p.dirs[filepath.Dir(name)]; ok {
 		out = append(out, wd.whole...)
 		base := filepath.Base(name)

@@ -125,7 +125,7 @@ func (s *Sidecar) startCertWatch(ctx context.Context, g *generation) *certWatch 
 	if len(stores) == 0 {
 		return nil
 	}
-	w, err := certs.NewWatcher(stores, certs.WatchOptions{
+	w, err := certs.NewWatcher(stores, certs.WatchOptions[*certs.Store]{
 		Interval: g.plan.ReloadInterval,
 		OnReload: s.onReload,
 		OnWatchError: func(err error) {

@@ -1,60 +1,53 @@
 package cluster
 
 import (
-	"context"
-	"fmt"
-	"path/filepath"
-	"time"
+	"crypto/sha256"
+	"os"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/groupwire/groupwire/certs"
 )
 
-// fileDebounce is how long WatchFile waits for quiet after a change of the
-// cluster file before it calls back: editors and config management write
-// a file in several steps.
-const fileDebounce = 200 * time.Millisecond
+// WatchFile sets up a watch of the cluster file at path; once it returns,
+// no change is missed. Running the watcher calls changed, in the caller's
+// goroutine, after each change of the file's contents, until its context
+// ends. It is certs' watch, the one the key material uses: the file's
+// folder is watched (so writes in place, renames over it and Kubernetes
+// ConfigMap "..data" swaps are all seen), bursts of events make one
+// reading, folders that went away are watched again, and the file is read
+// again every certs.DefaultReloadInterval in case an event was lost. A
+// rewrite with the same contents makes no call.
+func WatchFile(path string, changed func()) (*certs.Watcher, error) {
+	f := &watchedFile{path: path}
+	_, _ = f.Reload() // the contents now; a file that cannot be read yet counts as changed once it can
+	return certs.NewWatcher([]*watchedFile{f}, certs.WatchOptions[*watchedFile]{
+		OnReload: func(_ *watchedFile, didChange bool, err error) {
+			if err == nil && didChange {
+				changed()
+			}
+		},
+	})
+}
 
-// WatchFile calls changed after the cluster file at path changes, until
-// ctx ends. It watches the file's folder, not the file, so writes in
-// place, renames over it, delete-and-recreate and Kubernetes ConfigMap
-// "..data" swaps are all seen; bursts of events make one call. It returns
-// an error only when the watch cannot be set up, and runs changed in its
-// own goroutine (the caller's).
-func WatchFile(ctx context.Context, path string, changed func()) error {
-	abs, err := filepath.Abs(path)
+// watchedFile is the cluster file as certs.Watcher sees it.
+type watchedFile struct {
+	path string
+	sum  [sha256.Size]byte // of the contents last read
+}
+
+func (f *watchedFile) Name() string                  { return "cluster file " + f.path }
+func (f *watchedFile) Paths() (files, dirs []string) { return []string{f.path}, nil }
+
+// Reload reads the file and reports whether its contents differ from the
+// last reading.
+func (f *watchedFile) Reload() (bool, error) {
+	data, err := os.ReadFile(f.path)
 	if err != nil {
-		return fmt.Errorf("watch cluster file %s: %w", path, err)
+		return false, err
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch cluster file %s: %w", path, err)
+	sum := sha256.Sum256(data)
+	if sum == f.sum {
+		return false, nil
 	}
-	defer w.Close()
-	dir, base := filepath.Dir(abs), filepath.Base(abs)
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watch cluster file folder %s: %w", dir, err)
-	}
-	debounce := time.NewTimer(time.Hour)
-	debounce.Stop()
-	defer debounce.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if name := filepath.Base(ev.Name); name == base || name == "..data" {
-				debounce.Reset(fileDebounce)
-			}
-		case _, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			debounce.Reset(fileDebounce) // events may be lost: look again
-		case <-debounce.C:
-			changed()
-		}
-	}
+	f.sum = sum
+	return true, nil
 }
