@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/groupwire/groupwire/proxy/cluster"
+	"github.com/groupwire/groupwire/transport"
 )
 
 // TestREADMEClusterFiles keeps the README's cluster file examples valid:
@@ -85,5 +86,35 @@ func TestMakeFuzzListsEveryTarget(t *testing.T) {
 		if !found[target] {
 			t.Errorf("the Makefile lists %s, which does not exist", target)
 		}
+	}
+}
+
+// TestREADMEListsEveryRefusalReason holds the README's table of refusal
+// reasons against transport.Reasons(): operators alert on these labels.
+func TestREADMEListsEveryRefusalReason(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(data), "<!-- refusal reasons:")
+	if !ok {
+		t.Fatal("README.md has no refusal reasons table")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	listed := map[string]bool{}
+	for _, line := range strings.Split(table, "\n") {
+		cell, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+		for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(cell, -1) {
+			listed[m[1]] = true
+		}
+	}
+	for _, r := range transport.Reasons() {
+		if !listed[string(r)] {
+			t.Errorf("reason %q is not in README.md's table", r)
+		}
+		delete(listed, string(r))
+	}
+	for r := range listed {
+		t.Errorf("README.md's table lists %q, which transport.Reasons() does not have", r)
 	}
 }

@@ -657,7 +657,7 @@ func oldCertRefused(t *testing.T, g *localgroup.Group, certFile, keyFile string)
 		t.Fatal(err)
 	}
 	url := adminURL(g, "mysql-1", "/metrics")
-	before := metricSum(t, url, `groupwire_inbound_refused_total{reason="handshake"`)
+	before := metricSum(t, url, `groupwire_inbound_refused_total{reason="unknown authority"}`)
 	addr := net.JoinHostPort(g.Member("mysql-1").IP, "24900")
 	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(g.Member("mysql-2").IP)}}
 	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true,
@@ -672,7 +672,7 @@ func oldCertRefused(t *testing.T, g *localgroup.Group, certFile, keyFile string)
 	if err == nil || isTimeout(err) {
 		t.Fatalf("a certificate from the retired CA was not refused: %v", err)
 	}
-	waitMetricSum(t, url, `groupwire_inbound_refused_total{reason="handshake"`, before+1)
+	waitMetricSum(t, url, `groupwire_inbound_refused_total{reason="unknown authority"}`, before+1)
 }
 
 // TestReloadCutsLinksThePolicyNoLongerAllows: a reload that changes a

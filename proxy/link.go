@@ -35,7 +35,7 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 		s.metrics.links.WithLabelValues(r.Channel, r.Peer, string(Outbound), "failed").Inc()
 		_ = member.SetLinger(0) // the member's connection never reached its peer: reset it
 		member.Close()
-		if s.logRate.allow("link_failed", time.Now()) {
+		if s.logRate.allow("link_failed", r.Peer, time.Now()) {
 			s.log.Warn().Str("peer", r.Peer).Str("channel", r.Channel).Str("dir", string(Outbound)).Err(err).Msg("link failed")
 		}
 		return
@@ -117,27 +117,36 @@ func connectMember(ctx context.Context, g *generation, channel string) (*net.TCP
 	return member, nil
 }
 
-// logRefused counts an inbound link that did not get through and logs it,
-// rate-limited per reason.
+// logRefused counts an inbound link that did not get through and logs it
+// with its reason, rate-limited per reason and source address.
 func (s *Sidecar) logRefused(remote string, err error) {
-	reason, peer := "handshake", ""
-	var refused *transport.RefusedError
-	var limit *limitError
-	switch {
-	case errors.As(err, &limit):
-		reason, peer = "limit", limit.peer
-	case errors.As(err, &refused):
-		reason, peer = refused.Code.String(), refused.Peer
-	}
-	s.metrics.refused.WithLabelValues(reason).Inc()
-	if !s.logRate.allow(reason, time.Now()) {
+	reason, peer := refusalReason(err)
+	s.metrics.refused.WithLabelValues(string(reason)).Inc()
+	if !s.logRate.allow(string(reason), remote, time.Now()) {
 		return
 	}
-	ev := s.log.Warn().Str("remote", remote).Str("dir", string(Inbound)).Err(err)
+	ev := s.log.Warn().Str("remote", remote).Str("dir", string(Inbound)).Str("reason", string(reason)).Err(err)
 	if peer != "" {
-		ev = ev.Str("peer", peer).Str("code", reason)
+		ev = ev.Str("peer", peer)
 	}
 	ev.Msg("link refused")
+}
+
+// refusalReason names why an inbound link failed, from transport's fixed
+// set, and the peer HELLO named if it got that far.
+func refusalReason(err error) (transport.Reason, string) {
+	var refused *transport.RefusedError
+	var limit *limitError
+	var failed *transport.FailedError
+	switch {
+	case errors.As(err, &limit):
+		return transport.ReasonLimit, limit.peer
+	case errors.As(err, &refused):
+		return transport.Reason(refused.Code.String()), refused.Peer
+	case errors.As(err, &failed):
+		return failed.Reason, ""
+	}
+	return transport.ReasonTLSProtocol, ""
 }
 
 func setSocketOptions(c *net.TCPConn) {

@@ -40,7 +40,7 @@ func newMetrics(s *Sidecar) *metrics {
 		}, []string{"channel", "peer", "direction", "outcome"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_inbound_refused_total",
-			Help: "Inbound links refused during handshake or HELLO, by reason code (handshake for TLS failures, limit for connections over a limit).",
+			Help: "Inbound connections that did not become links, by reason (transport.Reasons: revoked, expired, handshake timeout, limit, the REFUSE codes, ...).",
 		}, []string{"reason"}),
 		outboundRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_outbound_refused_total",

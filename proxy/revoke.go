@@ -41,8 +41,8 @@ func (s *Sidecar) housekeeping(ctx context.Context) {
 // limit held back in the period just ended.
 func (s *Sidecar) logSuppressed(now time.Time) {
 	for _, c := range s.logRate.flush(now) {
-		s.log.Warn().Str("reason", c.reason).Int("suppressed", c.n).Dur("period", logPeriod).
-			Msgf("%d more %q refusals suppressed", c.n, c.reason)
+		s.log.Warn().Str("reason", c.reason).Str("remote", c.source).Int("suppressed", c.n).Dur("period", logPeriod).
+			Msgf("%d more %q refusals from %s suppressed", c.n, c.reason, c.source)
 	}
 }
 

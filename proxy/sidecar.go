@@ -22,6 +22,7 @@ import (
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/proxy/cluster"
 	"github.com/groupwire/groupwire/proxy/relay"
+	"github.com/groupwire/groupwire/transport"
 )
 
 // Options tune a Sidecar beyond what the plan says.
@@ -297,7 +298,7 @@ func (s *Sidecar) localUserAllowed(c *net.TCPConn, route *outboundRoute) bool {
 	_ = c.SetLinger(0)
 	c.Close()
 	s.metrics.outboundRefused.WithLabelValues("uid").Inc()
-	if !s.logRate.allow("uid", time.Now()) {
+	if !s.logRate.allow("uid", remote, time.Now()) {
 		return false
 	}
 	ev := s.log.Warn().Str("remote", remote).Str("peer", route.Peer).Str("channel", route.Channel).Ints("allowed_uids", allowed)
@@ -319,9 +320,9 @@ func (s *Sidecar) refuseAtLimit(c *net.TCPConn, dir Direction, limit, peer strin
 	if dir == Outbound {
 		counter = s.metrics.outboundRefused
 	}
-	counter.WithLabelValues("limit").Inc()
-	if s.logRate.allow("limit", time.Now()) {
-		s.log.Warn().Str("remote", remote).Str("dir", string(dir)).Str("peer", peer).Str("limit", limit).
+	counter.WithLabelValues(string(transport.ReasonLimit)).Inc()
+	if s.logRate.allow(string(transport.ReasonLimit), remote, time.Now()) {
+		s.log.Warn().Str("remote", remote).Str("dir", string(dir)).Str("reason", string(transport.ReasonLimit)).Str("peer", peer).Str("limit", limit).
 			Int("value", s.current().plan.Limits.Value(limit)).Msg("connection refused: limit reached")
 	}
 }

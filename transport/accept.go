@@ -179,7 +179,7 @@ func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, *Policy
 	}
 	first, err := peekByte(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read first byte: %w", err)
+		return nil, nil, failed(stageFirstByte, fmt.Errorf("read first byte: %w", err))
 	}
 	link := &Link{Raw: raw, Conn: raw}
 	switch {
@@ -191,17 +191,17 @@ func (a *Acceptor) accept(ctx context.Context, raw *net.TCPConn) (*Link, *Policy
 		link.sock = NewSocket(raw)
 		tc := tls.Server(link.sock, a.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+			return nil, nil, failed(stageTLS, fmt.Errorf("TLS handshake: %w", err))
 		}
 		cs := tc.ConnectionState()
 		link.Conn, link.tls, link.peer = tc, &cs, cs.PeerCertificates
 	case first == 'G':
 	default:
-		return nil, nil, fmt.Errorf("not a groupwire peer: first byte 0x%02x", first)
+		return nil, nil, &FailedError{Reason: ReasonNotGroupwire, Err: fmt.Errorf("not a groupwire peer: first byte 0x%02x", first)}
 	}
 	typ, body, err := ReadFrame(link.Conn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read HELLO: %w", err)
+		return nil, nil, failed(stageHello, fmt.Errorf("read HELLO: %w", err))
 	}
 	if typ != FrameHello && typ != FrameProbe {
 		return nil, nil, a.refuse(link.Conn, "", Refuse{Code: RefuseBadHello, Reason: fmt.Sprintf("expected HELLO, got frame type %d", typ)})

@@ -50,6 +50,9 @@ const FrameHeaderLen = 6
 // MaxFrameBody bounds a frame body.
 const MaxFrameBody = 1024
 
+// ErrFrameTooLarge is a frame header announcing a body over MaxFrameBody.
+var ErrFrameTooLarge = errors.New("body too large")
+
 // FrameVersion is the frame format version this package speaks.
 const FrameVersion = 1
 
@@ -264,7 +267,7 @@ func ReadFrameAfter(header []byte, r io.Reader) (FrameType, []byte, error) {
 	size := int(binary.BigEndian.Uint16(hdr[4:]))
 	switch {
 	case size > MaxFrameBody:
-		return 0, nil, fmt.Errorf("read %s frame: body too large: %d bytes (max %d)", typ, size, MaxFrameBody)
+		return 0, nil, fmt.Errorf("read %s frame: %w: %d bytes (max %d)", typ, ErrFrameTooLarge, size, MaxFrameBody)
 	case typ == FrameAccept && size != 0:
 		return 0, nil, fmt.Errorf("read ACCEPT frame: body is %d bytes, want none", size)
 	}

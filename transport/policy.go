@@ -211,7 +211,7 @@ func (p *Policy) verifyServer(cs tls.ConnectionState, identity string) error {
 		return err
 	}
 	if p.Mode.VerifiesIdentity() && !NameMatches(leaf, identity) {
-		return fmt.Errorf("channel %s: VERIFY_IDENTITY: peer certificate %s does not name %q", p.Channel, certName(leaf), identity)
+		return &NameMismatchError{Channel: p.Channel, Cert: certName(leaf), Want: identity}
 	}
 	return nil
 }
@@ -232,7 +232,7 @@ func (p *Policy) verifyClient(cs tls.ConnectionState, identities []string) error
 		return err
 	}
 	if mode.VerifiesIdentity() && !slices.ContainsFunc(identities, func(id string) bool { return NameMatches(leaf, id) }) {
-		return fmt.Errorf("channel %s: VERIFY_IDENTITY: client certificate %s names no member of the group", p.Channel, certName(leaf))
+		return &NameMismatchError{Channel: p.Channel, Cert: certName(leaf)}
 	}
 	return nil
 }
@@ -248,7 +248,7 @@ func (p *Policy) verifyChain(mode Mode, cs tls.ConnectionState, usage x509.ExtKe
 		usages = append(usages, x509.ExtKeyUsageServerAuth)
 	}
 	if _, err := p.Creds.Current().VerifyPeer(cs.PeerCertificates, usages, time.Now()); err != nil {
-		return nil, fmt.Errorf("channel %s: %s: %w", p.Channel, mode, err)
+		return nil, certificateError{fmt.Errorf("channel %s: %s: %w", p.Channel, mode, err)}
 	}
 	return cs.PeerCertificates[0], nil
 }
