@@ -19,6 +19,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/proxy"
 )
 
 // reloadGroup prepares a group of members (one channel, admin on 9900)
@@ -135,6 +136,7 @@ func TestClusterFileReload(t *testing.T) {
 	procs["mysql-4"] = runFrom(t, g, "mysql-4")
 	pingAll(t, g, all)
 	waitLog(t, procs["mysql-1"], `"members_added":["mysql-4"]`)
+	pairsAre(t, g, "mysql-1", "mysql-2", "mysql-3", "mysql-4")
 
 	// mysql-4 leaves while mysql-1's member holds a link to it.
 	held := holdLink(t, g, "mysql-1", "mysql-4")
@@ -150,6 +152,7 @@ func TestClusterFileReload(t *testing.T) {
 		t.Fatal("mysql-1 still listens for mysql-4 after it left the group")
 	}
 	pingAll(t, g, three)
+	pairsAre(t, g, "mysql-1", "mysql-2", "mysql-3")
 
 	invalidFileIsRefused(t, g, procs["mysql-1"], three)
 	restartNeededIsRefused(t, g, procs["mysql-1"], three)
@@ -157,6 +160,34 @@ func TestClusterFileReload(t *testing.T) {
 	movedListenerIsRebound(t, g, procs["mysql-1"], three)
 	movedLocalIPTakesEffect(t, g, procs["mysql-1"], three)
 	movedPortTakesEffect(t, g, procs, three)
+}
+
+// pairsAre waits until `groupwire status -o json` for member lists a pair
+// with exactly peers, every one up, and exits 0: a member that joined
+// gets its pair, and one that left does not stay behind as a pair down
+// (which would make the command exit 1 for ever). The bound is generous:
+// the pairs change with the reload and come up with the pings just made.
+func pairsAre(t *testing.T, g *localgroup.Group, member string, peers ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := runCmd(t, "status", "--admin", g.Member(member).IP+":9900", "-o", "json")
+		var st proxy.Status
+		if jerr := json.Unmarshal([]byte(out), &st); jerr != nil {
+			t.Fatalf("status -o json: %v\n%s", jerr, out)
+		}
+		var got []string
+		for _, p := range st.Peers {
+			got = append(got, p.Peer)
+		}
+		if err == nil && slices.Equal(got, peers) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: status lists pairs with %v (exit: %v), want %v, all up:\n%s", member, got, err, peers, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // movedListenerIsRebound: in mysql-1's file mysql-2's service moves to
