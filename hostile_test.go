@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -206,21 +208,25 @@ func readFull(c net.Conn, buf []byte) (int, error) {
 	return n, nil
 }
 
-// TestAllowedUIDs: with allowed_uids, a loopback connection is let through
-// only when the process that opened it runs as one of those users, as the
-// kernel's socket table says; any other is reset, logged with its uid and
-// counted.
+// TestAllowedUIDs: with allowed_uids naming another user (nobody), a
+// process of that user, dialing from a child process, gets through, and a
+// process of the sidecar's own user (root here) is reset, logged with its
+// uid and counted. Both ends running as one user could not tell the
+// peer's uid from the sidecar's own socket's.
 func TestAllowedUIDs(t *testing.T) {
-	me := os.Getuid()
-	t.Run("own uid allowed", func(t *testing.T) {
-		g, procs := hostileGroup(t, fmt.Sprintf("allowed_uids: [%d]\n", me))
-		if _, err := g.Ping(context.Background(), "mysql-1", "mysql-2", "group", "me"); err != nil {
-			t.Fatalf("a process of an allowed uid was refused: %v\n%s", err, procs["mysql-1"].logs)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to dial as another user")
+	}
+	const nobody = 65534
+	g, procs := hostileGroup(t, fmt.Sprintf("allowed_uids: [%d]\n", nobody))
+	tunnel := g.TunnelAddr("mysql-1", "mysql-2", "group")
+	t.Run("another uid allowed", func(t *testing.T) {
+		if out, err := echoAs(t, nobody, g.Member("mysql-1").IP, tunnel, "mysql-2"); err != nil {
+			t.Fatalf("a process of allowed uid %d was refused: %v\n%s\n%s", nobody, err, out, procs["mysql-1"].logs)
 		}
 	})
 	t.Run("own uid not allowed", func(t *testing.T) {
-		g, procs := hostileGroup(t, fmt.Sprintf("allowed_uids: [%d]\n", me+4242))
-		c, err := dialMember(g, "mysql-1", g.TunnelAddr("mysql-1", "mysql-2", "group"))
+		c, err := dialMember(g, "mysql-1", tunnel)
 		if err == nil {
 			defer c.Close()
 			err = echoLine(c, "mysql-2", "let me through")
@@ -228,8 +234,58 @@ func TestAllowedUIDs(t *testing.T) {
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("a process of a uid not allowed got %v, want a reset\n%s", err, procs["mysql-1"].logs)
 		}
-		waitLog(t, procs["mysql-1"], fmt.Sprintf(`"uid":%d`, me))
+		waitLog(t, procs["mysql-1"], fmt.Sprintf(`"uid":%d`, os.Getuid()))
 		waitLog(t, procs["mysql-1"], "uid not in allowed_uids")
 		waitMetricSum(t, "http://"+g.Member("mysql-1").IP+":9900/metrics", `groupwire_outbound_refused_total{reason="uid"}`, 1)
 	})
+}
+
+// echoDialEnv makes the test binary, run as a child, dial and echo one
+// line instead of running tests (see TestMain): "from addr to".
+const echoDialEnv = "GROUPWIRE_TEST_ECHO_DIAL"
+
+// echoAs runs a copy of the test binary as uid, which dials addr from the
+// address from and expects member to's echo of one line.
+func echoAs(t *testing.T, uid int, from, addr, to string) (string, error) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "groupwire-echo-as")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "echo-as")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), echoDialEnv+"="+strings.Join([]string{from, addr, to}, " "))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// echoDialChild is the child's side of echoAs: it exits 0 if the echo came
+// back, 1 with the error otherwise.
+func echoDialChild(spec string) {
+	f := strings.Fields(spec)
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(f[0])}}
+	c, err := d.Dial("tcp", f[1])
+	if err == nil {
+		err = echoLine(c, f[2], fmt.Sprintf("from uid %d", os.Getuid()))
+		c.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

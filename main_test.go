@@ -27,6 +27,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(echoDialEnv); spec != "" {
+		echoDialChild(spec)
+	}
 	code := m.Run()
 	testutil.Cleanup()
 	os.Exit(code)
