@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/transport"
 )
 
 // hostileGroup runs mysql-1 and mysql-2 as real sidecar processes with
@@ -178,6 +180,75 @@ func TestLinksPerPeerIsBounded(t *testing.T) {
 		}
 	}
 	waitMetricSum(t, "http://"+g.Member("mysql-1").IP+":9900/metrics", `groupwire_outbound_refused_total{reason="limit"}`, 1)
+
+	// mysql-2 enforces the limit too, from the refusing side: a dialer
+	// holding mysql-1's credentials, not bound by mysql-1's own limit,
+	// asks for a fourth link and is refused with the limit's name.
+	refusal := rawLink(t, g, "mysql-1", "mysql-2")
+	if refusal == nil || !strings.Contains(refusal.Error(), "max_links_per_peer") {
+		t.Fatalf("link %d from a raw dialer: %v, want a refusal naming max_links_per_peer\n%s", max+1, refusal, procs["mysql-2"].logs)
+	}
+	waitMetricSum(t, "http://"+g.Member("mysql-2").IP+":9900/metrics", `groupwire_inbound_refused_total{reason="limit"}`, 1)
+	for i, c := range held {
+		if err := echoLine(c, "mysql-2", "still up"); err != nil {
+			t.Fatalf("established link %d hurt by the refusal: %v", i, err)
+		}
+	}
+}
+
+// rawLink dials member to's link port with transport's Dialer and from's
+// credentials, bypassing from's sidecar, and returns the refusal, or nil if
+// the link was accepted.
+func rawLink(t *testing.T, g *localgroup.Group, from, to string) error {
+	t.Helper()
+	pki := g.CAs["group"]
+	st, err := certs.NewStore("raw "+from, certs.Source{CA: pki.Dir + "/ca.pem", Cert: pki.CertPath(from), Key: pki.KeyPath(from)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &transport.Policy{Channel: "group", Mode: transport.VerifyIdentity, Creds: st}
+	d := transport.NewDialer(p, from, transport.Peer{Name: to, Address: net.JoinHostPort(g.Member(to).IP, "24900"), Identity: to},
+		transport.LinkOptions{HandshakeTimeout: 10 * time.Second})
+	link, err := d.Dial(context.Background())
+	if err != nil {
+		t.Fatalf("raw dial %s → %s: %v", from, to, err)
+	}
+	defer link.Close()
+	return link.AwaitAccept()
+}
+
+// TestHandshakesAreBoundedAcrossSources: max_handshakes bounds the
+// connections not yet past HELLO from all sources together. Ten source
+// addresses open two silent connections each, within
+// max_handshakes_per_source; only max_handshakes of the twenty are held,
+// the rest are reset at once, counted and logged with the limit's name.
+func TestHandshakesAreBoundedAcrossSources(t *testing.T) {
+	const maxHandshakes, sources, perSource = 8, 10, 2
+	g, procs := hostileGroup(t, fmt.Sprintf("handshake_timeout: 30s\nlimits: {max_handshakes: %d, max_handshakes_per_source: %d}\n", maxHandshakes, perSource))
+	prefix := g.Member("mysql-1").IP[:strings.LastIndex(g.Member("mysql-1").IP, ".")]
+	addr := net.JoinHostPort(g.Member("mysql-1").IP, "24900")
+	var conns []*net.TCPConn
+	cut := 0
+	for i := range sources * perSource {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("%s.%d", prefix, 100+i%sources))}}
+		c, err := d.Dial("tcp", addr)
+		if errors.Is(err, syscall.ECONNRESET) {
+			cut++
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c.(*net.TCPConn))
+	}
+	// Refused connections are reset at once; the held ones wait for the
+	// 30 s handshake_timeout. 3 s tells the two apart on a loaded machine.
+	if cut += countCut(conns, 3*time.Second); cut != sources*perSource-maxHandshakes {
+		t.Fatalf("%d of %d connections were cut, want %d (all but max_handshakes)\n%s", cut, sources*perSource, sources*perSource-maxHandshakes, procs["mysql-1"].logs)
+	}
+	waitMetricSum(t, "http://"+g.Member("mysql-1").IP+":9900/metrics", `groupwire_inbound_refused_total{reason="limit"}`, float64(cut))
+	waitLog(t, procs["mysql-1"], `"limit":"max_handshakes"`)
 }
 
 // echoLine sends one line and reads the echo service's answer.
