@@ -59,8 +59,7 @@ func (s *CRLSet) checkOne(c, issuer *x509.Certificate, now time.Time) error {
 		return fmt.Errorf("%w: CRL %s of %q had nextUpdate %s", ErrCRLExpired,
 			best.file, best.issuer.Subject, best.nextUpdate.UTC().Format(time.RFC3339))
 	}
-	var buf [32]byte
-	if _, revoked := best.revoked[string(serialKey(c.SerialNumber, buf[:0]))]; revoked {
+	if best.revokes(c.SerialNumber) {
 		return &RevokedError{
 			Subject: c.Subject.String(),
 			Serial:  c.SerialNumber,

@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/x509"
 	"math/big"
+	"slices"
 	"testing"
 	"time"
 )
@@ -69,7 +70,47 @@ func FuzzIndexCRL(f *testing.F) {
 			if idx.issuer == nil {
 				t.Fatal("an index with no issuer")
 			}
-			_ = idx.revoked[string(serialKey(p.leaf.Cert.SerialNumber, nil))]
+			checkIndexAgainstParse(t, idx, der)
 		}
 	})
+}
+
+// checkIndexAgainstParse holds an accepted CRL's index against crypto/x509's
+// own reading of it: signed by the issuer the index names, and revoking
+// exactly the serials listed, looked up as a handshake looks them up.
+func checkIndexAgainstParse(t *testing.T, idx *crlIndex, der []byte) {
+	t.Helper()
+	var listed []*big.Int
+	if rl, err := x509.ParseRevocationList(der); err == nil {
+		if err := rl.CheckSignatureFrom(idx.issuer); err != nil {
+			t.Fatalf("accepted a CRL its issuer %q did not sign: %v", idx.issuer.Subject, err)
+		}
+		for _, e := range rl.RevokedCertificateEntries {
+			listed = append(listed, e.SerialNumber)
+		}
+	} else {
+		cl, err := x509.ParseDERCRL(der)
+		if err != nil {
+			t.Fatalf("accepted a CRL neither parser reads: %v", err)
+		}
+		if err := idx.issuer.CheckCRLSignature(cl); err != nil {
+			t.Fatalf("accepted a v1 CRL its issuer %q did not sign: %v", idx.issuer.Subject, err)
+		}
+		for _, e := range cl.TBSCertList.RevokedCertificates {
+			listed = append(listed, e.SerialNumber)
+		}
+	}
+	distinct := map[string]bool{}
+	for _, n := range listed {
+		if !idx.revokes(n) {
+			t.Fatalf("serial %s is listed but not found revoked", formatSerial(n))
+		}
+		distinct[n.String()] = true
+		if next := new(big.Int).Add(n, big.NewInt(1)); !slices.ContainsFunc(listed, func(x *big.Int) bool { return x.Cmp(next) == 0 }) && idx.revokes(next) {
+			t.Fatalf("serial %s is found revoked but not listed", formatSerial(next))
+		}
+	}
+	if len(idx.revoked) != len(distinct) {
+		t.Fatalf("the index holds %d serials, the CRL lists %d", len(idx.revoked), len(distinct))
+	}
 }

@@ -39,7 +39,10 @@ func FuzzParseConfig(f *testing.F) {
 func mustBeConfigError(t *testing.T, err error) {
 	t.Helper()
 	var ce *ConfigError
-	if errors.As(err, &ce) && len(ce.Problems) == 0 {
+	if !errors.As(err, &ce) {
+		t.Fatalf("not a *ConfigError: %T: %v", err, err)
+	}
+	if len(ce.Problems) == 0 {
 		t.Fatalf("a ConfigError with no problem: %v", err)
 	}
 }
