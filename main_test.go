@@ -366,15 +366,55 @@ func killedSidecarCutsLinks(t *testing.T, g *localgroup.Group, p3 *process) {
 	t.Logf("link cut %v after the peer sidecar was killed", time.Since(killed).Round(time.Millisecond))
 }
 
-// sighupReloads: SIGHUP makes the sidecar reload every channel's material.
+// sighupReloads: SIGHUP makes the sidecar reload every channel's material
+// and re-read the cluster file: unchanged, it is counted as unchanged;
+// changed where the file watch cannot see it, the change is applied.
 func sighupReloads(t *testing.T, g *localgroup.Group, p1 *process) {
 	metrics := "http://" + g.Member("mysql-1").IP + ":9900/metrics"
-	before := metricSum(t, metrics, "groupwire_cert_reloads_total")
+	reloads := func(result string) float64 {
+		return metricSum(t, metrics, `groupwire_config_reloads_total{result="`+result+`"}`)
+	}
+	certsBefore, unchanged, ok := metricSum(t, metrics, "groupwire_cert_reloads_total"), reloads("unchanged"), reloads("ok")
 	p1.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, p1, "cluster file reloaded")
+	waitMetricSum(t, metrics, `groupwire_config_reloads_total{result="unchanged"}`, unchanged+1)
 	// One reload per channel's store (group and recovery): the counter only
 	// moves when Sidecar.Reload really ran ReloadAll.
-	waitMetricSum(t, metrics, "groupwire_cert_reloads_total", before+float64(len(g.Channels)))
+	waitMetricSum(t, metrics, "groupwire_cert_reloads_total", certsBefore+float64(len(g.Channels)))
+
+	// inotify does not report writes made through mmap (inotify(7)), so
+	// only SIGHUP can find this change.
+	editUnseen(t, g.ConfigPath, "reload_interval: 1h", "reload_interval: 2h")
+	p1.cmd.Process.Signal(syscall.SIGHUP)
+	waitMetricSum(t, metrics, `groupwire_config_reloads_total{result="ok"}`, ok+1)
+	if n := reloads("unchanged"); n != unchanged+1 {
+		t.Fatalf("the changed file was counted unchanged (%v, want %v): SIGHUP did not apply it", n, unchanged+1)
+	}
+	waitLog(t, p1, `"settings_changed":["reload_interval"]`)
+}
+
+// editUnseen replaces old with new, of the same length, in the file at
+// path through a shared memory mapping, which file watches do not see.
+func editUnseen(t *testing.T, path, old, new string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mem)
+	i := bytes.Index(mem, []byte(old))
+	if i < 0 || len(old) != len(new) {
+		t.Fatalf("test bug: %q not in %s, or not as long as %q", old, path, new)
+	}
+	copy(mem[i:], new)
 }
 
 // sigtermDrains: a live link from mysql-2 into mysql-1 survives mysql-1's
