@@ -529,6 +529,7 @@ func TestRollingSSLModeMigration(t *testing.T) {
 		t.Fatalf("the DISABLED link after DISABLED left accept_modes: %v", err)
 	}
 	waitLog(t, procs["mysql-1"], "its ssl_mode is no longer accepted")
+	waitMetricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_links_cut_total{channel="group",reason="mode"}`, 1)
 	if n := metricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_links_active{channel="group",direction="in",mode="DISABLED"`); n != 0 {
 		t.Errorf("%v DISABLED links still live on mysql-1", n)
 	}
