@@ -29,9 +29,7 @@ func (s *Sidecar) housekeeping(ctx context.Context) {
 			if plan.IdleTimeout > 0 {
 				s.cutIdle(plan.IdleTimeout)
 			}
-			// Handshakes in flight count too: a flood of them grows the
-			// heap as much as links do.
-			mem.observe(s.links.count() + s.admit.inFlight())
+			mem.observe(s.connectionsHeld())
 			s.logSuppressed(time.Now())
 		}
 	}
@@ -44,6 +42,14 @@ func (s *Sidecar) logSuppressed(now time.Time) {
 		s.log.Warn().Str("reason", c.reason).Str("remote", c.source).Int("suppressed", c.n).Dur("period", logPeriod).
 			Msgf("%d more %q refusals from %s suppressed", c.n, c.reason, c.source)
 	}
+}
+
+// connectionsHeld is what the memory releaser watches: live links, and
+// connections not yet links (handshakes in flight, loopback connections
+// waiting for a link), since a flood of those grows the heap as much as
+// links do.
+func (s *Sidecar) connectionsHeld() int {
+	return s.links.count() + s.admit.inFlight()
 }
 
 // memoryReleaser hands memory back to the operating system after many

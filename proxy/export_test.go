@@ -1,0 +1,4 @@
+package proxy
+
+// ConnectionsHeld is connectionsHeld, for the external tests.
+var ConnectionsHeld = (*Sidecar).connectionsHeld
