@@ -31,9 +31,15 @@ func startWatch(t *testing.T, stores []*Store, opts WatchOptions[*Store]) {
 	if opts.Interval == 0 {
 		opts.Interval = time.Hour // only events count, unless a test says otherwise
 	}
+	// NewWatcher returns with every folder watched, so no change the test
+	// makes from here on can be missed.
+	w, err := NewWatcher(stores, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Watch(ctx, stores, opts) }()
+	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -45,7 +51,6 @@ func startWatch(t *testing.T, stores []*Store, opts WatchOptions[*Store]) {
 			t.Error("Watch did not return after cancel")
 		}
 	})
-	time.Sleep(50 * time.Millisecond) // let the watches be added
 }
 
 // waitFor polls cond until it holds or seenWithin passes.
@@ -69,26 +74,28 @@ func serialIs(st *Store, n int64) func() bool {
 func TestWatchSeesChanges(t *testing.T) {
 	scenarios := []struct {
 		name  string
-		write func(t *testing.T, dir string, cert, key []byte)
+		// write writes the new pair; failedReload waits until a reload
+		// has failed since the test began.
+		write func(t *testing.T, dir string, cert, key []byte, failedReload func())
 	}{
-		{"in-place write", func(t *testing.T, dir string, cert, key []byte) {
+		{"in-place write", func(t *testing.T, dir string, cert, key []byte, _ func()) {
 			writeFile(t, filepath.Join(dir, "cert.pem"), cert)
 			writeFile(t, filepath.Join(dir, "key.pem"), key)
 		}},
-		{"write temp then rename", func(t *testing.T, dir string, cert, key []byte) {
+		{"write temp then rename", func(t *testing.T, dir string, cert, key []byte, _ func()) {
 			for name, data := range map[string][]byte{"cert.pem": cert, "key.pem": key} {
 				if err := devpki.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}},
-		{"delete then recreate", func(t *testing.T, dir string, cert, key []byte) {
+		{"delete then recreate", func(t *testing.T, dir string, cert, key []byte, failedReload func()) {
 			for _, name := range []string{"cert.pem", "key.pem"} {
 				if err := os.Remove(filepath.Join(dir, name)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			time.Sleep(100 * time.Millisecond) // longer than the debounce: a reload fails meanwhile
+			failedReload() // the watch saw the files go, and kept the old pair
 			writeFile(t, filepath.Join(dir, "cert.pem"), cert)
 			writeFile(t, filepath.Join(dir, "key.pem"), key)
 		}},
@@ -108,7 +115,9 @@ func TestWatchSeesChanges(t *testing.T) {
 				}
 			}})
 			next := p.issue(t, devpki.LeafTemplate{CommonName: "mysql-2", Serial: big.NewInt(0x2002)})
-			sc.write(t, p.dir, next.ChainPEM, next.KeyPEM)
+			sc.write(t, p.dir, next.ChainPEM, next.KeyPEM, func() {
+				waitFor(t, "a failed reload", func() bool { return failures.Load() > 0 })
+			})
 			waitFor(t, "new serial 0x2002", serialIs(st, 0x2002))
 			t.Logf("%d reloads, %d failed", reloads.Load(), failures.Load())
 		})
@@ -195,12 +204,26 @@ func TestWatchFolderComesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var watchErrs atomic.Int32
-	startWatch(t, []*Store{st}, WatchOptions[*Store]{OnWatchError: func(error) { watchErrs.Add(1) }})
+	var watchErrs, failed, ok atomic.Int32
+	startWatch(t, []*Store{st}, WatchOptions[*Store]{
+		OnWatchError: func(error) { watchErrs.Add(1) },
+		OnReload: func(_ *Store, _ bool, err error) {
+			if err != nil {
+				failed.Add(1)
+			} else {
+				ok.Add(1)
+			}
+		},
+	})
 	must(t, os.RemoveAll(crlDir))
-	time.Sleep(100 * time.Millisecond)
+	// The folder is gone: its watch is lost, and reloads fail until it is
+	// back.
+	waitFor(t, "the vanished folder reported", func() bool { return watchErrs.Load() > 0 && failed.Load() > 0 })
+	before := ok.Load()
 	writeFile(t, filepath.Join(crlDir, "root.crl"), crl(t, p.root))
-	time.Sleep(100 * time.Millisecond)
+	// A reload succeeds only once the folder is back, and the event that
+	// brought it back re-added its watch first.
+	waitFor(t, "a reload of the recreated folder", func() bool { return ok.Load() > before })
 	must(t, devpki.WriteFile(filepath.Join(crlDir, "inter.crl"), crl(t, p.inter), 0o644))
 	waitFor(t, "CRL in the recreated folder", func() bool { return len(st.Current().CRLs.Info()) == 2 })
 	if watchErrs.Load() == 0 {
