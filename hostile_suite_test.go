@@ -154,6 +154,13 @@ func attacks() []attack {
 		{"oversized record", transport.ReasonTLSProtocol, func(t *testing.T, h *hostile) error {
 			return h.raw(t, append([]byte{0x16, 0x03, 0x03, 0xff, 0xff}, randomBytes(1000)...))
 		}},
+		{"ALPN for another protocol", transport.ReasonTLSProtocol, func(t *testing.T, h *hostile) error {
+			return h.tlsRefused(t, &tls.Config{NextProtos: []string{"h2", "http/1.1"}})
+		}},
+		{"TLS 1.2 with CBC-SHA1 suites only", transport.ReasonTLSProtocol, func(t *testing.T, h *hostile) error {
+			return h.tlsRefused(t, &tls.Config{MaxVersion: tls.VersionTLS12, NextProtos: []string{transport.ALPN("group")},
+				CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA}})
+		}},
 		{"no client certificate", transport.ReasonNoClientCert, func(t *testing.T, h *hostile) error { return h.presentCert(t, tls.Certificate{}) }},
 		{"certificate from another CA", transport.ReasonUnknownAuthority, func(t *testing.T, h *hostile) error { return h.foreignCert(t) }},
 		{"expired certificate", transport.ReasonExpired, func(t *testing.T, h *hostile) error {
@@ -228,6 +235,24 @@ func (h *hostile) tlsAs(t *testing.T, cert tls.Certificate, channel string) (*tl
 	tc.SetDeadline(time.Now().Add(hostileTimeout + 5*time.Second))
 	err := tc.Handshake()
 	return tc, err
+}
+
+// tlsRefused tries a TLS handshake with mysql-2's real certificate and
+// cfg's other settings, and expects the handshake itself to fail.
+func (h *hostile) tlsRefused(t *testing.T, cfg *tls.Config) error {
+	cert, err := h.g.CAs["group"].Leaves["mysql-2"].TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Certificates, cfg.InsecureSkipVerify = []tls.Certificate{cert}, true
+	tc := tls.Client(h.conn(t), cfg)
+	defer tc.Close()
+	tc.SetDeadline(time.Now().Add(hostileTimeout + 5*time.Second))
+	err = tc.Handshake()
+	if err == nil {
+		return fmt.Errorf("the handshake was accepted: %s, ALPN %q", tls.CipherSuiteName(tc.ConnectionState().CipherSuite), tc.ConnectionState().NegotiatedProtocol)
+	}
+	return nil
 }
 
 // foreignCert presents a certificate from a CA the group does not trust.

@@ -70,14 +70,32 @@ func NewAcceptor(member string, policies []*Policy, members map[string]string, o
 				}
 				// An unknown channel: finish the handshake with the first
 				// TLS channel's policy so the refusal can be said in
-				// words once HELLO names the channel.
+				// words once HELLO names the channel. Only groupwire's
+				// own protocols are answered: a client offering others
+				// (h2, http/1.1, ...) gets TLS's no_application_protocol
+				// alert.
 				cfg := first.Current().Clone()
-				cfg.NextProtos = hello.SupportedProtos
+				cfg.NextProtos = groupwireProtos(hello.SupportedProtos, cfg.NextProtos)
 				return cfg, nil
 			},
 		}
 	}
 	return a
+}
+
+// groupwireProtos returns the gw1/ protocols among offered, or fallback
+// when there are none (which no ALPN-speaking client then matches).
+func groupwireProtos(offered, fallback []string) []string {
+	var out []string
+	for _, p := range offered {
+		if strings.HasPrefix(p, ALPNPrefix) {
+			out = append(out, p)
+		}
+	}
+	if out == nil {
+		return fallback
+	}
+	return out
 }
 
 // Channels returns the channel names this Acceptor serves, sorted.

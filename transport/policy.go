@@ -43,15 +43,25 @@ type Policy struct {
 
 // TLSParams are a channel's protocol limits, as tls_version, ssl_cipher,
 // tls_ciphersuites and tls_kex give them (package tlsopt parses those).
-// The zero value means Go's defaults.
+// The zero value means Go's defaults, except that TLS 1.2 offers AEAD suites
+// only (tlsopt.DefaultTLS12Suites).
 type TLSParams struct {
 	MinVersion   uint16   // zero: TLS 1.2
 	MaxVersion   uint16   // zero: TLS 1.3
-	CipherSuites []uint16 // TLS 1.2 suites; nil: Go's defaults
+	CipherSuites []uint16 // TLS 1.2 suites; nil: tlsopt.DefaultTLS12Suites (AEAD only)
 	TLS13Suites  []uint16 // allowed TLS 1.3 suites; nil: all
 	// CurvePreferences lists the key exchanges; nil: Go's default, which
 	// puts the hybrid post-quantum X25519MLKEM768 first.
 	CurvePreferences []tls.CurveID
+}
+
+// cipherSuites are the TLS 1.2 suites the channel offers and accepts:
+// ssl_cipher's, or the AEAD-only default.
+func (p *Policy) cipherSuites() []uint16 {
+	if p.Params.CipherSuites != nil {
+		return p.Params.CipherSuites
+	}
+	return tlsopt.DefaultTLS12Suites()
 }
 
 func (p *Policy) minVersion() uint16 {
@@ -132,7 +142,7 @@ func (p *Policy) Validate() error {
 	if p.Params.MaxVersion == tls.VersionTLS12 {
 		// Limited to TLS 1.2, the suites must fit this member's key, or
 		// every handshake fails.
-		if err := tlsopt.SuitesMatchKey(p.Params.CipherSuites, snap.Cert.Leaf.PublicKey); err != nil {
+		if err := tlsopt.SuitesMatchKey(p.cipherSuites(), snap.Cert.Leaf.PublicKey); err != nil {
 			return fmt.Errorf("channel %s: %w", p.Channel, err)
 		}
 	}
@@ -186,7 +196,7 @@ func (p *Policy) baseConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:       p.minVersion(),
 		MaxVersion:       p.Params.MaxVersion,
-		CipherSuites:     p.Params.CipherSuites,
+		CipherSuites:     p.cipherSuites(),
 		CurvePreferences: p.Params.CurvePreferences,
 		// Group messages are small and latency-bound; bulk transfers
 		// reach full-size records without the slow start anyway.
@@ -287,7 +297,7 @@ func (p *Policy) reverifyParams(cs tls.ConnectionState) error {
 	if max := p.Params.MaxVersion; cs.Version < p.minVersion() || (max != 0 && cs.Version > max) {
 		return fmt.Errorf("channel %s: %w: the link runs %s, tls_version no longer allows it", p.Channel, ErrParamsNotAllowed, tls.VersionName(cs.Version))
 	}
-	if cs.Version < tls.VersionTLS13 && p.Params.CipherSuites != nil && !slices.Contains(p.Params.CipherSuites, cs.CipherSuite) {
+	if cs.Version < tls.VersionTLS13 && !slices.Contains(p.cipherSuites(), cs.CipherSuite) {
 		return fmt.Errorf("channel %s: %w: the link runs %s, ssl_cipher no longer allows it", p.Channel, ErrParamsNotAllowed, tls.CipherSuiteName(cs.CipherSuite))
 	}
 	if err := p.checkSuite(cs); err != nil {

@@ -59,7 +59,7 @@ type ChannelPlan struct {
 	AcceptModes []transport.Mode
 	Source      certs.Source // files; empty when no mode of the channel runs TLS
 	// Params are tls_version, ssl_cipher, tls_ciphersuites and tls_kex,
-	// parsed; zero fields mean Go's defaults.
+	// parsed; zero fields mean the defaults (transport.TLSParams).
 	Params  transport.TLSParams
 	Options TLSOptions // the effective options as written, for printing
 	// ACME is where the member's certificate comes from when the channel

@@ -87,7 +87,7 @@ func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 		fmt.Fprintf(tw, "  revocation\tnot checked (no ssl_crl or ssl_crlpath)\n")
 	}
 	fmt.Fprintf(tw, "  tls_version\t%s\n", versionRange(ch.Params.MinVersion, ch.Params.MaxVersion))
-	fmt.Fprintf(tw, "  ssl_cipher\t%s\n", suiteList(ch.Params.CipherSuites, "Go's default TLS 1.2 suites"))
+	fmt.Fprintf(tw, "  ssl_cipher\t%s\n", suiteList(ch.Params.CipherSuites, "AEAD only: ECDHE with AES-GCM or ChaCha20-Poly1305 (the default; ssl_cipher widens it)"))
 	fmt.Fprintf(tw, "  tls_ciphersuites\t%s\n", suiteList(ch.Params.TLS13Suites, "all TLS 1.3 suites Go implements"))
 	if len(ch.Params.CurvePreferences) > 0 {
 		names := make([]string, len(ch.Params.CurvePreferences))

@@ -420,3 +420,18 @@ func SuitesMatchKey(suites []uint16, key crypto.PublicKey) error {
 	return fmt.Errorf("ssl_cipher allows no TLS 1.2 suite for %s certificate key (allowed: %s); add ECDHE-%s suites",
 		kind, strings.Join(tls12, ", "), want)
 }
+
+// DefaultTLS12Suites are the TLS 1.2 suites a channel offers when
+// ssl_cipher does not say: ECDHE key exchange with an AEAD cipher
+// (AES-GCM or ChaCha20-Poly1305) only. Go's own defaults also offer the
+// CBC-SHA1 suites, which a group of groupwire sidecars never needs.
+func DefaultTLS12Suites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
