@@ -26,7 +26,7 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 		s.refuseAtLimit(member, Outbound, "max_links_per_peer", r.Peer)
 		return
 	}
-	setSocketOptions(member)
+	s.setMemberSocketOptions(member)
 	start := time.Now()
 	link, err := r.dialer.Dial(ctx)
 	pending()
@@ -107,13 +107,13 @@ func (e *limitError) Error() string {
 // says.
 func connectMember(ctx context.Context, g *generation, channel string) (*net.TCPConn, error) {
 	target := g.delivery[channel]
-	d := net.Dialer{Timeout: g.plan.Link.DialTimeout, KeepAlive: -1} // setSocketOptions sets it
+	d := net.Dialer{Timeout: g.plan.Link.DialTimeout, KeepAlive: -1} // setMemberSocketOptions sets it
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		return nil, fmt.Errorf("member %s's service for channel %s at %s is not reachable: %v", g.plan.Member, channel, target, err)
 	}
 	member := c.(*net.TCPConn)
-	setSocketOptions(member)
+	setMemberSocketOptions(member, g.plan.Link.PeerTimeout)
 	return member, nil
 }
 
@@ -149,10 +149,22 @@ func refusalReason(err error) (transport.Reason, string) {
 	return transport.ReasonTLSProtocol, ""
 }
 
-func setSocketOptions(c *net.TCPConn) {
+// setMemberSocketOptions tunes a member-side socket of a link of this
+// sidecar's current plan.
+func (s *Sidecar) setMemberSocketOptions(c *net.TCPConn) {
+	setMemberSocketOptions(c, s.current().plan.Link.PeerTimeout)
+}
+
+// setMemberSocketOptions tunes a member-side socket: no Nagle delay,
+// keepalive, and TCP_USER_TIMEOUT at peer_timeout, so that a member that
+// stops acknowledging (hung, or a connection its listener never accepted)
+// has the link cut instead of holding it, and two descriptors, until the
+// kernel gives up after about 15 minutes.
+func setMemberSocketOptions(c *net.TCPConn, userTimeout time.Duration) {
 	_ = c.SetNoDelay(true)
 	_ = c.SetKeepAlive(true)
 	_ = c.SetKeepAlivePeriod(15 * time.Second)
+	_ = transport.SetUserTimeout(c, userTimeout)
 }
 
 // startLink relays l on a fresh goroutine, so that the stack the dial or
@@ -197,11 +209,15 @@ func (s *Sidecar) runLink(l *liveLink) {
 		if err != nil {
 			// The stream from the peer was cut short: abort both sides.
 			s.abort(l, "peer", err, "peer→member: ")
+			return
 		}
+		l.halfClose()
 	}()
 	toPeer, err := relay.Pipe(peerEnd, memberEnd, s.pool)
 	if err != nil {
 		s.abort(l, "member", err, "member→peer: ")
+	} else {
+		l.halfClose()
 	}
 	<-done
 	l.kill("")

@@ -48,7 +48,7 @@ func newMetrics(s *Sidecar) *metrics {
 		}, []string{"reason"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_links_cut_total",
-			Help: "Live links cut by the sidecar, by channel and reason: untrusted (revoked, CA gone), expired, mode (its ssl_mode left accept_modes), params (its TLS version or suite no longer allowed), removed (its member or channel left the cluster file), idle (idle_timeout).",
+			Help: "Live links cut by the sidecar, by channel and reason: untrusted (revoked, CA gone), expired, mode (its ssl_mode left accept_modes), params (its TLS version or suite no longer allowed), removed (its member or channel left the cluster file), idle (idle_timeout), half_closed (half_close_timeout).",
 		}, []string{"channel", "reason"}),
 		aborts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_link_aborts_total",

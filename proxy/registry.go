@@ -33,6 +33,20 @@ type liveLink struct {
 	release   func() // gives back the link's place under max_links_per_peer
 
 	reason atomic.Pointer[string] // why the link was cut; the first kill wins
+	// halfClosed is when one direction ended cleanly (Unix nanoseconds), 0
+	// while both run: half_close_timeout counts from then.
+	halfClosed atomic.Int64
+}
+
+// halfClose notes that one direction ended cleanly; the first call wins.
+func (l *liveLink) halfClose() { l.halfClosed.CompareAndSwap(0, time.Now().UnixNano()) }
+
+// halfClosedSince is when one direction ended cleanly, or the zero time.
+func (l *liveLink) halfClosedSince() time.Time {
+	if n := l.halfClosed.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // kill ends the link; the first reason given is the one logged. It

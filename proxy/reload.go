@@ -244,6 +244,7 @@ func changedSettings(old, plan *cluster.Plan) []string {
 	}{
 		{"link timeouts", old.Link == plan.Link},
 		{"idle_timeout", old.IdleTimeout == plan.IdleTimeout},
+		{"half_close_timeout", old.HalfCloseTimeout == plan.HalfCloseTimeout},
 		{"probe_interval", old.ProbeInterval == plan.ProbeInterval},
 		{"drain_timeout", old.DrainTimeout == plan.DrainTimeout},
 		{"reload_interval", old.ReloadInterval == plan.ReloadInterval},

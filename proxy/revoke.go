@@ -29,6 +29,9 @@ func (s *Sidecar) housekeeping(ctx context.Context) {
 			if plan.IdleTimeout > 0 {
 				s.cutIdle(plan.IdleTimeout)
 			}
+			if plan.HalfCloseTimeout > 0 {
+				s.cutHalfClosed(plan.HalfCloseTimeout)
+			}
 			mem.observe(s.connectionsHeld())
 			s.logSuppressed(time.Now())
 		}

@@ -29,5 +29,5 @@ func tuneLinkSocket(c *net.TCPConn, peerTimeout time.Duration) error {
 	}); err != nil {
 		return fmt.Errorf("set keepalive: %w", err)
 	}
-	return setUserTimeout(c, peerTimeout)
+	return SetUserTimeout(c, peerTimeout)
 }

@@ -8,9 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setUserTimeout sets TCP_USER_TIMEOUT: sent data that stays
-// unacknowledged for d ends the connection.
-func setUserTimeout(c *net.TCPConn, d time.Duration) error {
+// SetUserTimeout sets TCP_USER_TIMEOUT: sent data that stays
+// unacknowledged, or unsent behind a zero window, for d ends the connection
+// (link sockets at peer_timeout; the proxy sets it on member sockets too).
+func SetUserTimeout(c *net.TCPConn, d time.Duration) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return err

@@ -7,6 +7,6 @@ import (
 	"time"
 )
 
-// setUserTimeout does nothing: TCP_USER_TIMEOUT is Linux's. Keepalive
+// SetUserTimeout does nothing: TCP_USER_TIMEOUT is Linux's. Keepalive
 // still ends a link to a silent peer.
-func setUserTimeout(*net.TCPConn, time.Duration) error { return nil }
+func SetUserTimeout(*net.TCPConn, time.Duration) error { return nil }

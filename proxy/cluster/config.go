@@ -44,6 +44,11 @@ const DefaultProbeInterval = 5 * time.Second
 // finish when drain_timeout is not set.
 const DefaultDrainTimeout = 10 * time.Second
 
+// DefaultHalfCloseTimeout is how long a link one direction of which has
+// ended may carry nothing the other way before it is cut (HAProxy's
+// timeout client-fin). A link that keeps moving bytes is never cut by it.
+const DefaultHalfCloseTimeout = 60 * time.Second
+
 // Config is a cluster file as written: decoded strictly and checked for
 // structure, but with ${VAR} references, listen templates and TLS options
 // not yet evaluated. Config.Plan turns it into one member's Plan.
@@ -67,6 +72,7 @@ type fileConfig struct {
 	HandshakeTimeout *duration                `yaml:"handshake_timeout"`
 	PeerTimeout      *duration                `yaml:"peer_timeout"`
 	IdleTimeout      *duration                `yaml:"idle_timeout"`
+	HalfCloseTimeout *duration                `yaml:"half_close_timeout"`
 	ProbeInterval    *duration                `yaml:"probe_interval"`
 	DrainTimeout     *duration                `yaml:"drain_timeout"`
 	Limits           *limitsConfig            `yaml:"limits"`

@@ -62,6 +62,9 @@ func validateDurations(raw *fileConfig, ps *problems) {
 	if raw.IdleTimeout != nil && *raw.IdleTimeout < 0 {
 		ps.add("idle_timeout", "must not be negative, got %s (0 means no idle timeout)", raw.IdleTimeout.or(0))
 	}
+	if raw.HalfCloseTimeout != nil && *raw.HalfCloseTimeout < 0 {
+		ps.add("half_close_timeout", "must not be negative, got %s (0 means none)", raw.HalfCloseTimeout.or(0))
+	}
 	if d := raw.ProbeInterval.or(0); d < 0 || d > 0 && d < 100*time.Millisecond {
 		ps.add("probe_interval", "must be 0 (no probes) or at least 100ms, got %s", d)
 	}

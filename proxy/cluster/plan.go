@@ -29,6 +29,10 @@ type Plan struct {
 	// are cut after this), defaults filled in.
 	Link        transport.LinkOptions
 	IdleTimeout time.Duration // cut links idle this long (idle_timeout); 0 means never
+	// HalfCloseTimeout cuts a link one direction of which has ended when
+	// nothing has moved the other way for this long (half_close_timeout,
+	// default 60s); 0 means never.
+	HalfCloseTimeout time.Duration
 	// ProbeInterval is how often each peer is probed on each channel
 	// (probe_interval, default 5s); 0 turns probes off.
 	ProbeInterval time.Duration

@@ -77,6 +77,7 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 			PeerTimeout:      raw.PeerTimeout.or(0),
 		}.WithDefaults(),
 		IdleTimeout:      raw.IdleTimeout.or(0),
+		HalfCloseTimeout: raw.HalfCloseTimeout.or(DefaultHalfCloseTimeout),
 		ProbeInterval:    probeInterval(raw.ProbeInterval),
 		DrainTimeout:     raw.DrainTimeout.or(DefaultDrainTimeout),
 		AllowNonLoopback: raw.AllowNonLoopback,

@@ -42,8 +42,8 @@ func FormatPlan(w io.Writer, p *Plan) {
 		formatChannel(&buf, p, ch)
 	}
 
-	fmt.Fprintf(&buf, "\ntimings\n  dial %s, handshake %s, dead peer %s, idle %s; certificates re-checked every %s; close links on peer certificate expiry: %s; pairs probed every %s; drain on stop %s\n",
-		p.Link.DialTimeout, p.Link.HandshakeTimeout, p.Link.PeerTimeout, idleName(p.IdleTimeout), p.ReloadInterval, yesNo(p.CloseOnExpiry), idleName(p.ProbeInterval), p.DrainTimeout)
+	fmt.Fprintf(&buf, "\ntimings\n  dial %s, handshake %s, dead peer %s, idle %s, half-closed %s; certificates re-checked every %s; close links on peer certificate expiry: %s; pairs probed every %s; drain on stop %s\n",
+		p.Link.DialTimeout, p.Link.HandshakeTimeout, p.Link.PeerTimeout, idleName(p.IdleTimeout), idleName(p.HalfCloseTimeout), p.ReloadInterval, yesNo(p.CloseOnExpiry), idleName(p.ProbeInterval), p.DrainTimeout)
 	if p.AllowNonLoopback {
 		fmt.Fprintf(&buf, "  allow_non_loopback: local_ip may be a non-loopback address\n")
 	}
