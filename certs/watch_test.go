@@ -73,7 +73,7 @@ func serialIs(st *Store, n int64) func() bool {
 
 func TestWatchSeesChanges(t *testing.T) {
 	scenarios := []struct {
-		name  string
+		name string
 		// write writes the new pair; failedReload waits until a reload
 		// has failed since the test began.
 		write func(t *testing.T, dir string, cert, key []byte, failedReload func())
