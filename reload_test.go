@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -356,7 +357,13 @@ func restartNeededIsRefused(t *testing.T, g *localgroup.Group, p1 *process, memb
 			jsonString(fmt.Sprintf(`restart needed: admin "%s:9900" → "%s:9901"`, ip, ip))},
 		{"the member's name", "  mysql-1: {", "  mysql-1b: {",
 			"restart needed: this member, mysql-1, is no longer in the file"},
+		{"tls.acme", "tls:\n", fmt.Sprintf("tls:\n  acme: {directory: \"https://%s:1/directory\", email: dba@example.com, ca_root: %q, storage: %q}\n",
+			ip, filepath.Join(g.CAs["group"].Dir, "ca.pem"), filepath.Join(g.Dir, "acme")),
+			"restart needed: channel group: a new or changed tls.acme"},
 	} {
+		if c.what == "tls.acme" { // ACME supplies the certificate: the files go
+			yaml = regexp.MustCompile(`(?m)^\s*ssl_(cert|key): .*\n`).ReplaceAllString(yaml, "")
+		}
 		changed := strings.Replace(yaml, c.from, c.to, 1)
 		if changed == yaml {
 			t.Fatalf("test bug: %q (mysql-1's %s) not found in the file", c.from, c.what)

@@ -112,7 +112,7 @@ func (g *generation) channelStore(ch cluster.ChannelPlan, reuse storeReuse) (*ce
 	}
 	if ch.ACME != nil {
 		if reuse.newACME == nil {
-			return nil, fmt.Errorf("channel %s: a new or changed tls.acme needs a restart", ch.Name)
+			return nil, fmt.Errorf("%w: channel %s: a new or changed tls.acme", ErrRestartNeeded, ch.Name)
 		}
 		if err := reuse.newACME(ch, store); err != nil {
 			return nil, fmt.Errorf("channel %s: %w", ch.Name, err)

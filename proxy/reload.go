@@ -23,7 +23,7 @@ const (
 
 // ErrRestartNeeded is wrapped by a reload refused because the new file
 // changes what only a restart can: the inbound listen address, the admin
-// listener, the group's name or a channel's tls.acme.
+// listener, the group's name or a channel's tls.acme (new or changed).
 var ErrRestartNeeded = errors.New("restart needed")
 
 // ErrNotRunning is returned by ReloadConfig before Run has bound its
@@ -62,6 +62,9 @@ func (s *Sidecar) ReloadConfig(load func() (*cluster.Plan, error)) error {
 		return nil
 	}
 	g, err := buildGeneration(plan, storeReuse{prev: old})
+	if errors.Is(err, ErrRestartNeeded) {
+		return s.reloadRefused(reloadRestartNeeded, err)
+	}
 	if err != nil {
 		return s.reloadRefused(reloadInvalid, err)
 	}
