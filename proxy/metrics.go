@@ -121,6 +121,11 @@ func (s *Sidecar) pairBytes() map[bytesKey]uint64 {
 		if err != nil {
 			continue
 		}
+		if l.direction == Inbound && toMember > 0 {
+			// This sidecar dialed the member: the kernel counts the SYN
+			// it sent among the bytes acknowledged.
+			toMember--
+		}
 		totals[bytesKey{l.peer, l.channel, "to_peer"}] += toPeer
 		totals[bytesKey{l.peer, l.channel, "to_member"}] += toMember
 	}
