@@ -16,6 +16,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/internal/testutil"
+	"github.com/groupwire/groupwire/proxy"
 )
 
 // etcdPeerPort is member eN's etcd peer port, 2380+N: the port-per-member
@@ -36,7 +37,7 @@ func etcdClusterFile(members []string, mode string, accept []string) string {
 	for _, m := range members {
 		fmt.Fprintf(&b, "  %s: {address: \"%s:24900\", ports: {peer: %s}}\n", m, m, etcdPeerPort(m))
 	}
-	b.WriteString("dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 4s\nprobe_interval: 1s\nreload_interval: 1h\n")
+	b.WriteString("dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 4s\nprobe_interval: 1s\nreload_interval: 1h\nadmin: \"127.0.0.1:9900\"\n")
 	return b.String()
 }
 
@@ -204,6 +205,28 @@ func (eg *etcdGroup) reconfigure(member, content string) {
 			eg.t.Fatalf("%s refused its new cluster file:\n%s", member, eg.sidecars[member].out)
 		}
 		return eg.logCount(member, `"message":"cluster file reloaded"`) > before, "no reload logged yet"
+	})
+}
+
+// linksRunAt waits until member's sidecar has live links (etcd keeps its
+// peer streams open) and every one runs mode: once the window closes, a
+// link still at the other mode is cut and etcd reconnects at this one. It
+// reads `groupwire status -o json` inside the member's host.
+func (eg *etcdGroup) linksRunAt(member, mode string) {
+	eg.t.Helper()
+	eg.waitFor(15*time.Second, member+"'s links all run "+mode, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		out, _ := exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, eg.bin, "status", "--admin", "127.0.0.1:9900", "-o", "json").Output()
+		var st proxy.Status
+		if err := json.Unmarshal(out, &st); err != nil {
+			return false, fmt.Sprintf("status: %v: %s", err, out)
+		}
+		modes := map[string]int{}
+		for _, l := range st.Links {
+			modes[l.Mode]++
+		}
+		return len(st.Links) > 0 && modes[mode] == len(st.Links), fmt.Sprintf("links by mode: %v", modes)
 	})
 }
 
@@ -407,6 +430,11 @@ func etcdRollingMigration(t *testing.T, eg *etcdGroup, w *etcdWriter, members []
 			eg.reconfigure(m, etcdClusterFile(members, s.mode, s.accept))
 		}
 		w.progress(5, fmt.Sprintf("after migration step %d (%s, accept %v)", i+1, s.mode, s.accept))
+		if s.accept == nil {
+			for _, m := range members {
+				eg.linksRunAt(m, s.mode)
+			}
+		}
 	}
 	for _, m := range members {
 		eg.readable(m)

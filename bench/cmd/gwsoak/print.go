@@ -10,7 +10,7 @@ import (
 // print writes the report: totals, the verdicts, the revocations and the
 // process's RSS and goroutines over time.
 func (r *report) print(w io.Writer, o options) {
-	bad, cuts := r.unexpected(), r.cutLatencies()
+	bad, cuts, unrecovered, growth := r.unexpected(), r.cutLatencies(), r.unrecovered(), r.growth()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	elapsed := time.Since(r.start).Round(time.Second)
@@ -29,6 +29,12 @@ func (r *report) print(w io.Writer, o options) {
 	}
 	printCuts(w, cuts)
 	r.printSamples(w)
+	for _, u := range unrecovered {
+		fmt.Fprintf(w, "NOT recovered after re-issue: %s\n", u)
+	}
+	if growth != "" {
+		fmt.Fprintf(w, "process growth: %s\n", growth)
+	}
 	for _, n := range r.notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -49,7 +55,7 @@ func printCuts(w io.Writer, cuts []time.Duration) {
 	}
 	for i, d := range cuts {
 		if d >= 0 {
-			fmt.Fprintf(w, "revocation %d:        %s cut off %v after the CRL was written\n", i+1, revokedMember, d.Round(time.Millisecond))
+			fmt.Fprintf(w, "revocation %d:        %s cut off %v after the CRL was written (bound %v)\n", i+1, revokedMember, d.Round(time.Millisecond), cutBound)
 		}
 	}
 }

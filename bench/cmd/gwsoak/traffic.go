@@ -106,7 +106,7 @@ func (w *worker) exchange(ctx context.Context, c net.Conn) error {
 			w.rep.corrupted(w.pair(), size)
 			return fmt.Errorf("%d bytes came back different", size)
 		}
-		w.rep.verified(size)
+		w.rep.verified(w.pair(), size)
 		if !w.bulk {
 			time.Sleep(5 * time.Millisecond)
 		}
