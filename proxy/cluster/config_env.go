@@ -97,21 +97,11 @@ func (x expander) expand(path, s string) string {
 
 // tls expands every option of a TLS block.
 func (x expander) tls(path string, o TLSOptions) TLSOptions {
-	return TLSOptions{
-		SSLMode:         x.expand(path+".ssl_mode", o.SSLMode),
-		SSLCA:           x.expand(path+".ssl_ca", o.SSLCA),
-		SSLCAPath:       x.expand(path+".ssl_capath", o.SSLCAPath),
-		SSLCert:         x.expand(path+".ssl_cert", o.SSLCert),
-		SSLKey:          x.expand(path+".ssl_key", o.SSLKey),
-		SSLCRL:          x.expand(path+".ssl_crl", o.SSLCRL),
-		SSLCRLPath:      x.expand(path+".ssl_crlpath", o.SSLCRLPath),
-		SSLCipher:       x.expand(path+".ssl_cipher", o.SSLCipher),
-		TLSCiphersuites: x.expand(path+".tls_ciphersuites", o.TLSCiphersuites),
-		TLSVersion:      x.expand(path+".tls_version", o.TLSVersion),
-		TLSKex:          x.expand(path+".tls_kex", o.TLSKex),
-		ACME:            x.acme(path+".acme", o.ACME),
-		AcceptModes:     o.AcceptModes,
+	out := TLSOptions{ACME: x.acme(path+".acme", o.ACME), AcceptModes: o.AcceptModes}
+	for _, f := range tlsFields {
+		*f.get(&out) = x.expand(path+"."+f.key, *f.get(&o))
 	}
+	return out
 }
 
 // member expands every string of a member.

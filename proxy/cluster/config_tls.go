@@ -12,23 +12,31 @@ import (
 	"github.com/groupwire/groupwire/transport/tlsopt"
 )
 
-// tlsFields lists the keys of a TLS block with access to their values, in
-// the order they are checked and printed.
-var tlsFields = []struct {
-	key string
-	get func(*TLSOptions) *string
-}{
-	{"ssl_mode", func(o *TLSOptions) *string { return &o.SSLMode }},
-	{"ssl_ca", func(o *TLSOptions) *string { return &o.SSLCA }},
-	{"ssl_capath", func(o *TLSOptions) *string { return &o.SSLCAPath }},
-	{"ssl_cert", func(o *TLSOptions) *string { return &o.SSLCert }},
-	{"ssl_key", func(o *TLSOptions) *string { return &o.SSLKey }},
-	{"ssl_crl", func(o *TLSOptions) *string { return &o.SSLCRL }},
-	{"ssl_crlpath", func(o *TLSOptions) *string { return &o.SSLCRLPath }},
-	{"ssl_cipher", func(o *TLSOptions) *string { return &o.SSLCipher }},
-	{"tls_ciphersuites", func(o *TLSOptions) *string { return &o.TLSCiphersuites }},
-	{"tls_version", func(o *TLSOptions) *string { return &o.TLSVersion }},
-	{"tls_kex", func(o *TLSOptions) *string { return &o.TLSKex }},
+// tlsField is one string key of a TLS block: its name, its value, and for
+// the file keys where the plan keeps the resolved path.
+type tlsField struct {
+	key    string
+	get    func(*TLSOptions) *string
+	source func(*certs.Source) *string // nil for keys that name no file
+}
+
+// tlsFields lists the string keys of a TLS block, in the order they are
+// checked and printed. It is the one list: ${VAR} expansion, inheritance
+// from the top-level tls and the plan printer all walk it, and
+// TestTLSFieldsCoverTLSOptions holds it against TLSOptions by reflection.
+// The other keys (accept_modes, acme) are handled each on its own.
+var tlsFields = []tlsField{
+	{"ssl_mode", func(o *TLSOptions) *string { return &o.SSLMode }, nil},
+	{"ssl_ca", func(o *TLSOptions) *string { return &o.SSLCA }, func(s *certs.Source) *string { return &s.CA }},
+	{"ssl_capath", func(o *TLSOptions) *string { return &o.SSLCAPath }, func(s *certs.Source) *string { return &s.CAPath }},
+	{"ssl_cert", func(o *TLSOptions) *string { return &o.SSLCert }, func(s *certs.Source) *string { return &s.Cert }},
+	{"ssl_key", func(o *TLSOptions) *string { return &o.SSLKey }, func(s *certs.Source) *string { return &s.Key }},
+	{"ssl_crl", func(o *TLSOptions) *string { return &o.SSLCRL }, func(s *certs.Source) *string { return &s.CRL }},
+	{"ssl_crlpath", func(o *TLSOptions) *string { return &o.SSLCRLPath }, func(s *certs.Source) *string { return &s.CRLPath }},
+	{"ssl_cipher", func(o *TLSOptions) *string { return &o.SSLCipher }, nil},
+	{"tls_ciphersuites", func(o *TLSOptions) *string { return &o.TLSCiphersuites }, nil},
+	{"tls_version", func(o *TLSOptions) *string { return &o.TLSVersion }, nil},
+	{"tls_kex", func(o *TLSOptions) *string { return &o.TLSKex }, nil},
 }
 
 // mergeTLS fills every unset key of the channel's options from the top-level
@@ -102,13 +110,10 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 	}
 	cp.Options = eff
 	parseTLSKnobs(&cp, from, ps)
-	cp.Source = certs.Source{
-		CA:      resolvePath(dir, eff.SSLCA),
-		CAPath:  resolvePath(dir, eff.SSLCAPath),
-		Cert:    resolvePath(dir, eff.SSLCert),
-		Key:     resolvePath(dir, eff.SSLKey),
-		CRL:     resolvePath(dir, eff.SSLCRL),
-		CRLPath: resolvePath(dir, eff.SSLCRLPath),
+	for _, f := range tlsFields {
+		if f.source != nil {
+			*f.source(&cp.Source) = resolvePath(dir, *f.get(&eff))
+		}
 	}
 	return cp
 }

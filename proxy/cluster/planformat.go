@@ -69,13 +69,12 @@ func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 		return
 	}
 	tw := tabwriter.NewWriter(buf, 0, 4, 2, ' ', 0)
-	for _, f := range []struct{ key, val string }{
-		{"ssl_ca", ch.Source.CA}, {"ssl_capath", ch.Source.CAPath},
-		{"ssl_cert", ch.Source.Cert}, {"ssl_key", ch.Source.Key},
-		{"ssl_crl", ch.Source.CRL}, {"ssl_crlpath", ch.Source.CRLPath},
-	} {
-		if f.val != "" {
-			fmt.Fprintf(tw, "  %s\t%s\n", f.key, f.val)
+	for _, f := range tlsFields {
+		if f.source == nil {
+			continue
+		}
+		if val := *f.source(&ch.Source); val != "" {
+			fmt.Fprintf(tw, "  %s\t%s\n", f.key, val)
 		}
 	}
 	if ch.ACME != nil {

@@ -14,7 +14,7 @@ import (
 // settle is how long after a re-issue links of the revoked member may
 // still fail while its sidecar picks up the new certificate (the watch
 // reads it 150 ms after the write; a worker redials 100 ms after a break).
-const settle = time.Second
+const settle = 1500 * time.Millisecond
 
 // cutBound bounds how long a revocation may take to cut the revoked
 // member off: the watch reads the CRL 150 ms after the write settles and
