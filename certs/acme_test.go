@@ -125,7 +125,7 @@ func (s *tlsServer) link(t *testing.T, client *acmeMember, serverIdentity string
 		t.Fatal(err)
 	}
 	if cfgs == nil {
-		cfgs = client.policy.ClientConfigs(serverIdentity, false)
+		cfgs = client.policy.ClientConfigs(serverIdentity)
 	}
 	c := tls.Client(raw, cfgs.Current())
 	defer c.Close()
@@ -282,7 +282,7 @@ func TestACMERenewalReachesNextHandshake(t *testing.T) {
 	t.Cleanup(stop)
 
 	srv := startTLSServer(t, m2.policy, []string{m1.name, m2.name})
-	cache := m1.policy.ClientConfigs(m2.name, true) // one client session cache per snapshot
+	cache := m1.policy.ClientConfigs(m2.name) // one client session cache per snapshot
 	old1, old2 := m1.serial(), m2.serial()
 	oldDigest := m1.store.Current().Digest
 	if _, _, _, err := srv.link(t, m1, m2.name, cache); err != nil {

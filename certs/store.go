@@ -27,7 +27,6 @@ type Store struct {
 
 	statusMu   sync.Mutex
 	lastErr    error
-	lastReload time.Time
 }
 
 // NewStore loads src; the first load must succeed. name says what the
@@ -37,7 +36,7 @@ func NewStore(name string, src Source) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	s := &Store{name: name, src: src, lastReload: snap.LoadedAt, filesDigest: snap.Digest}
+	s := &Store{name: name, src: src, filesDigest: snap.Digest}
 	s.cur.Store(snap)
 	return s, nil
 }
@@ -66,7 +65,7 @@ func (s *Store) Reload() (changed bool, err error) {
 		changed = true
 	}
 	s.statusMu.Lock()
-	s.lastErr, s.lastReload = err, time.Now()
+	s.lastErr = err
 	s.statusMu.Unlock()
 	return changed, err
 }
@@ -77,15 +76,6 @@ func (s *Store) LastError() error {
 	s.statusMu.Lock()
 	defer s.statusMu.Unlock()
 	return s.lastErr
-}
-
-// LastReload returns when the latest reload was attempted (or the first
-// load, before any reload), whether or not it succeeded or changed
-// anything.
-func (s *Store) LastReload() time.Time {
-	s.statusMu.Lock()
-	defer s.statusMu.Unlock()
-	return s.lastReload
 }
 
 // Paths returns the configured files (ssl_ca, ssl_cert, ssl_key, ssl_crl)

@@ -75,7 +75,6 @@ func TestStoreReloadKeepsOldOnBadFiles(t *testing.T) {
 	next := p.issue(t, devpki.LeafTemplate{CommonName: "mysql-2", Serial: big.NewInt(0x2002)})
 	writeFile(t, src.Cert, next.ChainPEM)
 	writeFile(t, src.Key, next.KeyPEM)
-	before := st.LastReload()
 	changed, err = st.Reload()
 	if err != nil || !changed {
 		t.Fatalf("good write: changed=%v err=%v", changed, err)
@@ -85,9 +84,6 @@ func TestStoreReloadKeepsOldOnBadFiles(t *testing.T) {
 	}
 	if st.LastError() != nil {
 		t.Errorf("LastError after a good reload = %v", st.LastError())
-	}
-	if !st.LastReload().After(before) {
-		t.Error("LastReload did not advance")
 	}
 }
 

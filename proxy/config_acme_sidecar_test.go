@@ -71,7 +71,7 @@ members:
 		if err != nil {
 			t.Fatalf("New %s: %v", member, err)
 		}
-		if leaf := sc.Stores()["group"].Current().Cert.Leaf; len(leaf.IPAddresses) != 1 || leaf.IPAddresses[0].String() != plan.LocalIP {
+		if leaf := proxy.Stores(sc)["group"].Current().Cert.Leaf; len(leaf.IPAddresses) != 1 || leaf.IPAddresses[0].String() != plan.LocalIP {
 			t.Errorf("%s: ACME certificate names %v, want its identity %s", member, leaf.IPAddresses, plan.LocalIP)
 		}
 		wg.Add(1)

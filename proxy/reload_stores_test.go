@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/proxy"
 	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestReloadKeepsStoresOfUnchangedFiles(t *testing.T) {
 	g, r, _ := startGroup(t, localgroup.Options{Mode: "VERIFY_IDENTITY"})
 	sc := r.Sidecars["mysql-1"]
-	before := sc.Stores()
+	before := proxy.Stores(sc)
 	plan, err := g.Plan("mysql-1")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ func TestReloadKeepsStoresOfUnchangedFiles(t *testing.T) {
 	if err := sc.ReloadConfig(func() (*cluster.Plan, error) { return plan, nil }); err != nil {
 		t.Fatal(err)
 	}
-	after := sc.Stores()
+	after := proxy.Stores(sc)
 	for name, st := range before {
 		kept := after[name] == st
 		if want := name != moved; kept != want {

@@ -141,9 +141,6 @@ func (s *Sidecar) Links() []LinkInfo {
 	return out
 }
 
-// Stores returns the credential store of each TLS channel.
-func (s *Sidecar) Stores() map[string]*certs.Store { return s.current().stores }
-
 // Run binds every listener, serves links until ctx is cancelled, then
 // stops accepting, lets live links finish for up to the drain timeout,
 // cuts the rest and returns once every goroutine it started has ended. A

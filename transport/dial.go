@@ -79,13 +79,11 @@ func NewDialer(p *Policy, from string, peer Peer, opts LinkOptions) *Dialer {
 	probe.Probe = true
 	d := &Dialer{policy: p, peer: peer, opts: opts, hello: AppendHello(nil, hello), probe: AppendHello(nil, probe), helloFields: hello}
 	if p.Mode.UsesTLS() {
-		d.tls = p.ClientConfigs(peer.Identity, true)
+		d.tls = p.ClientConfigs(peer.Identity)
 	}
 	return d
 }
 
-// Peer returns the peer this Dialer reaches.
-func (d *Dialer) Peer() Peer { return d.peer }
 
 // Dial connects to the peer, completes the TLS handshake (unless DISABLED)
 // and sends HELLO. It does not wait for ACCEPT, so the link costs no round

@@ -231,34 +231,20 @@ func AppendRefuse(dst []byte, r Refuse) []byte {
 // ReadFrame reads one whole frame from r: exactly its header and body, so
 // the bytes that follow (a pipelined byte stream) stay unread in r. It
 // checks the magic, version, type and length, and says what arrived
-// instead when the bytes are not a frame.
+// instead when the bytes are not a frame. After a failed TLS handshake,
+// read a plaintext answer through ReplayConn.Replay: crypto/tls reads
+// ahead, so the frame is in its buffer, not on the socket.
 func ReadFrame(r io.Reader) (FrameType, []byte, error) {
-	return ReadFrameAfter(nil, r)
-}
-
-// ReadFrameAfter finishes reading a frame whose first len(header) bytes
-// (at most FrameHeaderLen) were already consumed from r, such as the five
-// bytes of a tls.RecordHeaderError. Note that crypto/tls reads ahead: after
-// a failed handshake the rest of the frame is usually in the tls.Conn's
-// buffer, not on the socket; ReplayConn keeps those bytes.
-func ReadFrameAfter(header []byte, r io.Reader) (FrameType, []byte, error) {
-	if len(header) > FrameHeaderLen {
-		return 0, nil, fmt.Errorf("read frame: %d header bytes given, a header has %d", len(header), FrameHeaderLen)
-	}
 	var hdr [FrameHeaderLen]byte
-	have := copy(hdr[:], header)
-	if err := checkHeader(hdr[:have]); err != nil {
-		return 0, nil, err
-	}
-	n, err := io.ReadFull(r, hdr[have:])
+	n, err := io.ReadFull(r, hdr[:])
 	if err != nil {
-		if herr := checkHeader(hdr[:have+n]); herr != nil {
+		if herr := checkHeader(hdr[:n]); herr != nil {
 			return 0, nil, herr
 		}
-		if have+n == 0 {
+		if n == 0 {
 			return 0, nil, fmt.Errorf("read frame header: %w", err)
 		}
-		return 0, nil, fmt.Errorf("read frame header: got %d of %d bytes: %w", have+n, FrameHeaderLen, unexpectedEOF(err))
+		return 0, nil, fmt.Errorf("read frame header: got %d of %d bytes: %w", n, FrameHeaderLen, unexpectedEOF(err))
 	}
 	if err := checkHeader(hdr[:]); err != nil {
 		return 0, nil, err

@@ -221,23 +221,6 @@ func TestReadFrameReadsNoFurther(t *testing.T) {
 	}
 }
 
-func TestReadFrameAfter(t *testing.T) {
-	frame := []byte(testRefuseWire)
-	for n := 0; n <= FrameHeaderLen; n++ {
-		typ, body, err := ReadFrameAfter(frame[:n], bytes.NewReader(frame[n:]))
-		if err != nil || typ != FrameRefuse || string(body) != testRefuseWire[FrameHeaderLen:] {
-			t.Errorf("with %d header bytes given: %v, %q, %v", n, typ, body, err)
-		}
-	}
-	// A bad prefix is refused before r is touched.
-	_, _, err := ReadFrameAfter([]byte{0x16, 0x03, 0x03, 0x00, 0x7a}, &exactReader{t: t, data: []byte("x"), limit: 0})
-	if !errors.Is(err, ErrNotFrame) || !strings.Contains(err.Error(), "16 03 03 00 7a (looks like TLS") {
-		t.Errorf("TLS record header: %v", err)
-	}
-	if _, _, err := ReadFrameAfter(make([]byte, 7), strings.NewReader("")); err == nil || !strings.Contains(err.Error(), "7 header bytes given") {
-		t.Errorf("7 header bytes: %v", err)
-	}
-}
 
 // parseHelloErrorCases are malformed HELLO bodies; they also seed FuzzParseHello.
 var parseHelloErrorCases = []struct {

@@ -125,26 +125,6 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown ssl_mode %q (want DISABLED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)", s)
 }
 
-// MarshalText returns MySQL's spelling; it fails for a value that is not
-// a mode.
-func (m Mode) MarshalText() ([]byte, error) {
-	if !m.Valid() {
-		return nil, fmt.Errorf("marshal ssl_mode: invalid value %d", uint8(m))
-	}
-	return []byte(m.Rules().Name), nil
-}
-
-// UnmarshalText parses text as ParseMode does, so a Mode can be decoded
-// straight from YAML or JSON.
-func (m *Mode) UnmarshalText(text []byte) error {
-	v, err := ParseMode(string(text))
-	if err != nil {
-		return err
-	}
-	*m = v
-	return nil
-}
-
 // checks counts what mode m checks of a link: TLS, the chain, the name.
 // Strictest and Weakest rank modes by it, never by their numbering.
 func (m Mode) checks() int {

@@ -1,10 +1,7 @@
 package transport
 
 import (
-	"strings"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 )
 
 func TestParseMode(t *testing.T) {
@@ -59,25 +56,5 @@ func TestModeProperties(t *testing.T) {
 				t.Errorf("ParseMode(%v.String()) = %v, %v", tt.m, back, err)
 			}
 		}
-	}
-}
-
-func TestModeYAML(t *testing.T) {
-	var doc struct {
-		Mode Mode `yaml:"ssl_mode"`
-	}
-	if err := yaml.Unmarshal([]byte("ssl_mode: verify_ca\n"), &doc); err != nil || doc.Mode != VerifyCA {
-		t.Fatalf("decode: %v, %v", doc.Mode, err)
-	}
-	out, err := yaml.Marshal(doc)
-	if err != nil || string(out) != "ssl_mode: VERIFY_CA\n" {
-		t.Fatalf("encode: %q, %v", out, err)
-	}
-	err = yaml.Unmarshal([]byte("ssl_mode: PREFERRED\n"), &doc)
-	if err == nil || !strings.Contains(err.Error(), `unknown ssl_mode "PREFERRED"`) {
-		t.Fatalf("decode of a bad mode: %v", err)
-	}
-	if _, err := yaml.Marshal(struct{ M Mode }{7}); err == nil {
-		t.Fatal("encoding an invalid Mode succeeded")
 	}
 }

@@ -52,14 +52,12 @@ func (s *SnapshotConfigs) Current() *tls.Config {
 
 // ClientConfigs returns the dialing side's TLS configurations for links to
 // one peer, one per snapshot. identity is the name the peer's certificate
-// must carry under VERIFY_IDENTITY. Sessions are resumed with resume set.
-func (p *Policy) ClientConfigs(identity string, resume bool) *SnapshotConfigs {
+// must carry under VERIFY_IDENTITY. Each snapshot's configuration has its
+// own session cache, so sessions resume only under the material they were
+// made with.
+func (p *Policy) ClientConfigs(identity string) *SnapshotConfigs {
 	return &SnapshotConfigs{creds: p.Creds, build: func(snap *certs.Snapshot) *tls.Config {
-		var cache tls.ClientSessionCache
-		if resume {
-			cache = tls.NewLRUClientSessionCache(32)
-		}
-		return p.clientConfig(snap, identity, cache)
+		return p.clientConfig(snap, identity, tls.NewLRUClientSessionCache(32))
 	}}
 }
 

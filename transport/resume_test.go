@@ -59,7 +59,7 @@ func TestSessionResumption(t *testing.T) {
 func TestStraddlingHandshakeLeavesNoResumableTicket(t *testing.T) {
 	server, client, p := memberPolicies(t, VerifyIdentity)
 	serverCfgs := server.ServerConfigs([]string{"mysql-1", "mysql-2"})
-	clientCfgs := client.ClientConfigs("mysql-1", true)
+	clientCfgs := client.ClientConfigs("mysql-1")
 
 	straddling := serverCfgs.Current() // the handshake starts under the old snapshot...
 	leaf := rotateServer(t, p, server)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,7 +228,7 @@ func TestIdleLinkHoldsNoBuffer(t *testing.T) {
 	member, memberFar := tcpPair(t)
 	client, server := tlsPair(t)
 	peerFar, _ := server.Conn.(*tls.Conn)
-	pool := NewPool()
+	pool := countingPool()
 	memberEnd := TCP(member)
 	done := make(chan error, 2)
 	go func() { _, err := Pipe(client, memberEnd, pool); done <- err }()
@@ -264,13 +265,21 @@ func TestIdleLinkHoldsNoBuffer(t *testing.T) {
 	}
 }
 
-// waitIdle waits (up to 2 s) for every buffer to be back in the pool.
+// countingPool returns a Pool that counts the buffers out of it.
+func countingPool() *Pool {
+	p := NewPool()
+	p.inUse = new(atomic.Int64)
+	return p
+}
+
+// waitIdle waits (up to 2 s) for every buffer to be back in the pool,
+// which must come from countingPool.
 func waitIdle(t *testing.T, pool *Pool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
-	for pool.InUse() != 0 {
+	for pool.inUse.Load() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("idle link still holds %d relay buffers", pool.InUse())
+			t.Fatalf("idle link still holds %d relay buffers", pool.inUse.Load())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
