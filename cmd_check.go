@@ -49,7 +49,7 @@ func checkMembers(cfg *cluster.Config, members []string, stdout io.Writer) int {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		plan, err := cfg.Plan(name, memberEnv(name))
+		plan, err := cfg.Plan(name, os.LookupEnv)
 		if err != nil {
 			failed += printPlanError(stdout, name, err, printed)
 			continue
@@ -87,15 +87,4 @@ func printPlanError(w io.Writer, member string, err error, printed map[string]bo
 	}
 	fmt.Fprintf(w, "member %s: %v\n", member, &cluster.ConfigError{File: ce.File, Problems: fresh})
 	return len(fresh)
-}
-
-// memberEnv is the process environment with GROUPWIRE_MEMBER set to
-// member, so ${GROUPWIRE_MEMBER} expands to each member checked in turn.
-func memberEnv(member string) func(string) (string, bool) {
-	return func(key string) (string, bool) {
-		if key == "GROUPWIRE_MEMBER" {
-			return member, true
-		}
-		return os.LookupEnv(key)
-	}
 }

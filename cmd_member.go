@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/groupwire/groupwire/internal/localgroup"
 	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
@@ -72,7 +74,7 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := &lockedWriter{w: stdout}
 	fmt.Fprintf(out, "member %s: echo service on %s, pinging %d peer(s) every %s\n", *name, ln.Addr(), len(targets), *interval)
 	var wg sync.WaitGroup
-	wg.Go(func() { serveEcho(ctx, ln, *name) })
+	wg.Go(func() { localgroup.ServeEcho(ctx, ln, *name) })
 	for _, t := range targets {
 		p := &pinger{from: *name, target: t, timeout: *timeout, out: out}
 		wg.Go(func() { p.run(ctx, *interval) })
@@ -115,7 +117,7 @@ func memberFromConfig(path, member, channel string) (string, []pingTarget, error
 	if err != nil {
 		return "", nil, err
 	}
-	plan, err := cfg.Plan(member, memberEnv(member))
+	plan, err := cfg.Plan(member, os.LookupEnv)
 	if err != nil {
 		return "", nil, err
 	}
@@ -235,42 +237,6 @@ func (p *pinger) ping(ctx context.Context) {
 		return
 	}
 	fmt.Fprintf(p.out, "ping from=%s to=%s addr=%s result=ok rtt=%s conn=%s\n", p.from, to, p.target.Addr, time.Since(start).Round(time.Microsecond), connState)
-}
-
-// serveEcho answers every line read on ln's connections with
-// "<name>: <line>" until ctx ends, then closes ln and every connection and
-// returns once their goroutines are done.
-func serveEcho(ctx context.Context, ln net.Listener, name string) {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var conns sync.WaitGroup
-	defer conns.Wait()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			// Out of descriptors or the like: wait a little, keep serving.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		conns.Go(func() {
-			defer c.Close()
-			stopConn := context.AfterFunc(ctx, func() { c.Close() })
-			defer stopConn()
-			sc := bufio.NewScanner(c)
-			for sc.Scan() {
-				if _, err := fmt.Fprintf(c, "%s: %s\n", name, sc.Text()); err != nil {
-					return
-				}
-			}
-		})
-	}
 }
 
 // lockedWriter serialises writes so each result line stays whole.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -65,7 +66,7 @@ func adminAddress(admin, configPath, member string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	plan, err := cfg.Plan(member, memberEnv(member))
+	plan, err := cfg.Plan(member, os.LookupEnv)
 	if err != nil {
 		return "", err
 	}

@@ -38,7 +38,7 @@ func TestREADMEClusterFiles(t *testing.T) {
 			continue
 		}
 		for _, m := range cfg.Members() {
-			if _, err := cfg.Plan(m, memberEnv(m)); err != nil {
+			if _, err := cfg.Plan(m, os.LookupEnv); err != nil {
 				t.Errorf("member %s: %v\n%s", m, err, yaml)
 			}
 		}

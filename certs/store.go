@@ -25,8 +25,8 @@ type Store struct {
 	filesDigest [32]byte
 	ext         *tls.Certificate
 
-	statusMu   sync.Mutex
-	lastErr    error
+	statusMu sync.Mutex
+	lastErr  error
 }
 
 // NewStore loads src; the first load must succeed. name says what the

@@ -49,16 +49,6 @@ func decodeOne[T any](t *testing.T, path string) T {
 	return docs[0]
 }
 
-// memberEnv expands ${GROUPWIRE_MEMBER} to member, as `groupwire check`
-// and a sidecar started for member do; no other variable is set.
-func memberEnv(member string) func(string) (string, bool) {
-	return func(key string) (string, bool) {
-		if key == "GROUPWIRE_MEMBER" {
-			return member, true
-		}
-		return "", false
-	}
-}
 
 // plans parses a cluster file's text (named name, for errors and relative
 // paths) and returns the plan of every member, failing the test on any
@@ -74,7 +64,7 @@ func plans(t *testing.T, data []byte, name string) (*cluster.Config, map[string]
 	}
 	ps := make(map[string]*cluster.Plan)
 	for _, m := range cfg.Members() {
-		p, err := cfg.Plan(m, memberEnv(m))
+		p, err := cfg.Plan(m, nil) // ${GROUPWIRE_MEMBER} is m; no other variable is set
 		if err != nil {
 			t.Fatalf("%s: plan of %s: %v", name, m, err)
 		}

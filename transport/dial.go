@@ -84,7 +84,6 @@ func NewDialer(p *Policy, from string, peer Peer, opts LinkOptions) *Dialer {
 	return d
 }
 
-
 // Dial connects to the peer, completes the TLS handshake (unless DISABLED)
 // and sends HELLO. It does not wait for ACCEPT, so the link costs no round
 // trip: the caller may write member bytes at once, and must call

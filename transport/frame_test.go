@@ -221,7 +221,6 @@ func TestReadFrameReadsNoFurther(t *testing.T) {
 	}
 }
 
-
 // parseHelloErrorCases are malformed HELLO bodies; they also seed FuzzParseHello.
 var parseHelloErrorCases = []struct {
 	name, body, want string

@@ -338,13 +338,7 @@ func (g *Group) TunnelAddr(from, to, channel string) string {
 
 // Plan returns member's plan from the cluster file.
 func (g *Group) Plan(member string) (*cluster.Plan, error) {
-	env := func(key string) (string, bool) {
-		if key == "GROUPWIRE_MEMBER" {
-			return member, true
-		}
-		return os.LookupEnv(key)
-	}
-	return g.Config.Plan(member, env)
+	return g.Config.Plan(member, os.LookupEnv)
 }
 
 // Sidecar builds member's sidecar.

@@ -14,17 +14,16 @@ const MemberEnvVar = "GROUPWIRE_MEMBER"
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// withMember returns env with GROUPWIRE_MEMBER set to member when env does
-// not set it. A nil env is empty.
+// withMember returns env with GROUPWIRE_MEMBER set to member, whatever
+// env says: ${GROUPWIRE_MEMBER} is always the member being planned, for
+// `run`, `check` and every other command alike. A nil env is empty.
 func withMember(env envFunc, member string) envFunc {
 	return func(name string) (string, bool) {
-		if env != nil {
-			if v, ok := env(name); ok {
-				return v, true
-			}
-		}
-		if name == MemberEnvVar {
+		switch {
+		case name == MemberEnvVar:
 			return member, true
+		case env != nil:
+			return env(name)
 		}
 		return "", false
 	}

@@ -88,15 +88,15 @@ func TestConfigPlanRoutes(t *testing.T) {
 
 func TestConfigPlanEnv(t *testing.T) {
 	cfg := mustParse(t, threeMembers, "cluster.yaml")
-	// GROUPWIRE_MEMBER defaults to the member planned, but a value in the
-	// environment is used as given.
+	// ${GROUPWIRE_MEMBER} is always the member planned, whatever the
+	// environment says: `run`, `check` and `status` agree.
 	env := map[string]string{"GROUPWIRE_MEMBER": "custom"}
 	p, err := cfg.Plan("mysql-1", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Channels[0].Source.Cert; got != "custom.pem" {
-		t.Errorf("ssl_cert = %q, want custom.pem", got)
+	if got := p.Channels[0].Source.Cert; got != "mysql-1.pem" {
+		t.Errorf("ssl_cert = %q, want mysql-1.pem (GROUPWIRE_MEMBER=custom in the environment)", got)
 	}
 	p, err = cfg.Plan("mysql-3", nil)
 	if err != nil {

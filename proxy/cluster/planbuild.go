@@ -30,7 +30,7 @@ type member struct {
 var ErrUnknownMember = errors.New("unknown member")
 
 // Plan derives what member's sidecar does: ${VAR} references are expanded
-// from env (GROUPWIRE_MEMBER defaults to member), listen and admin
+// from env (GROUPWIRE_MEMBER is always member), listen and admin
 // templates are evaluated, TLS options are inherited and parsed, and every
 // check that needs those values is made. All problems are returned together
 // as a *ConfigError. A nil env is an empty environment.
