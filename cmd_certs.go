@@ -64,12 +64,12 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 		if err := devpki.Revoke(req.opts, req.name); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked %s's certificate; %s rewritten at %s\n", req.name, req.opts.Dir+"/crl.pem", time.Now().UTC().Format(time.RFC3339))
+		fmt.Fprintf(stdout, "revoked %s's certificate; %s rewritten at %s\n", req.name, filepath.Join(req.opts.Dir, devpki.CRLFile), time.Now().UTC().Format(time.RFC3339))
 	case "crl":
 		if err := devpki.UpdateCRL(req.opts.Dir); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "re-signed %s/crl.pem\n", req.opts.Dir)
+		fmt.Fprintf(stdout, "re-signed %s\n", filepath.Join(req.opts.Dir, devpki.CRLFile))
 	}
 	return nil
 }

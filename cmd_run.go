@@ -33,7 +33,7 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	plan, err := loadPlan(*configPath, *member, false)
+	plan, err := loadPlan(*configPath, *member)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer signal.Stop(hup)
 	changed, stopWatch := watchConfig(ctx, *configPath, log)
 	defer stopWatch()
-	load := func() (*cluster.Plan, error) { return loadPlan(*configPath, *member, true) }
+	load := func() (*cluster.Plan, error) { return loadPlan(*configPath, *member) }
 	done := make(chan error, 1)
 	go func() { done <- sc.Run(ctx) }()
 	// A change seen before the sidecar serves is applied once it does, so
@@ -104,23 +104,27 @@ func watchConfig(ctx context.Context, path string, log zerolog.Logger) (<-chan s
 	return changed, func() { cancel(); <-done }
 }
 
-// loadPlan reads the cluster file at path and plans member. With material
-// set, the key material is checked as `groupwire check` does, and its
-// errors refuse the plan: a reload must never put a file in force that
-// check would fail.
-func loadPlan(path, member string, material bool) (*cluster.Plan, error) {
+// loadPlan reads the cluster file at path, plans member and checks the
+// key material as `groupwire check` does. Start and reload take this one
+// path: check's errors refuse the plan (a sidecar never starts, nor
+// reloads into, what check would fail), and its warnings (a key file
+// others can read, a certificate about to expire) join the plan's, which
+// the sidecar logs when it starts.
+func loadPlan(path, member string) (*cluster.Plan, error) {
 	cfg, err := cluster.LoadConfig(path)
 	if err != nil {
 		return nil, err
 	}
 	plan, err := cfg.Plan(member, os.LookupEnv)
-	if err != nil || !material {
-		return plan, err
+	if err != nil {
+		return nil, err
 	}
 	var errs []cluster.Problem
 	for _, p := range cluster.CheckMaterial(plan, time.Now()) {
 		if p.Severity == cluster.SeverityError {
 			errs = append(errs, p)
+		} else {
+			plan.Warnings = append(plan.Warnings, p)
 		}
 	}
 	if len(errs) > 0 {

@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/internal/localgroup"
 )
 
@@ -136,5 +138,37 @@ func shareWith(t *testing.T, uid int, dirs ...string) {
 	})
 	if err != nil {
 		t.Fatal(fmt.Errorf("chown for uid %d: %w", uid, err))
+	}
+}
+
+// TestStartChecksMaterialAsCheckDoes: `run` takes the reload's path at
+// start: key material `groupwire check` refuses stops the sidecar from
+// starting, with check's own words, and check's warnings (a key file others
+// can read) are logged.
+func TestStartChecksMaterialAsCheckDoes(t *testing.T) {
+	g, err := localgroup.Prepare(localgroup.Options{Dir: t.TempDir(), IPPrefix: ipPrefix(), NoEcho: true,
+		Members: []string{"mysql-1", "mysql-2"}, Channels: []string{"group"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := g.CAs["group"]
+	if err := os.Chmod(pki.KeyPath("mysql-1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, "run", "--config", g.ConfigPath, "--member", "mysql-1", "--log-format", "json")
+	waitLog(t, p, "the private key can be read by")
+
+	// mysql-2's certificate names someone else: VERIFY_IDENTITY cannot work.
+	if err := pki.Issue("mysql-2", devpki.LeafTemplate{CommonName: "mysql-9", DNSNames: []string{"mysql-9"}}); err != nil {
+		t.Fatal(err)
+	}
+	checked, err := runCmd(t, "check", "--config", g.ConfigPath, "--member", "mysql-2")
+	if err == nil {
+		t.Fatalf("check passed a certificate naming mysql-9 for mysql-2:\n%s", checked)
+	}
+	problem := checkProblemLine(t, checked, "channels.group.tls.ssl_cert ("+pki.CertPath("mysql-2")+")")
+	out, err := runCmd(t, "run", "--config", g.ConfigPath, "--member", "mysql-2", "--log-format", "json")
+	if err == nil || !strings.Contains(out, problem) {
+		t.Fatalf("run with material check refuses: %v, want a refusal with check's line %q:\n%s", err, problem, out)
 	}
 }

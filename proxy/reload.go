@@ -56,7 +56,7 @@ func (s *Sidecar) ReloadConfig(load func() (*cluster.Plan, error)) error {
 	if err := restartNeeded(old.plan, plan); err != nil {
 		return s.reloadRefused(reloadRestartNeeded, err)
 	}
-	if reflect.DeepEqual(old.plan, plan) {
+	if samePlan(old.plan, plan) {
 		s.metrics.configReloaded(reloadUnchanged)
 		s.log.Info().Msg("cluster file reloaded: unchanged")
 		return nil
@@ -94,6 +94,15 @@ func problemStrings(ps []cluster.Problem) []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// samePlan reports whether two plans put the same thing in force. Their
+// warnings are left out: a certificate's "expires in N days" changes by
+// itself, and a re-read file that says the same is still unchanged.
+func samePlan(a, b *cluster.Plan) bool {
+	x, y := *a, *b
+	x.Warnings, y.Warnings = nil, nil
+	return reflect.DeepEqual(&x, &y)
 }
 
 // restartNeeded names the changes from old to plan that a running sidecar

@@ -83,7 +83,6 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 	for _, w := range plan.Warnings {
 		s.log.Warn().Str("key", w.Path).Msg(w.Msg)
 	}
-	s.warnKeyExposure(g)
 	s.health = newHealthBoard(g.routeKeys())
 	s.metrics = newMetrics(s)
 	return s, nil
@@ -91,19 +90,6 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 
 // current returns the current generation.
 func (s *Sidecar) current() *generation { return s.gen.Load() }
-
-// warnKeyExposure warns about every key file others than its owner can
-// read.
-func (s *Sidecar) warnKeyExposure(g *generation) {
-	for _, ch := range g.plan.Channels {
-		if g.stores[ch.Name] == nil || ch.Source.Key == "" {
-			continue
-		}
-		if msg, err := certs.KeyExposure(ch.Source.Key); err == nil && msg != "" {
-			s.log.Warn().Str("channel", ch.Name).Str("ssl_key", ch.Source.Key).Msg(msg)
-		}
-	}
-}
 
 // attachACME makes the channel's certificate come from ACME: obtained (or
 // loaded from storage) before anything is served, bounded by the obtain

@@ -159,7 +159,7 @@ func (g *Group) newPKI(dir, cn string) (*PKI, error) {
 		return nil, err
 	}
 	pki := &PKI{CA: ca, Dir: dir, Leaves: make(map[string]*devpki.Leaf)}
-	if err := devpki.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o644); err != nil {
+	if err := devpki.WriteFile(filepath.Join(dir, devpki.CAFile), ca.CertPEM, 0o644); err != nil {
 		return nil, err
 	}
 	for _, m := range g.Members {
@@ -219,13 +219,13 @@ func (p *PKI) WriteCRL() error {
 }
 
 // CertPath is where member's certificate is.
-func (p *PKI) CertPath(member string) string { return filepath.Join(p.Dir, member+".pem") }
+func (p *PKI) CertPath(member string) string { return devpki.CertPath(p.Dir, member) }
 
 // KeyPath is where member's key is.
-func (p *PKI) KeyPath(member string) string { return filepath.Join(p.Dir, member+"-key.pem") }
+func (p *PKI) KeyPath(member string) string { return devpki.KeyPath(p.Dir, member) }
 
 // CRLPath is where the CRL is.
-func (p *PKI) CRLPath() string { return filepath.Join(p.Dir, "crl.pem") }
+func (p *PKI) CRLPath() string { return filepath.Join(p.Dir, devpki.CRLFile) }
 
 // ClusterYAML returns a cluster file for the group, changed as fo says.
 func (g *Group) ClusterYAML(fo FileOptions) string {
@@ -274,15 +274,16 @@ func (g *Group) ClusterYAML(fo FileOptions) string {
 // the group folder; fo's CAFile and CRLFile, when set, replace the CA's.
 func (g *Group) tlsFiles(indent string, pki *PKI, fo FileOptions) string {
 	d := g.rel(pki.Dir)
-	ca, crl := d+"/ca.pem", d+"/crl.pem"
+	ca, crl := d+"/"+devpki.CAFile, d+"/"+devpki.CRLFile
 	if fo.CAFile != "" {
 		ca = g.rel(fo.CAFile)
 	}
 	if fo.CRLFile != "" {
 		crl = g.rel(fo.CRLFile)
 	}
-	return fmt.Sprintf("%sssl_ca: %s\n%sssl_cert: %s/${GROUPWIRE_MEMBER}.pem\n%sssl_key: %s/${GROUPWIRE_MEMBER}-key.pem\n%sssl_crl: %s\n",
-		indent, ca, indent, d, indent, d, indent, crl)
+	member := "${" + cluster.MemberEnvVar + "}"
+	return fmt.Sprintf("%sssl_ca: %s\n%sssl_cert: %s\n%sssl_key: %s\n%sssl_crl: %s\n",
+		indent, ca, indent, devpki.CertPath(d, member), indent, devpki.KeyPath(d, member), indent, crl)
 }
 
 func (g *Group) rel(path string) string {
