@@ -49,7 +49,6 @@ func decodeOne[T any](t *testing.T, path string) T {
 	return docs[0]
 }
 
-
 // plans parses a cluster file's text (named name, for errors and relative
 // paths) and returns the plan of every member, failing the test on any
 // problem.
