@@ -50,7 +50,7 @@ Usage:
   groupwire check   --config FILE [--member NAME] validate a cluster file and print the plan
   groupwire status  --admin ADDR | --config FILE --member NAME
                                                   the health of every pair of one member; exit 1 if one is down
-  groupwire certs   init|issue|revoke ...         a development CA and member certificates
+  groupwire certs   init|issue|revoke|crl|bundle  a development CA, member certificates, CA bundles
   groupwire demo                                  run a three-member group on this machine
   groupwire version                               print the version
 

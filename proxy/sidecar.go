@@ -30,8 +30,9 @@ type Options struct {
 	// Logger receives one line per link and every reload; the zero value
 	// discards everything.
 	Logger zerolog.Logger
-	// DrainTimeout bounds how long Run waits for live links to end after
-	// its context is cancelled before it cuts them; zero means 10s.
+	// DrainTimeout, when set, overrides the plan's drain_timeout: how long
+	// Run waits for live links to end after its context is cancelled
+	// before it cuts them. Zero takes the plan's (default 10s).
 	DrainTimeout time.Duration
 }
 

@@ -108,7 +108,7 @@ func (a *Acceptor) Channels() []string {
 	return names
 }
 
-// RefusedError is returned by Accept when this side refused the link; the
+// RefusedError is returned by Serve when this side refused the link; the
 // refusal has been sent to the dialer.
 type RefusedError struct {
 	Refuse

@@ -108,8 +108,8 @@ func planACME(channel string, top, ch TLSOptions, eff *TLSOptions, dir string, f
 		Email:     o.Email,
 		Storage:   resolvePath(dir, o.Storage),
 		Profile:   o.Profile,
-		// The HTTP-01 listener must be reachable by the CA, so its
-		// default binds every interface like the inbound listener's.
+		// The HTTP-01 listener must be reachable by the CA: empty binds
+		// every interface at port 80 (certs.ACMEConfig.HTTPListen).
 		HTTPListen:         o.HTTPListen,
 		RenewCheckInterval: o.RenewCheckInterval.or(0),
 	}

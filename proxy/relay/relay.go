@@ -166,7 +166,7 @@ func endOfStream(err error) error {
 	return err
 }
 
-// writeAll writes buf[:n] to dst, turning a short write into an error.
+// writeAll writes all of buf to dst, turning a short write into an error.
 func writeAll(dst io.Writer, buf []byte) (int, error) {
 	nw, err := dst.Write(buf)
 	if err == nil && nw != len(buf) {
