@@ -85,7 +85,7 @@ func loadCRLs(crlFile, crlPath string, cas []*x509.Certificate, d *digester) (*C
 				if len(ders) > 1 {
 					err = fmt.Errorf("CRL #%d: %w", i+1, err)
 				}
-				return fmt.Errorf("load %s %s: %w", option, path, err)
+				return loadError(option, path, err)
 			}
 			key := string(idx.issuer.RawSubject)
 			set.byIssuer[key] = append(set.byIssuer[key], idx)

@@ -18,33 +18,33 @@ func loadKeyPair(certFile, keyFile string, d *digester) (*tls.Certificate, error
 	case certFile == "" && keyFile == "":
 		return nil, nil
 	case keyFile == "":
-		return nil, fmt.Errorf("load ssl_cert %s: ssl_key is not set (ssl_cert and ssl_key go together)", certFile)
+		return nil, loadError("ssl_cert", certFile, errors.New("ssl_key is not set (ssl_cert and ssl_key go together)"))
 	case certFile == "":
-		return nil, fmt.Errorf("load ssl_key %s: ssl_cert is not set (ssl_cert and ssl_key go together)", keyFile)
+		return nil, loadError("ssl_key", keyFile, errors.New("ssl_cert is not set (ssl_cert and ssl_key go together)"))
 	}
 	certPEM, err := readFile(certFile, d)
 	if err != nil {
-		return nil, fmt.Errorf("load ssl_cert %s: %w", certFile, err)
+		return nil, loadError("ssl_cert", certFile, err)
 	}
 	chain, err := ParseCertificatesPEM(certPEM)
 	if err != nil {
-		return nil, fmt.Errorf("load ssl_cert %s: %w", certFile, err)
+		return nil, loadError("ssl_cert", certFile, err)
 	}
 	keyPEM, err := readFile(keyFile, d)
 	if err != nil {
-		return nil, fmt.Errorf("load ssl_key %s: %w", keyFile, err)
+		return nil, loadError("ssl_key", keyFile, err)
 	}
 	key, err := parsePrivateKeyPEM(keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("load ssl_key %s: %w", keyFile, err)
+		return nil, loadError("ssl_key", keyFile, err)
 	}
 	pub, ok := chain[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(key.Public()) {
-		return nil, fmt.Errorf("load ssl_key %s: private key does not match certificate %s (%s)", keyFile, certFile, chain[0].Subject)
+		return nil, loadError("ssl_key", keyFile, fmt.Errorf("private key does not match certificate %s (%s)", certFile, chain[0].Subject))
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("load ssl_key %s with ssl_cert %s: %w", keyFile, certFile, err)
+		return nil, &LoadError{Option: "ssl_key", Path: keyFile, With: "ssl_cert " + certFile, Err: err}
 	}
 	if pair.Leaf == nil {
 		pair.Leaf = chain[0]

@@ -55,11 +55,11 @@ func readParsed[T any](option, path string, d *digester, parse func([]byte) (T, 
 	var zero T
 	data, err := readFile(path, d)
 	if err != nil {
-		return zero, fmt.Errorf("load %s %s: %w", option, path, err)
+		return zero, loadError(option, path, err)
 	}
 	v, err := parse(data)
 	if err != nil {
-		return zero, fmt.Errorf("load %s %s: %w", option, path, err)
+		return zero, loadError(option, path, err)
 	}
 	return v, nil
 }
@@ -127,7 +127,7 @@ func fileAndDir(fileOpt, file, dirOpt, dir string, hashed *regexp.Regexp, suffix
 	}
 	files, err := listDir(dir, hashed, suffixes...)
 	if err != nil {
-		return fmt.Errorf("load %s %s: %w", dirOpt, dir, err)
+		return loadError(dirOpt, dir, err)
 	}
 	for _, f := range files {
 		if err := add(dirOpt, f); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -121,14 +120,12 @@ func loadStage(prefix string, src certs.Source, ps *problems) (*certs.Snapshot, 
 	return snap, true
 }
 
-// loadErrRE splits certs.Load's "load OPTION FILE: reason" errors.
-var loadErrRE = regexp.MustCompile(`^load (ssl_[a-z]+) (\S+?)(?: with ssl_cert \S+)?: (.*)$`)
-
 // loadProblem turns a certs.Load error into a problem at the option and
-// file it names.
+// file it names (a *certs.LoadError).
 func loadProblem(prefix string, err error) Problem {
-	if m := loadErrRE.FindStringSubmatch(err.Error()); m != nil {
-		return Problem{Path: prefix + "." + m[1] + " (" + m[2] + ")", Msg: m[3]}
+	var le *certs.LoadError
+	if errors.As(err, &le) {
+		return Problem{Path: prefix + "." + le.Option + " (" + le.Path + ")", Msg: le.Err.Error()}
 	}
 	return Problem{Path: prefix, Msg: err.Error()}
 }
