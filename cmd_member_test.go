@@ -33,20 +33,8 @@ func startMember(t *testing.T, args ...string) (addr string, out *testutil.Locke
 	})
 	t.Cleanup(stop)
 	re := regexp.MustCompile(`echo service on (\S+),`)
-	waitFor(t, 5*time.Second, "member to start", func() bool { return re.MatchString(out.String()) })
+	testutil.WaitFor(t, 5*time.Second, "member to start", func() bool { return re.MatchString(out.String()) })
 	return re.FindStringSubmatch(out.String())[1], out, stop
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestMemberPings runs real members on loopback: pings that succeed over a
@@ -77,13 +65,13 @@ func TestMemberPings(t *testing.T) {
 	lines := func(re string) int {
 		return len(regexp.MustCompile(re).FindAllString(out.String(), -1))
 	}
-	waitFor(t, 5*time.Second, "pings to b over a reused connection", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "pings to b over a reused connection", func() bool {
 		return lines(`(?m)^ping from=a to=b addr=`+regexp.QuoteMeta(bAddr)+` result=ok rtt=\S+ conn=reused$`) >= 2
 	})
 	if n := lines(`(?m)^ping from=a to=b .* conn=new$`); n != 1 {
 		t.Errorf("want exactly one new connection to b, got %d:\n%s", n, out)
 	}
-	waitFor(t, 5*time.Second, "failed pings to c and d", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "failed pings to c and d", func() bool {
 		return lines(`(?m)^ping from=a to=c .*result=fail .*answered by x, not c`) >= 1 &&
 			lines(`(?m)^ping from=a to=d .*result=fail conn=new err="read reply: EOF"$`) >= 1
 	})
@@ -93,7 +81,7 @@ func TestMemberPings(t *testing.T) {
 
 	// Stopping b cuts a's live connection: the next ping on it fails.
 	stopB()
-	waitFor(t, 5*time.Second, "a failed ping on the cut connection to b", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "a failed ping on the cut connection to b", func() bool {
 		return lines(`(?m)^ping from=a to=b .*result=fail conn=reused `) >= 1
 	})
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy"
 )
 
@@ -630,7 +631,7 @@ func reissue(t *testing.T, g *localgroup.Group, member, newDir, dir string) {
 	want := certSerial(t, filepath.Join(newDir, member+".pem"))
 	// The reload counted above swapped the snapshot /status reads; the
 	// bound only covers a loaded machine.
-	waitFor(t, 5*time.Second, member+" presents its certificate from the new CA (serial "+want+")", func() bool {
+	testutil.WaitFor(t, 5*time.Second, member+" presents its certificate from the new CA (serial "+want+")", func() bool {
 		return statusSerial(t, g, member) == want
 	})
 }
