@@ -82,21 +82,25 @@ func showPairs(ctx context.Context, out io.Writer, g *localgroup.Group, r *local
 		revoke = time.After(revokeAfter)
 	}
 	before := pairStates{}
+	var note string // shown under the table until the next redraw clears the screen
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-revoke:
-			revokeDemoMember(out, g, "mysql-3")
+			note = revokeDemoMember(g, "mysql-3")
+			fmt.Fprintln(out, note)
 		case <-tick.C:
 			now := readPairs(r)
 			ok, fail := traffic.totals()
 			if tty {
 				fmt.Fprint(out, "\033[H\033[2J") // home and clear: redraw in place
 				writeTable(out, g, now, ok, fail, time.Since(start))
-			}
-			writeChanges(out, before, now)
-			if !tty {
+				if note != "" {
+					fmt.Fprintln(out, note)
+				}
+			} else {
+				writeChanges(out, before, now)
 				writeLine(out, g, now, ok, fail, time.Since(start))
 			}
 			before = now
@@ -104,13 +108,13 @@ func showPairs(ctx context.Context, out io.Writer, g *localgroup.Group, r *local
 	}
 }
 
-// revokeDemoMember revokes member's certificate on every channel's CA.
-func revokeDemoMember(out io.Writer, g *localgroup.Group, member string) {
+// revokeDemoMember revokes member's certificate on every channel's CA and
+// says what it did.
+func revokeDemoMember(g *localgroup.Group, member string) string {
 	for _, ch := range g.Channels {
 		if err := g.CAs[ch].Revoke(member); err != nil {
-			fmt.Fprintf(out, "revoke %s on %s: %v\n", member, ch, err)
-			return
+			return fmt.Sprintf("revoke %s on %s: %v", member, ch, err)
 		}
 	}
-	fmt.Fprintf(out, "revoked %s's certificates: its pairs go down, the others keep echoing\n", member)
+	return fmt.Sprintf("revoked %s's certificates: its pairs go down, the others keep echoing", member)
 }

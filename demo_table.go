@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -113,6 +114,31 @@ func writeTable(w io.Writer, g *localgroup.Group, ps pairStates, ok, fail int, e
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "messages echoed: %d, failed: %d\n", ok, fail)
+	writeDown(w, ps)
+}
+
+// writeDown lists every pair that is down now with its last error, under
+// the table that a terminal redraws: the reason stays on screen for as
+// long as the pair is down, not just for the one redraw when it changed.
+func writeDown(w io.Writer, ps pairStates) {
+	var lines []string
+	for member, peers := range ps {
+		for peer, chans := range peers {
+			for ch, p := range chans {
+				if !p.Up && !p.LastProbe.IsZero() {
+					lines = append(lines, fmt.Sprintf("  %s → %s [%s] DOWN: %s", member, peer, ch, p.LastError))
+				}
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	slices.Sort(lines)
+	fmt.Fprintln(w, "down now:")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
 }
 
 // writeLine is the table as one line, for output that is not a terminal.
