@@ -44,6 +44,18 @@ const DefaultProbeInterval = 5 * time.Second
 // finish when drain_timeout is not set.
 const DefaultDrainTimeout = 10 * time.Second
 
+// Capture modes and rule ownership (capture, capture_rules).
+const (
+	CaptureLoopback     = "loopback"
+	CaptureTransparent  = "transparent"
+	CaptureRulesManaged = "managed"
+	CaptureRulesExtern  = "external"
+)
+
+// DefaultCapturePort is the capture listener's port when capture_port is
+// not set.
+const DefaultCapturePort = 24901
+
 // DefaultHalfCloseTimeout is how long a link one direction of which has
 // ended may carry nothing the other way before it is cut (HAProxy's
 // timeout client-fin). A link that keeps moving bytes is never cut by it.
@@ -73,6 +85,18 @@ type fileConfig struct {
 	PeerTimeout      *duration                `yaml:"peer_timeout"`
 	IdleTimeout      *duration                `yaml:"idle_timeout"`
 	HalfCloseTimeout *duration                `yaml:"half_close_timeout"`
+	// Capture is how the members' peer traffic reaches the sidecars:
+	// "loopback" (the default: each member dials its peers at local_ip on
+	// per-member ports) or "transparent" (drop-in: members keep their real
+	// addresses and ports, nftables redirects their peer connections).
+	Capture string `yaml:"capture"`
+	// CaptureRules is "managed" (the default: the sidecar installs its
+	// nftables table) or "external" (someone else installs what check
+	// prints, as an init container or ExecStartPre does).
+	CaptureRules string `yaml:"capture_rules"`
+	// CapturePort is the capture listener's port on 127.0.0.1, where the
+	// rules redirect captured connections (default 24901).
+	CapturePort int `yaml:"capture_port"`
 	ProbeInterval    *duration                `yaml:"probe_interval"`
 	DrainTimeout     *duration                `yaml:"drain_timeout"`
 	Limits           *limitsConfig            `yaml:"limits"`

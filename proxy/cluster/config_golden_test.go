@@ -106,6 +106,7 @@ func TestConfigGolden(t *testing.T) {
 // validGolden names the test cluster files that must plan without error.
 var validGolden = map[string]bool{
 	"minimal":      true,
+	"transparent":  true,
 	"accept_modes": true,
 	"limits":       true,
 	"allowed_uids": true,

@@ -21,6 +21,7 @@ func validateStructure(raw *fileConfig) []Problem {
 		ps.add("group", "not set (name the group, such as orders-gr)")
 	}
 	validateDurations(raw, &ps)
+	validateCapture(raw, &ps)
 	validateACMEStructure(raw, &ps)
 	if len(raw.Channels) == 0 {
 		ps.add("channels", "no channel (name at least one, such as group: {})")
@@ -37,6 +38,42 @@ func validateStructure(raw *fileConfig) []Problem {
 		validateMemberStructure(name, raw.Members[name], raw.Channels, &ps)
 	}
 	return ps.errors()
+}
+
+// validateCapture checks capture, capture_rules and capture_port: known
+// values, and the last two only in drop-in mode.
+func validateCapture(raw *fileConfig, ps *problems) {
+	switch raw.Capture {
+	case "", CaptureLoopback, CaptureTransparent:
+	default:
+		ps.add("capture", "unknown value %q (want loopback, the default, or transparent)", raw.Capture)
+	}
+	switch raw.CaptureRules {
+	case "", CaptureRulesManaged, CaptureRulesExtern:
+	default:
+		ps.add("capture_rules", "unknown value %q (want managed, the default, or external)", raw.CaptureRules)
+	}
+	if raw.CapturePort < 0 || raw.CapturePort > 65535 {
+		ps.add("capture_port", "%d is not a port", raw.CapturePort)
+	}
+	if raw.Capture != CaptureTransparent {
+		if raw.CaptureRules != "" {
+			ps.add("capture_rules", "only means something with capture: transparent")
+		}
+		if raw.CapturePort != 0 {
+			ps.add("capture_port", "only means something with capture: transparent")
+		}
+		return
+	}
+	const uidsUnsupported = "not supported with capture: transparent (the capture rules take every local process's connections to the peers)"
+	if raw.AllowedUIDs != nil {
+		ps.add("allowed_uids", uidsUnsupported)
+	}
+	for _, name := range sortedKeys(raw.Members) {
+		if raw.Members[name].AllowedUIDs != nil {
+			ps.add("members."+name+".allowed_uids", uidsUnsupported)
+		}
+	}
 }
 
 // validateDurations checks the optional timing keys.

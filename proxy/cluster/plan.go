@@ -46,6 +46,9 @@ type Plan struct {
 	// this member.
 	AllowedUIDs      []int
 	AllowNonLoopback bool // local_ip may be a non-loopback address (allow_non_loopback)
+	// Capture is drop-in mode's plan (capture: transparent); nil in
+	// loopback mode.
+	Capture *CapturePlan
 
 	// Warnings are things worth saying at start: channels in REQUIRED or
 	// DISABLED mode, ssl_cipher names Go cannot do.
@@ -74,9 +77,34 @@ type ChannelPlan struct {
 	DroppedCiphers []string // ssl_cipher names Go cannot do, left out of CipherSuites
 }
 
-// Route is one outbound listener: a loopback port that tunnels to a peer.
+// CapturePlan is what drop-in mode captures on this member's host: its
+// connections to the peers' addresses on the channel ports go to the
+// capture listener; other hosts' connections to its own channel ports are
+// refused.
+type CapturePlan struct {
+	Rules   string          // CaptureRulesManaged or CaptureRulesExtern
+	Port    int             // the capture listener's port on 127.0.0.1
+	Mark    uint32          // the mark on the sidecar's own sockets, which the rules skip
+	Targets []CaptureTarget // the peers' channel addresses, by member then channel
+	Guarded []int           // this member's channel ports, sorted
+}
+
+// CaptureTarget is one peer address the member dials on one channel.
+type CaptureTarget struct {
+	Member, Channel string
+	Host            string // the host of the member's address: an IP, or a name resolved when the rules are made
+	Port            int    // the channel's port on that member
+}
+
+// CaptureMark is the socket mark of the sidecar's own connections in
+// drop-in mode ("GW"): the capture rules return on it, so nothing the
+// sidecar dials is ever captured.
+const CaptureMark uint32 = 0x4757
+
+// Route is one outbound route to a peer on a channel: in loopback mode a
+// listener on local_ip, in drop-in mode a target the capture maps to it.
 type Route struct {
-	Listen       string // local_ip:ports[channel] of the peer
+	Listen       string // local_ip:ports[channel] of the peer; "" in drop-in mode
 	Channel      string
 	Peer         string // peer member name
 	PeerAddress  string // host:port of the peer's sidecar, resolved at each dial

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,10 +52,17 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 	}
 	members := resolveMembers(raw, x)
 	checkUnique(members, &ps)
-	checkPortConflicts(members, &ps)
+	transparent := raw.Capture == CaptureTransparent
+	if transparent {
+		checkCapturePorts(members, raw.capturePort(), &ps)
+	} else {
+		checkPortConflicts(members, &ps)
+	}
 	me := members[sort.Search(len(members), func(i int) bool { return members[i].name >= member })]
 	listen, admin := planListeners(me, raw, x)
-	checkBinds(me, members, listen, admin, &ps)
+	if !transparent { // drop-in mode binds no outbound listener; checkCapturePorts has the rest
+		checkBinds(me, members, listen, admin, &ps)
+	}
 
 	limits := raw.Limits.resolve(&ps)
 	uids := allowedUIDs(raw, member, &ps)
@@ -86,7 +94,11 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 	if admin.path != "" {
 		p.Admin = admin.addr.String()
 	}
-	fillRoutes(p, me, members)
+	if transparent {
+		fillCapture(p, me, members, raw)
+	} else {
+		fillRoutes(p, me, members)
+	}
 	fillACMENames(p.Channels, me.identity)
 	return p, nil
 }
@@ -289,4 +301,61 @@ func fillRoutes(p *Plan, me member, members []member) {
 	for _, r := range routes {
 		p.Outbound = append(p.Outbound, r.r)
 	}
+}
+
+// capturePort is capture_port with its default.
+func (raw *fileConfig) capturePort() int {
+	if raw.CapturePort == 0 {
+		return DefaultCapturePort
+	}
+	return raw.CapturePort
+}
+
+// checkCapturePorts checks drop-in mode's ports, where members may (and
+// usually do) use the same ones: within a member, every channel port, the
+// link port and the capture port must differ, or the rules would capture
+// the sidecar's own listeners.
+func checkCapturePorts(members []member, capturePort int, ps *problems) {
+	for _, m := range members {
+		if m.port == capturePort {
+			ps.add("members."+m.name+".address", "link port %d is capture_port too", m.port)
+		}
+		used := map[int]string{m.port: "the link port (address)", capturePort: "capture_port"}
+		for _, ch := range sortedKeys(m.cfg.Ports) {
+			port := m.cfg.Ports[ch]
+			if other, ok := used[port]; ok {
+				ps.add("members."+m.name+".ports."+ch, "port %d already used by %s", port, other)
+				continue
+			}
+			used[port] = "channel " + ch
+		}
+	}
+}
+
+// fillCapture fills a drop-in mode plan: inbound links are delivered to
+// the member's own address, and its connections to every peer's address
+// on a channel port are captured and tunnelled to that peer.
+func fillCapture(p *Plan, me member, members []member, raw *fileConfig) {
+	c := &CapturePlan{Rules: raw.CaptureRules, Port: raw.capturePort(), Mark: CaptureMark}
+	if c.Rules == "" {
+		c.Rules = CaptureRulesManaged
+	}
+	for _, ch := range p.Channels {
+		port := me.cfg.Ports[ch.Name]
+		p.Inbound = append(p.Inbound, Delivery{Channel: ch.Name, Target: net.JoinHostPort(me.host, strconv.Itoa(port))})
+		c.Guarded = append(c.Guarded, port)
+	}
+	slices.Sort(c.Guarded)
+	for _, peer := range members {
+		p.Members = append(p.Members, MemberInfo{Name: peer.name, Address: peer.cfg.Address, Identity: peer.identity})
+		if peer.name == me.name {
+			continue
+		}
+		for _, ch := range p.Channels {
+			port := peer.cfg.Ports[ch.Name]
+			c.Targets = append(c.Targets, CaptureTarget{Member: peer.name, Channel: ch.Name, Host: peer.host, Port: port})
+			p.Outbound = append(p.Outbound, Route{Channel: ch.Name, Peer: peer.name, PeerAddress: peer.cfg.Address, PeerIdentity: peer.identity})
+		}
+	}
+	p.Capture = c
 }

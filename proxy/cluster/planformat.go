@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +21,11 @@ import (
 // Write errors are ignored; w is written once.
 func FormatPlan(w io.Writer, p *Plan) {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "member %s of group %s (local_ip %s)\n", p.Member, p.Group, p.LocalIP)
+	if p.Capture != nil {
+		fmt.Fprintf(&buf, "member %s of group %s (drop-in: capture transparent)\n", p.Member, p.Group)
+	} else {
+		fmt.Fprintf(&buf, "member %s of group %s (local_ip %s)\n", p.Member, p.Group, p.LocalIP)
+	}
 
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nlisteners\n")
@@ -28,9 +33,14 @@ func FormatPlan(w io.Writer, p *Plan) {
 	if p.Admin != "" {
 		fmt.Fprintf(tw, "  admin\t%s\tmetrics, health, status%s\n", p.Admin, allInterfaces(p.Admin))
 	}
+	if p.Capture != nil {
+		formatCapture(tw, p)
+	}
 	for _, r := range p.Outbound {
-		fmt.Fprintf(tw, "  outbound\t%s\t→ %s at %s (identity %s), channel %s\n",
-			r.Listen, r.Peer, r.PeerAddress, r.PeerIdentity, r.Channel)
+		if r.Listen != "" {
+			fmt.Fprintf(tw, "  outbound\t%s\t→ %s at %s (identity %s), channel %s\n",
+				r.Listen, r.Peer, r.PeerAddress, r.PeerIdentity, r.Channel)
+		}
 	}
 	fmt.Fprintf(tw, "\ndeliveries (inbound links to this member)\n")
 	for _, d := range p.Inbound {
@@ -48,7 +58,11 @@ func FormatPlan(w io.Writer, p *Plan) {
 		fmt.Fprintf(&buf, "  allow_non_loopback: local_ip may be a non-loopback address\n")
 	}
 	fmt.Fprintf(&buf, "\nlimits\n  %s\n", p.Limits)
-	fmt.Fprintf(&buf, "  outbound listeners: %s\n", uidsName(p.AllowedUIDs))
+	if p.Capture != nil {
+		fmt.Fprintf(&buf, "  captured connections: any local process's (allowed_uids does not apply)\n")
+	} else {
+		fmt.Fprintf(&buf, "  outbound listeners: %s\n", uidsName(p.AllowedUIDs))
+	}
 	if len(p.Warnings) > 0 {
 		fmt.Fprintf(&buf, "\nwarnings\n")
 		for _, wp := range p.Warnings {
@@ -56,6 +70,23 @@ func FormatPlan(w io.Writer, p *Plan) {
 		}
 	}
 	_, _ = w.Write(buf.Bytes())
+}
+
+// formatCapture writes drop-in mode's capture plan: the capture listener,
+// what is captured and where it goes, and the ports closed to other hosts.
+func formatCapture(tw io.Writer, p *Plan) {
+	c := p.Capture
+	fmt.Fprintf(tw, "  capture\t127.0.0.1:%d\tcapture: transparent; rules %s (nftables table inet groupwire; own sockets marked %#x)\n", c.Port, c.Rules, c.Mark)
+	for i, t := range c.Targets {
+		r := p.Outbound[i]
+		fmt.Fprintf(tw, "  captured\t%s\t→ %s at %s (identity %s), channel %s\n",
+			net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Member, r.PeerAddress, r.PeerIdentity, t.Channel)
+	}
+	ports := make([]string, len(c.Guarded))
+	for i, port := range c.Guarded {
+		ports[i] = strconv.Itoa(port)
+	}
+	fmt.Fprintf(tw, "  guarded\t%s\tchannel ports refused to other hosts (reached through the link port only)\n", strings.Join(ports, ", "))
 }
 
 // formatChannel writes the effective TLS of one channel.
