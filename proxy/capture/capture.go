@@ -1,0 +1,148 @@
+// Package capture owns drop-in mode's packet rules (capture: transparent):
+// one nftables table, groupwire's alone, in the member's network namespace.
+// Its output chain redirects the member's connections to its peers'
+// addresses on the channel ports to the sidecar's capture listener on
+// 127.0.0.1, and returns early for the sidecar's own sockets (a mark); its
+// input chain refuses other hosts' connections to the member's own channel
+// ports, so that they are reached through the sidecar's link port only.
+//
+// The table stays in place when the sidecar exits, killed or not: a
+// member whose sidecar is down has its peer connections refused at
+// 127.0.0.1 and its ports closed, and never talks plaintext across hosts.
+// Install replaces the whole table in one netlink transaction, so there is
+// no moment without rules. Rules.Text prints the same rules in nft syntax,
+// for operators who install them themselves (capture_rules: external).
+//
+// The rules are made over netlink with github.com/google/nftables; nothing
+// shells out. They are Linux's: elsewhere Install and OriginalDst fail.
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/groupwire/groupwire/proxy/cluster"
+)
+
+// Table is the name of groupwire's nftables table (family inet).
+const Table = "groupwire"
+
+// ErrUnsupported is returned where the host cannot capture (not Linux).
+var ErrUnsupported = errors.New("capture: transparent needs Linux nftables")
+
+// Target is one captured address: a peer member's channel port at one of
+// its addresses.
+type Target struct {
+	Member, Channel string
+	Addr            netip.AddrPort
+}
+
+// Rules are a capture plan with every peer's address resolved: what
+// Install puts in force and Text prints.
+type Rules struct {
+	Port    uint16 // the capture listener's port on 127.0.0.1
+	Mark    uint32 // the sidecar's own sockets carry it; the rules skip them
+	Targets []Target
+	Guarded []uint16 // this member's channel ports, closed to other hosts
+}
+
+// Resolver looks up a host's addresses (net.DefaultResolver does).
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Resolve turns a capture plan into rules: each target's host, an IP or a
+// name from the cluster file, becomes its IPv4 addresses. The addresses
+// come from the cluster file alone; a captured connection is mapped back
+// through them, never through a reverse lookup.
+func Resolve(ctx context.Context, c *cluster.CapturePlan, r Resolver) (*Rules, error) {
+	rules := &Rules{Port: uint16(c.Port), Mark: c.Mark}
+	for _, p := range c.Guarded {
+		rules.Guarded = append(rules.Guarded, uint16(p))
+	}
+	for _, t := range c.Targets {
+		addrs, err := lookup(ctx, r, t.Host)
+		if err != nil {
+			return nil, fmt.Errorf("capture: member %s's address %s: %w", t.Member, t.Host, err)
+		}
+		for _, a := range addrs {
+			rules.Targets = append(rules.Targets, Target{Member: t.Member, Channel: t.Channel, Addr: netip.AddrPortFrom(a, uint16(t.Port))})
+		}
+	}
+	return rules, rules.checkDistinct()
+}
+
+// lookup returns host's IPv4 addresses, sorted.
+func lookup(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !a.Unmap().Is4() {
+			return nil, errors.New("IPv6 addresses are not captured yet (use an IPv4 address)")
+		}
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	all, err := r.LookupNetIP(ctx, "ip4", host)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range all {
+		out = append(out, a.Unmap())
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out), nil
+}
+
+// checkDistinct refuses two targets at one address and port: a captured
+// connection could not be told apart.
+func (r *Rules) checkDistinct() error {
+	seen := map[netip.AddrPort]Target{}
+	for _, t := range r.Targets {
+		if o, ok := seen[t.Addr]; ok {
+			return fmt.Errorf("capture: %s is both %s's channel %s and %s's channel %s", t.Addr, o.Member, o.Channel, t.Member, t.Channel)
+		}
+		seen[t.Addr] = t
+	}
+	return nil
+}
+
+// Lookup maps a captured connection's original destination to the peer
+// and channel it was meant for.
+func (r *Rules) Lookup(dst netip.AddrPort) (Target, bool) {
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	for _, t := range r.Targets {
+		if t.Addr == dst {
+			return t, true
+		}
+	}
+	return Target{}, false
+}
+
+// Text is the rules in nft syntax, as `nft -f` takes them: what Install
+// puts in force, for operators who install the rules themselves.
+func (r *Rules) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s {\n", Table)
+	fmt.Fprintf(&b, "\tchain capture_out {\n\t\ttype nat hook output priority -100; policy accept;\n")
+	fmt.Fprintf(&b, "\t\tmeta mark %#x return\n", r.Mark)
+	for _, t := range r.Targets {
+		fmt.Fprintf(&b, "\t\tip daddr %s tcp dport %d redirect to :%d comment \"%s/%s\"\n", t.Addr.Addr(), t.Addr.Port(), r.Port, t.Member, t.Channel)
+	}
+	fmt.Fprintf(&b, "\t}\n\tchain guard_in {\n\t\ttype filter hook input priority 0; policy accept;\n")
+	fmt.Fprintf(&b, "\t\tiifname \"lo\" accept\n")
+	for _, p := range r.Guarded {
+		fmt.Fprintf(&b, "\t\ttcp dport %d reject with tcp reset\n", p)
+	}
+	fmt.Fprintf(&b, "\t}\n}\n")
+	return b.String()
+}
+
+// Listen is the capture listener's address.
+func (r *Rules) Listen() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(r.Port)))
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package capture
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Install fails: the capture rules are Linux nftables.
+func Install(*Rules) error { return ErrUnsupported }
+
+// OriginalDst fails: SO_ORIGINAL_DST is Linux's.
+func OriginalDst(*net.TCPConn) (netip.AddrPort, error) { return netip.AddrPort{}, ErrUnsupported }
