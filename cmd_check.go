@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
+	"github.com/groupwire/groupwire/proxy/capture"
 	"github.com/groupwire/groupwire/proxy/cluster"
 )
 
@@ -61,8 +64,31 @@ func checkMembers(cfg *cluster.Config, members []string, stdout io.Writer) int {
 				failed++
 			}
 		}
+		failed += printCaptureRules(stdout, plan)
 	}
 	return failed
+}
+
+// printCaptureRules prints, in drop-in mode, the nftables rules the member's
+// sidecar puts in force (or, with capture_rules: external, that the
+// operator installs), with the peers' names resolved here, and says when
+// this process could not install them. It returns the errors it printed.
+func printCaptureRules(w io.Writer, plan *cluster.Plan) int {
+	if plan.Capture == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rules, err := capture.Resolve(ctx, plan.Capture, net.DefaultResolver)
+	if err != nil {
+		fmt.Fprintf(w, "  capture: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(w, "\ncapture rules (nft -f; capture_rules: %s)\n%s", plan.Capture.Rules, rules.Text())
+	if plan.Capture.Rules == cluster.CaptureRulesManaged && !capture.HasNetAdmin() {
+		fmt.Fprintf(w, "  warning: capture: this process lacks CAP_NET_ADMIN; `groupwire run` needs it in the member's network namespace to install these rules (or set capture_rules: external and install them yourself)\n")
+	}
+	return 0
 }
 
 // printPlanError prints the problems that stop member's plan, leaving out

@@ -72,6 +72,12 @@ func (s *Sidecar) ReloadConfig(load func() (*cluster.Plan, error)) error {
 	if err != nil {
 		return s.reloadRefused(reloadFailed, err)
 	}
+	if err := s.reloadDropIn(old.plan, plan); err != nil {
+		for _, b := range bound {
+			b.stop()
+		}
+		return s.reloadRefused(reloadFailed, err)
+	}
 	s.apply(old, g, bound)
 	return nil
 }
@@ -105,6 +111,16 @@ func samePlan(a, b *cluster.Plan) bool {
 	return reflect.DeepEqual(&x, &y)
 }
 
+// captureName says how the member's traffic is captured, in the terms a
+// restart is needed to change: the mode, the capture port, who installs
+// the rules.
+func captureName(p *cluster.Plan) string {
+	if p.Capture == nil {
+		return cluster.CaptureLoopback
+	}
+	return fmt.Sprintf("%s (capture_port %d, capture_rules %s)", cluster.CaptureTransparent, p.Capture.Port, p.Capture.Rules)
+}
+
 // restartNeeded names the changes from old to plan that a running sidecar
 // cannot make.
 func restartNeeded(old, plan *cluster.Plan) error {
@@ -113,6 +129,7 @@ func restartNeeded(old, plan *cluster.Plan) error {
 		{"group", old.Group, plan.Group},
 		{"listen (this member's inbound listener)", old.Listen, plan.Listen},
 		{"admin", old.Admin, plan.Admin},
+		{"capture", captureName(old), captureName(plan)},
 	} {
 		if c.was != c.now {
 			changes = append(changes, fmt.Sprintf("%s %q → %q", c.key, c.was, c.now))

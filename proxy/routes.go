@@ -12,15 +12,23 @@ import (
 // routeListener is one bound outbound listener. Its route (the peer's
 // address, identity and the dialer) is swapped in place when a reload
 // changes it but not the listen address; its accept loop and its probe
-// loop end when it is stopped.
+// loop end when it is stopped. In drop-in mode it has no listener (ln is
+// nil): the capture listener serves every route, and this keeps the
+// route's probe loop.
 type routeListener struct {
 	route  atomic.Pointer[outboundRoute]
 	ln     *net.TCPListener
 	cancel context.CancelFunc // stops the probe loop
 }
 
-// bindRoute binds the outbound listener of r; nothing is served yet.
+// bindRoute binds the outbound listener of r; nothing is served yet. A
+// route with no listen address (drop-in mode) binds nothing.
 func bindRoute(r *outboundRoute) (*routeListener, error) {
+	if r.Listen == "" {
+		rl := &routeListener{}
+		rl.route.Store(r)
+		return rl, nil
+	}
 	ln, err := net.Listen("tcp", r.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("outbound listener for %s (channel %s): %w", r.Peer, r.Channel, err)
@@ -33,7 +41,11 @@ func bindRoute(r *outboundRoute) (*routeListener, error) {
 // serveRoute starts the accept loop (and, with probes on, the probe loop)
 // of a bound listener. The caller holds reloadMu.
 func (s *Sidecar) serveRoute(ctx context.Context, rl *routeListener, probes bool) {
-	s.wg.Go(func() { s.acceptLoop(ctx, rl.ln, rl) })
+	if rl.ln != nil {
+		s.wg.Go(func() {
+			s.acceptLoop(ctx, rl.ln, func(c *net.TCPConn) { s.admitConn(ctx, c, rl.route.Load()) })
+		})
+	}
 	s.serveProbe(ctx, rl, probes)
 	r := rl.route.Load()
 	s.listeners[pairKey{r.Peer, r.Channel}] = rl
@@ -50,7 +62,9 @@ func (s *Sidecar) serveProbe(ctx context.Context, rl *routeListener, probes bool
 
 // stop closes the listener and ends its loops.
 func (rl *routeListener) stop() {
-	rl.ln.Close()
+	if rl.ln != nil {
+		rl.ln.Close()
+	}
 	if rl.cancel != nil {
 		rl.cancel()
 	}
@@ -87,7 +101,7 @@ func (s *Sidecar) bindNewRoutes(g *generation) (map[pairKey]*routeListener, erro
 		rl, err := bindRoute(r)
 		if err != nil {
 			for _, b := range bound {
-				b.ln.Close()
+				b.stop()
 			}
 			return nil, err
 		}

@@ -58,6 +58,7 @@ type Sidecar struct {
 	serveCtx  context.Context            // Run's serving context; nil before Run and after it stopped
 	listeners map[pairKey]*routeListener // bound outbound listeners
 	certWatch *certWatch                 // the running certificate watch, nil if none
+	dropIn    *dropIn                    // drop-in mode's rules and capture listener; nil in loopback mode
 }
 
 // New loads every channel's key material and prepares the sidecar for
@@ -147,10 +148,20 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if err := s.serveDropIn(serveCtx, g.plan); err != nil {
+		inbound.Close()
+		if admin != nil {
+			admin.Close()
+		}
+		s.stopRoutes()
+		return err
+	}
 	if admin != nil {
 		s.wg.Go(func() { s.serveAdmin(serveCtx, admin) })
 	}
-	s.wg.Go(func() { s.acceptLoop(serveCtx, inbound, nil) })
+	s.wg.Go(func() {
+		s.acceptLoop(serveCtx, inbound, func(c *net.TCPConn) { s.admitConn(serveCtx, c, nil) })
+	})
 	s.wg.Go(func() { s.housekeeping(serveCtx) })
 	s.startACME(serveCtx)
 	s.serving.Store(true)
@@ -160,6 +171,9 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.serving.Store(false)
 	inbound.Close()
+	if s.dropIn != nil {
+		s.dropIn.ln.Close() // the rules stay: fail closed (package capture)
+	}
 	s.stopRoutes()
 	s.drain()
 	stopServing()
@@ -213,9 +227,9 @@ func (s *Sidecar) drain() {
 }
 
 // acceptLoop accepts connections until the listener is closed, backing off
-// on temporary errors such as EMFILE (5 ms doubling to 1 s, as net/http).
-// rl is the outbound listener's route, nil for the inbound listener.
-func (s *Sidecar) acceptLoop(ctx context.Context, ln *net.TCPListener, rl *routeListener) {
+// on temporary errors such as EMFILE (5 ms doubling to 1 s, as net/http),
+// and hands each to serve.
+func (s *Sidecar) acceptLoop(ctx context.Context, ln *net.TCPListener, serve func(*net.TCPConn)) {
 	var delay time.Duration
 	for {
 		c, err := ln.AcceptTCP()
@@ -233,11 +247,7 @@ func (s *Sidecar) acceptLoop(ctx context.Context, ln *net.TCPListener, rl *route
 			continue
 		}
 		delay = 0
-		var route *outboundRoute
-		if rl != nil {
-			route = rl.route.Load()
-		}
-		s.admitConn(ctx, c, route)
+		serve(c)
 	}
 }
 

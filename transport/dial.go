@@ -27,6 +27,10 @@ type LinkOptions struct {
 	// tolerated before the link is cut (keepalive and TCP_USER_TIMEOUT);
 	// zero means 30s.
 	PeerTimeout time.Duration
+	// Mark, when not zero, is set on every socket the Dialer opens
+	// (SO_MARK, Linux): in drop-in mode the capture rules skip it, so
+	// nothing the sidecar dials is captured again.
+	Mark uint32
 }
 
 // Defaults of LinkOptions, which the cluster file's dial_timeout,
@@ -44,7 +48,18 @@ func (o LinkOptions) WithDefaults() LinkOptions {
 		DialTimeout:      orDefault(o.DialTimeout, DefaultDialTimeout),
 		HandshakeTimeout: orDefault(o.HandshakeTimeout, DefaultHandshakeTimeout),
 		PeerTimeout:      orDefault(o.PeerTimeout, DefaultPeerTimeout),
+		Mark:             o.Mark,
 	}
+}
+
+// netDialer is the TCP dialer of a link or probe: the dial timeout, and
+// the mark when one is set.
+func (o LinkOptions) netDialer() *net.Dialer {
+	d := &net.Dialer{Timeout: o.dialTimeout()}
+	if o.Mark != 0 {
+		d.Control = markControl(o.Mark)
+	}
+	return d
 }
 
 func (o LinkOptions) dialTimeout() time.Duration      { return o.WithDefaults().DialTimeout }
@@ -91,8 +106,7 @@ func NewDialer(p *Policy, from string, peer Peer, opts LinkOptions) *Dialer {
 // there was one.
 // ctx bounds only the setup, not the link's lifetime.
 func (d *Dialer) Dial(ctx context.Context) (*Link, error) {
-	nd := net.Dialer{Timeout: d.opts.dialTimeout()}
-	c, err := nd.DialContext(ctx, "tcp", d.peer.Address)
+	c, err := d.opts.netDialer().DialContext(ctx, "tcp", d.peer.Address)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s at %s: %w", d.peer.Name, d.peer.Address, err)
 	}
@@ -167,8 +181,7 @@ func explainHandshakeError(err error, rc *ReplayConn) error {
 // (nil under DISABLED).
 func (d *Dialer) Probe(ctx context.Context) (time.Duration, *x509.Certificate, error) {
 	start := time.Now()
-	nd := net.Dialer{Timeout: d.opts.dialTimeout()}
-	c, err := nd.DialContext(ctx, "tcp", d.peer.Address)
+	c, err := d.opts.netDialer().DialContext(ctx, "tcp", d.peer.Address)
 	if err != nil {
 		return 0, nil, fmt.Errorf("dial %s at %s: %w", d.peer.Name, d.peer.Address, err)
 	}

@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,4 +27,20 @@ func SetUserTimeout(c *net.TCPConn, d time.Duration) error {
 		return fmt.Errorf("set TCP_USER_TIMEOUT: %w", serr)
 	}
 	return nil
+}
+
+// markControl sets SO_MARK to mark on a socket before it connects.
+func markControl(mark uint32) func(network, address string, rc syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("set SO_MARK %#x: %w (needs CAP_NET_ADMIN)", mark, serr)
+		}
+		return nil
+	}
 }

@@ -146,3 +146,23 @@ func (r *Rules) Text() string {
 func (r *Rules) Listen() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(r.Port)))
 }
+
+// capNetAdmin is CAP_NET_ADMIN's bit in the capability sets.
+const capNetAdmin = 12
+
+// HasNetAdmin reports whether this process holds CAP_NET_ADMIN (in its
+// effective set, as /proc/self/status says): what installing the rules,
+// and marking the sidecar's sockets, needs.
+func HasNetAdmin() bool {
+	status, err := readStatus()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<capNetAdmin) != 0
+		}
+	}
+	return false
+}

@@ -12,3 +12,5 @@ func Install(*Rules) error { return ErrUnsupported }
 
 // OriginalDst fails: SO_ORIGINAL_DST is Linux's.
 func OriginalDst(*net.TCPConn) (netip.AddrPort, error) { return netip.AddrPort{}, ErrUnsupported }
+
+func readStatus() (string, error) { return "", ErrUnsupported }

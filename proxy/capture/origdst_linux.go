@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,4 +32,9 @@ func OriginalDst(c *net.TCPConn) (netip.AddrPort, error) {
 	raw := mreq.Multiaddr
 	port := binary.BigEndian.Uint16(raw[2:4])
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(raw[4:8])), port), nil
+}
+
+func readStatus() (string, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	return string(b), err
 }

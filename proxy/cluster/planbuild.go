@@ -358,4 +358,5 @@ func fillCapture(p *Plan, me member, members []member, raw *fileConfig) {
 		}
 	}
 	p.Capture = c
+	p.Link.Mark = c.Mark
 }
