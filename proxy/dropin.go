@@ -32,11 +32,15 @@ func captureRules(ctx context.Context, c *cluster.CapturePlan) (*capture.Rules, 
 		return nil, err
 	}
 	if c.Rules == cluster.CaptureRulesManaged {
-		if err := capture.Install(rules); err != nil {
-			return nil, err
-		}
+		return rules, capture.Install(rules)
 	}
-	return rules, nil
+	// capture_rules: external: someone else installs them; serving without
+	// them would let the member talk plaintext, so their absence is fatal.
+	present, err := capture.Present()
+	if err == nil && !present {
+		err = fmt.Errorf("capture: capture_rules is external, but nftables table inet %s is not installed in this network namespace (install what `groupwire check` prints first)", capture.Table)
+	}
+	return rules, err
 }
 
 // startDropIn, in drop-in mode, puts the capture rules in force and binds

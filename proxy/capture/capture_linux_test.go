@@ -25,8 +25,9 @@ const inNamespace = "GROUPWIRE_CAPTURE_NETNS"
 // own (the test binary runs itself there) and checks them with real
 // connections: a target is redirected to the capture listener and its
 // original destination read back; a marked socket and a non-target address
-// pass untouched; a second Install replaces the first whole; the text
-// form is valid nft; and without CAP_NET_ADMIN Install says what it needs.
+// pass untouched; a second Install replaces the first whole; Present sees
+// the table; the text form is valid nft; and without CAP_NET_ADMIN Install
+// says what it needs.
 func TestCaptureInNamespace(t *testing.T) {
 	if os.Getenv(inNamespace) != "" {
 		captureChecks(t)
@@ -88,9 +89,15 @@ var (
 
 // captureChecks runs inside the namespace.
 func captureChecks(t *testing.T) {
+	if present, err := Present(); err != nil || present {
+		t.Fatalf("Present before any Install: %v, %v; want false", present, err)
+	}
 	rules := testRules(m2, m3)
 	if err := Install(rules); err != nil {
 		t.Fatal(err)
+	}
+	if present, err := Present(); err != nil || !present {
+		t.Fatalf("Present after Install: %v, %v; want true", present, err)
 	}
 	capture := listen(t, rules.Listen())
 	direct := map[string]net.Listener{}

@@ -14,3 +14,6 @@ func Install(*Rules) error { return ErrUnsupported }
 func OriginalDst(*net.TCPConn) (netip.AddrPort, error) { return netip.AddrPort{}, ErrUnsupported }
 
 func readStatus() (string, error) { return "", ErrUnsupported }
+
+// Present fails: the capture rules are Linux nftables.
+func Present() (bool, error) { return false, ErrUnsupported }

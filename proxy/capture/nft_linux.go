@@ -103,3 +103,23 @@ func ifname(n string) []byte {
 	copy(b, n)
 	return b
 }
+
+// Present reports whether groupwire's table is installed in this
+// process's network namespace: with capture_rules: external, the sidecar
+// checks that someone did install it before it serves.
+func Present() (bool, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return false, fmt.Errorf("capture: open nftables: %w", err)
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false, fmt.Errorf("capture: list nftables tables: %w", err)
+	}
+	for _, t := range tables {
+		if t.Name == Table {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,207 @@
+//go:build linux
+
+package netns
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupwire/groupwire/internal/testutil"
+)
+
+// dropInPeerPort is etcd's own default peer port, the same on every host:
+// drop-in mode asks no renumbering.
+const dropInPeerPort = "2380"
+
+// dropInClusterFile is the cluster file of an etcd group in drop-in mode:
+// every member at its host's name, etcd on its default peer port.
+func dropInClusterFile(members []string) string {
+	var b strings.Builder
+	b.WriteString("group: etcd-dropin\ncapture: transparent\ntls:\n  ssl_mode: VERIFY_IDENTITY\n")
+	b.WriteString("  ssl_ca: pki/ca.pem\n  ssl_cert: pki/${GROUPWIRE_MEMBER}.pem\n  ssl_key: pki/${GROUPWIRE_MEMBER}-key.pem\n  ssl_crl: pki/crl.pem\n")
+	b.WriteString("channels:\n  peer: {}\nmembers:\n")
+	for _, m := range members {
+		fmt.Fprintf(&b, "  %s: {address: \"%s:24900\", ports: {peer: %s}}\n", m, m, dropInPeerPort)
+	}
+	b.WriteString("dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 4s\nprobe_interval: 1s\nreload_interval: 1h\nadmin: \"127.0.0.1:9900\"\n")
+	return b.String()
+}
+
+// startEtcdAsInstalled runs member's etcd as a plain install would: peer
+// URL http://<its host's address>:2380, the other members at theirs.
+func (eg *etcdGroup) startEtcdAsInstalled(member string, cluster []string) {
+	eg.t.Helper()
+	var initial []string
+	for _, m := range cluster {
+		initial = append(initial, fmt.Sprintf("%s=http://%s:%s", m, eg.top.host(m).Addr, dropInPeerPort))
+	}
+	peer := fmt.Sprintf("http://%s:%s", eg.top.host(member).Addr, dropInPeerPort)
+	p := startNetnsProc(eg.t, eg.top.ip, eg.top.host(member).NS, "etcd "+member, eg.etcd,
+		"--name", member, "--data-dir", filepath.Join(eg.dir, member+".etcd"),
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
+		"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new", "--initial-cluster-token", "gw-etcd-dropin",
+		"--pre-vote=true", "--heartbeat-interval", "100", "--election-timeout", "1000", "--logger", "zap", "--log-level", "warn")
+	eg.etcds[member], eg.all = p, append(eg.all, p)
+}
+
+// TestEtcdDropIn runs a real three-member etcd cluster in drop-in mode:
+// each member and its sidecar share a namespace (a pod), etcd is set up
+// exactly as without groupwire (its host's address, port 2380 everywhere),
+// and the sidecars capture its peer traffic. A writer puts keys through e1
+// throughout. The bridge between the hosts must carry not one packet on
+// port 2380 for the whole run, while the link port carries the traffic; a
+// fourth host with no sidecar cannot reach any member's 2380; a SIGKILLed
+// sidecar leaves its member cut off (still no plaintext on the bridge),
+// and the member heals when the sidecar is back. Every acknowledged write
+// is read back from every member.
+func TestEtcdDropIn(t *testing.T) {
+	ipPath := netnsIPCommand(t)
+	etcd, etcdctl := etcdBinaries(t)
+	nft := nftCommand(t)
+	t.Parallel()
+	three := []string{"e1", "e2", "e3"}
+	hosts := append(three, "outsider")
+	eg := &etcdGroup{t: t, top: newNetnsTopology(t, ipPath, hosts), dir: t.TempDir(), bin: testutil.Groupwire(t),
+		etcd: etcd, etcdctl: etcdctl, sidecars: map[string]*netnsProc{}, etcds: map[string]*netnsProc{}}
+	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(eg.dir, "pki"), "--members", strings.Join(three, ",")); err != nil {
+		t.Fatalf("certs init: %v\n%s", err, out)
+	}
+	wire := watchBridge(t, eg.top, nft)
+	for _, m := range three {
+		eg.writeConfig(m, dropInClusterFile(three))
+		eg.startSidecar(m)
+		eg.waitFor(15*time.Second, m+"'s sidecar installs its rules and serves", func() (bool, string) {
+			return eg.logCount(m, `"message":"sidecar running"`) > 0, "not running yet"
+		})
+	}
+	for _, m := range three {
+		eg.startEtcdAsInstalled(m, three)
+	}
+	for _, m := range three {
+		eg.readable(m)
+	}
+	eg.leadFrom("e1", three)
+	w := startEtcdWriter(eg, "e1")
+	w.during("drop-in formation")
+	w.progress(10, "once formed")
+	wire.noPlaintext("the cluster formed")
+	dropInOutsiderRefused(t, eg, three)
+
+	w.during("e2's sidecar killed")
+	eg.sidecars["e2"].stop() // SIGKILL: the rules stay, fail closed
+	w.progress(10, "with e2's sidecar down")
+	dropInCutOff(t, eg, "e2", "e1")
+	wire.noPlaintext("e2's sidecar was killed")
+	eg.startSidecar("e2")
+	eg.readable("e2")
+	eg.leadFrom("e1", three)
+	w.progress(10, "after e2's sidecar came back")
+	w.finish()
+	wire.noPlaintext("the end")
+	etcdReadBack(t, eg, w, len(w.order))
+}
+
+// nftCommand returns the nft command, which the test uses to count what
+// crosses the bridge (the product itself never shells out to it).
+func nftCommand(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("nft")
+	if err != nil {
+		netnsUnavailable(t, "the drop-in test counts packets on the bridge with nft (Debian's nftables package)")
+	}
+	return p
+}
+
+// bridgeWatch counts, in the switch namespace, the TCP packets the bridge
+// forwards between the members' hosts to or from port 2380, and to or
+// from the link port. The outsider's own refused attempts on 2380 are
+// not member traffic and are left out.
+type bridgeWatch struct {
+	t       *testing.T
+	top     *netnsTopology
+	nft     string
+	counter *regexp.Regexp
+}
+
+// watchBridge installs the counters.
+func watchBridge(t *testing.T, top *netnsTopology, nft string) *bridgeWatch {
+	t.Helper()
+	members := "ether type ip ip saddr != " + top.host("outsider").Addr + " ip daddr != " + top.host("outsider").Addr
+	rules := `table bridge gwwatch {
+	chain watch {
+		type filter hook forward priority 0; policy accept;
+		` + members + ` tcp dport ` + dropInPeerPort + ` counter comment "plain"
+		` + members + ` tcp sport ` + dropInPeerPort + ` counter comment "plain"
+		ether type ip tcp dport 24900 counter comment "link"
+		ether type ip tcp sport 24900 counter comment "link"
+	}
+}
+`
+	cmd := exec.Command(top.ip, "netns", "exec", top.sw, nft, "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bridge counters: %v\n%s", err, out)
+	}
+	return &bridgeWatch{t: t, top: top, nft: nft, counter: regexp.MustCompile(`counter packets (\d+) bytes \d+ comment "(\w+)"`)}
+}
+
+// counts returns the packets counted per comment.
+func (b *bridgeWatch) counts() map[string]int {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, b.top.ip, "netns", "exec", b.top.sw, b.nft, "list", "table", "bridge", "gwwatch").CombinedOutput()
+	if err != nil {
+		b.t.Fatalf("read bridge counters: %v\n%s", err, out)
+	}
+	got := map[string]int{}
+	for _, m := range b.counter.FindAllStringSubmatch(string(out), -1) {
+		n, _ := strconv.Atoi(m[1])
+		got[m[2]] += n
+	}
+	return got
+}
+
+// noPlaintext checks that no packet to or from port 2380 crossed the
+// bridge so far, and that the links did carry traffic.
+func (b *bridgeWatch) noPlaintext(when string) {
+	b.t.Helper()
+	c := b.counts()
+	if c["plain"] != 0 || c["link"] == 0 {
+		b.t.Fatalf("by %s the bridge carried %d packets on port %s (want none) and %d on the link port (want some)", when, c["plain"], dropInPeerPort, c["link"])
+	}
+	b.t.Logf("by %s: %d packets on the link port, none on %s", when, c["link"], dropInPeerPort)
+}
+
+// dropInOutsiderRefused: a host with no sidecar reaches no member's etcd
+// peer port (the members' rules refuse it), while their link ports answer.
+func dropInOutsiderRefused(t *testing.T, eg *etcdGroup, members []string) {
+	t.Helper()
+	for _, m := range members {
+		addr := eg.top.host(m).Addr
+		if err := eg.shell("outsider", fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", addr, dropInPeerPort)); err == nil {
+			t.Fatalf("a host without groupwire reached %s's etcd at %s:%s", m, addr, dropInPeerPort)
+		}
+		if err := eg.shell("outsider", fmt.Sprintf("exec 3<>/dev/tcp/%s/24900", addr)); err != nil {
+			t.Fatalf("%s's link port at %s:24900 does not answer: %v (the refusal above would prove nothing)", m, addr, err)
+		}
+	}
+}
+
+// dropInCutOff: with member's sidecar down, its etcd cannot reach a peer
+// (from's address, port 2380): its connection is refused on its own host.
+func dropInCutOff(t *testing.T, eg *etcdGroup, member, peer string) {
+	t.Helper()
+	addr := eg.top.host(peer).Addr
+	if err := eg.shell(member, fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", addr, dropInPeerPort)); err == nil {
+		t.Fatalf("with its sidecar killed, %s still reached %s's etcd at %s:%s", member, peer, addr, dropInPeerPort)
+	}
+}
