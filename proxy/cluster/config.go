@@ -96,10 +96,10 @@ type fileConfig struct {
 	CaptureRules string `yaml:"capture_rules"`
 	// CapturePort is the capture listener's port on 127.0.0.1, where the
 	// rules redirect captured connections (default 24901).
-	CapturePort int `yaml:"capture_port"`
-	ProbeInterval    *duration                `yaml:"probe_interval"`
-	DrainTimeout     *duration                `yaml:"drain_timeout"`
-	Limits           *limitsConfig            `yaml:"limits"`
+	CapturePort   int           `yaml:"capture_port"`
+	ProbeInterval *duration     `yaml:"probe_interval"`
+	DrainTimeout  *duration     `yaml:"drain_timeout"`
+	Limits        *limitsConfig `yaml:"limits"`
 	// AllowedUIDs, when set, lets only local processes of these users use
 	// the outbound (loopback) listeners; unset lets any local process.
 	AllowedUIDs []int `yaml:"allowed_uids"`
