@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/groupwire/groupwire/proxy/capture"
 	"github.com/groupwire/groupwire/proxy/relay"
 	"github.com/groupwire/groupwire/transport"
 )
@@ -61,7 +62,7 @@ func (s *Sidecar) serveInbound(ctx context.Context, raw *net.TCPConn, handshake 
 		if releaseLink, ok = s.admit.link(h.From, h.Channel); !ok {
 			return &limitError{limit: "max_links_per_peer", value: g.plan.Limits.Value("max_links_per_peer"), peer: h.From, channel: h.Channel}
 		}
-		c, err := connectMember(ctx, g, h.Channel)
+		c, err := connectMember(ctx, g, h.Channel, raw.RemoteAddr())
 		member = c
 		return err
 	})
@@ -104,10 +105,15 @@ func (e *limitError) Error() string {
 }
 
 // connectMember dials this member's service for channel, as generation g
-// says.
-func connectMember(ctx context.Context, g *generation, channel string) (*net.TCPConn, error) {
+// says. In drop-in mode it dials from the address of the peer whose link
+// it delivers (IP_TRANSPARENT; package capture routes the replies back), so
+// the member sees its peer's real address.
+func connectMember(ctx context.Context, g *generation, channel string, peer net.Addr) (*net.TCPConn, error) {
 	target := g.delivery[channel]
 	d := net.Dialer{Timeout: g.plan.Link.DialTimeout, KeepAlive: -1} // setMemberSocketOptions sets it
+	if pa, ok := peer.(*net.TCPAddr); ok && g.plan.Capture != nil {
+		d.LocalAddr, d.Control = &net.TCPAddr{IP: pa.IP}, capture.Transparent
+	}
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		return nil, fmt.Errorf("member %s's service for channel %s at %s is not reachable: %v", g.plan.Member, channel, target, err)

@@ -5,6 +5,8 @@ package netns
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,8 +19,12 @@ import (
 )
 
 // dropInPeerPort is etcd's own default peer port, the same on every host:
-// drop-in mode asks no renumbering.
-const dropInPeerPort = "2380"
+// drop-in mode asks no renumbering. dropInWhoamiPort is a second channel's,
+// where a tiny member tells each connection its source address.
+const (
+	dropInPeerPort   = "2380"
+	dropInWhoamiPort = "7000"
+)
 
 // dropInClusterFile is the cluster file of an etcd group in drop-in mode:
 // every member at its host's name, etcd on its default peer port.
@@ -26,9 +32,9 @@ func dropInClusterFile(members []string) string {
 	var b strings.Builder
 	b.WriteString("group: etcd-dropin\ncapture: transparent\ntls:\n  ssl_mode: VERIFY_IDENTITY\n")
 	b.WriteString("  ssl_ca: pki/ca.pem\n  ssl_cert: pki/${GROUPWIRE_MEMBER}.pem\n  ssl_key: pki/${GROUPWIRE_MEMBER}-key.pem\n  ssl_crl: pki/crl.pem\n")
-	b.WriteString("channels:\n  peer: {}\nmembers:\n")
+	b.WriteString("channels:\n  peer: {}\n  whoami: {}\nmembers:\n")
 	for _, m := range members {
-		fmt.Fprintf(&b, "  %s: {address: \"%s:24900\", ports: {peer: %s}}\n", m, m, dropInPeerPort)
+		fmt.Fprintf(&b, "  %s: {address: \"%s:24900\", ports: {peer: %s, whoami: %s}}\n", m, m, dropInPeerPort, dropInWhoamiPort)
 	}
 	b.WriteString("dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 4s\nprobe_interval: 1s\nreload_interval: 1h\nadmin: \"127.0.0.1:9900\"\n")
 	return b.String()
@@ -94,6 +100,7 @@ func TestEtcdDropIn(t *testing.T) {
 	w.progress(10, "once formed")
 	wire.noPlaintext("the cluster formed")
 	dropInOutsiderRefused(t, eg, three)
+	dropInKeepsSource(t, eg, "e1", "e2")
 
 	w.during("e2's sidecar killed")
 	eg.sidecars["e2"].stop() // SIGKILL: the rules stay, fail closed
@@ -204,4 +211,19 @@ func dropInCutOff(t *testing.T, eg *etcdGroup, member, peer string) {
 	if err := eg.shell(member, fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", addr, dropInPeerPort)); err == nil {
 		t.Fatalf("with its sidecar killed, %s still reached %s's etcd at %s:%s", member, peer, addr, dropInPeerPort)
 	}
+}
+
+// dropInKeepsSource: a connection from's member opens to to's address
+// reaches to's member from from's own address, as it would with no
+// sidecar (Galera and MySQL's allowlist read it).
+func dropInKeepsSource(t *testing.T, eg *etcdGroup, from, to string) {
+	t.Helper()
+	addr := eg.top.host(to).Addr
+	p := startNetnsProc(t, eg.top.ip, eg.top.host(to).NS, "whoami "+to, os.Args[0], "-whoami", net.JoinHostPort(addr, dropInWhoamiPort))
+	eg.all = append(eg.all, p)
+	want := "from " + eg.top.host(from).Addr
+	eg.waitFor(10*time.Second, to+"'s member sees "+from+"'s address", func() (bool, string) {
+		out, err := eg.shellOut(from, fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && head -n 1 <&3", addr, dropInWhoamiPort))
+		return out == want, fmt.Sprintf("%q (%v), want %q", out, err, want)
+	})
 }

@@ -130,6 +130,15 @@ func (eg *etcdGroup) shell(member, script string) error {
 	return exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, "bash", "-c", script).Run()
 }
 
+// shellOut runs a bash command inside member's host and returns its
+// output, trimmed.
+func (eg *etcdGroup) shellOut(member, script string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, "bash", "-c", script).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
 // waitFor polls cond until it holds, failing the test after limit with
 // its last explanation and every process's output.
 func (eg *etcdGroup) waitFor(limit time.Duration, what string, cond func() (bool, string)) {

@@ -13,8 +13,16 @@
 // no moment without rules. Rules.Text prints the same rules in nft syntax,
 // for operators who install them themselves (capture_rules: external).
 //
-// The rules are made over netlink with github.com/google/nftables; nothing
-// shells out. They are Linux's: elsewhere Install and OriginalDst fail.
+// Delivery keeps the dialling peer's address: the sidecar connects to its
+// member from the peer's IP (IP_TRANSPARENT, see Transparent). The member's
+// replies to that IP would leave by the host's interface, so a route chain
+// marks them (ReplyMark) and a policy rule sends marked packets to a table
+// whose one route is local: they come back to the sidecar's socket, as in
+// a TPROXY setup.
+//
+// The rules are made over netlink with github.com/google/nftables and
+// github.com/vishvananda/netlink; nothing shells out. They are Linux's:
+// elsewhere Install and OriginalDst fail.
 package capture
 
 import (
@@ -42,6 +50,14 @@ type Target struct {
 	Member, Channel string
 	Addr            netip.AddrPort
 }
+
+// ReplyMark marks the member's replies to a peer's address on its channel
+// ports, and ReplyTable is the routing table that delivers them locally,
+// back to the sidecar's transparent socket.
+const (
+	ReplyMark  uint32 = 0x4758
+	ReplyTable        = 0x4758
+)
 
 // Rules are a capture plan with every peer's address resolved: what
 // Install puts in force and Text prints.
@@ -138,8 +154,27 @@ func (r *Rules) Text() string {
 	for _, p := range r.Guarded {
 		fmt.Fprintf(&b, "\t\ttcp dport %d reject with tcp reset\n", p)
 	}
+	fmt.Fprintf(&b, "\t}\n\tchain reply_route {\n\t\ttype route hook output priority -150; policy accept;\n")
+	for _, a := range r.PeerAddrs() {
+		for _, p := range r.Guarded {
+			fmt.Fprintf(&b, "\t\tip daddr %s tcp sport %d meta mark set %#x\n", a, p, ReplyMark)
+		}
+	}
 	fmt.Fprintf(&b, "\t}\n}\n")
+	fmt.Fprintf(&b, "# and the policy route for the marked replies (iproute2):\n")
+	fmt.Fprintf(&b, "#   ip rule add fwmark %#x lookup %d\n#   ip route add local 0.0.0.0/0 dev lo table %d\n", ReplyMark, ReplyTable, ReplyTable)
 	return b.String()
+}
+
+// PeerAddrs are the peers' distinct IPs, sorted: the sources the sidecar
+// delivers from, and so the destinations of the member's replies.
+func (r *Rules) PeerAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, t := range r.Targets {
+		out = append(out, t.Addr.Addr())
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
 }
 
 // Listen is the capture listener's address.

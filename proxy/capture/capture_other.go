@@ -5,6 +5,7 @@ package capture
 import (
 	"net"
 	"net/netip"
+	"syscall"
 )
 
 // Install fails: the capture rules are Linux nftables.
@@ -17,3 +18,6 @@ func readStatus() (string, error) { return "", ErrUnsupported }
 
 // Present fails: the capture rules are Linux nftables.
 func Present() (bool, error) { return false, ErrUnsupported }
+
+// Transparent fails: IP_TRANSPARENT is Linux's.
+func Transparent(string, string, syscall.RawConn) error { return ErrUnsupported }

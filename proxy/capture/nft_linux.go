@@ -25,13 +25,35 @@ func Install(r *Rules) error {
 	c.AddTable(t)
 	r.addCapture(c, t)
 	r.addGuard(c, t)
+	r.addReplyRoute(c, t)
 	if err := c.Flush(); err != nil {
 		if errors.Is(err, unix.EPERM) {
 			return fmt.Errorf("capture: install nftables table inet %s: %w (capture: transparent needs CAP_NET_ADMIN in the member's network namespace; with capture_rules: external, install the rules `groupwire check` prints)", Table, err)
 		}
 		return fmt.Errorf("capture: install nftables table inet %s: %w", Table, err)
 	}
-	return nil
+	return installReplyRoute()
+}
+
+// addReplyRoute adds the route chain that marks the member's replies to a
+// peer's address from a channel port, so that the policy route brings
+// them back to the sidecar's transparent socket.
+func (r *Rules) addReplyRoute(c *nftables.Conn, t *nftables.Table) {
+	accept := nftables.ChainPolicyAccept
+	ch := c.AddChain(&nftables.Chain{Name: "reply_route", Table: t, Type: nftables.ChainTypeRoute,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityMangle, Policy: &accept})
+	for _, a := range r.PeerAddrs() {
+		ip := a.As4()
+		for _, p := range r.Guarded {
+			exprs := append(ipv4TCP(), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip[:]},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(p)},
+				&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(ReplyMark)},
+				&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+		}
+	}
 }
 
 // addCapture adds the output chain: the sidecar's own sockets pass, every
