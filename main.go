@@ -48,6 +48,7 @@ const usage = `groupwire: a TLS sidecar for replicated groups
 Usage:
   groupwire run     --config FILE --member NAME   run one member's sidecar
   groupwire check   --config FILE [--member NAME] validate a cluster file and print the plan
+  groupwire capture --config FILE --member NAME   install a drop-in member's capture rules and exit (an init step)
   groupwire status  --admin ADDR | --config FILE --member NAME
                                                   the health of every pair of one member; exit 1 if one is down
   groupwire certs   init|issue|revoke|crl|bundle  a development CA, member certificates, CA bundles
@@ -75,8 +76,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runStatus(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
+	case "capture":
+		return runCapture(ctx, rest, stdout, stderr)
 	case "member": // hidden: a stand-in database member for deploy/ examples
 		return runMember(ctx, rest, stdout, stderr)
+	case "pause": // hidden: holds a network namespace for deploy/compose
+		return runPause(ctx)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "groupwire", version)
 		return nil

@@ -4,8 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,9 +27,11 @@ type composeService struct {
 	Environment map[string]string `yaml:"environment"`
 	Volumes     []string          `yaml:"volumes"`
 	Profiles    []string          `yaml:"profiles"`
-	DependsOn   []string          `yaml:"depends_on"`
+	DependsOn   any               `yaml:"depends_on"` // a list, or a map with conditions
 	ReadOnly    bool              `yaml:"read_only"`
 	CapDrop     []string          `yaml:"cap_drop"`
+	CapAdd      []string          `yaml:"cap_add"`
+	User        string            `yaml:"user"`
 }
 
 // memberCommand is a parsed `groupwire member` command line.
@@ -52,12 +56,20 @@ func parseMemberCommand(args []string) (memberCommand, error) {
 }
 
 // wantPings is the --ping value that reaches every peer of plan's channel
-// through the sidecar: NAME=ADDR for each outbound route, sorted.
+// through the sidecar, sorted: NAME=ADDR for each outbound listener in
+// loopback mode, for each captured address in drop-in mode.
 func wantPings(plan *cluster.Plan, channel string) string {
 	var ts []string
 	for _, r := range plan.Outbound {
-		if r.Channel == channel {
+		if r.Channel == channel && r.Listen != "" {
 			ts = append(ts, r.Peer+"="+r.Listen)
+		}
+	}
+	if plan.Capture != nil {
+		for _, c := range plan.Capture.Targets {
+			if c.Channel == channel {
+				ts = append(ts, c.Member+"="+net.JoinHostPort(c.Host, strconv.Itoa(c.Port)))
+			}
 		}
 	}
 	slices.Sort(ts)
@@ -71,10 +83,12 @@ func sortedList(s string) string {
 }
 
 // TestComposeAgreesWithClusterFile checks docker-compose.yml against
-// cluster.yaml: a member service and a sidecar sharing its network
-// namespace per member; each member listens where its sidecar delivers
-// and pings every peer where its sidecar tunnels; certs init makes
-// certificates for exactly the group's members.
+// cluster.yaml, in drop-in mode: per member a namespace holder named after
+// it, and joining its namespace a capture init, the member (started only
+// once the capture init succeeded) and the sidecar; each member listens
+// where its sidecar delivers and pings every peer at the address its
+// sidecar captures; certs init makes certificates for exactly the group's
+// members.
 func TestComposeAgreesWithClusterFile(t *testing.T) {
 	data, err := os.ReadFile("compose/cluster.yaml")
 	if err != nil {
@@ -108,10 +122,17 @@ func TestComposeAgreesWithClusterFile(t *testing.T) {
 		}
 		channel := plan.Inbound[0].Channel
 
-		svc, ok := cf.Services[m]
+		if h := cf.Services[m]; !slices.Equal(h.Command, []string{"pause"}) {
+			t.Errorf("service %s (the namespace holder): command %q, want [pause]", m, h.Command)
+		}
+		checkCaptureInit(t, cf, i+1, m)
+		svc, ok := cf.Services[fmt.Sprintf("member-%d", i+1)]
 		if !ok {
-			t.Errorf("no service %s for member %s", m, m)
+			t.Errorf("no service member-%d for member %s", i+1, m)
 			continue
+		}
+		if svc.NetworkMode != "service:"+m || !startsAfterCapture(svc, i+1) {
+			t.Errorf("member-%d: network_mode %q, depends_on %v: want service:%s, after capture-%d completed", i+1, svc.NetworkMode, svc.DependsOn, m, i+1)
 		}
 		mc, err := parseMemberCommand(svc.Command)
 		if err != nil {
@@ -134,8 +155,8 @@ func TestComposeAgreesWithClusterFile(t *testing.T) {
 			t.Errorf("no service %s for member %s", sidecar, m)
 			continue
 		}
-		if sc.NetworkMode != "service:"+m {
-			t.Errorf("%s: network_mode %q, want service:%s", sidecar, sc.NetworkMode, m)
+		if sc.NetworkMode != "service:"+m || !startsAfterCapture(sc, i+1) {
+			t.Errorf("%s: network_mode %q, depends_on %v: want service:%s, after capture-%d completed", sidecar, sc.NetworkMode, sc.DependsOn, m, i+1)
 		}
 		if sc.Environment["GROUPWIRE_MEMBER"] != m {
 			t.Errorf("%s: GROUPWIRE_MEMBER %q, want %q", sidecar, sc.Environment["GROUPWIRE_MEMBER"], m)
@@ -151,8 +172,34 @@ func TestComposeAgreesWithClusterFile(t *testing.T) {
 		if !sc.ReadOnly || !slices.Contains(sc.CapDrop, "ALL") {
 			t.Errorf("%s: want read_only and cap_drop ALL", sidecar)
 		}
+		if plan.Capture != nil && (!slices.Equal(sc.CapAdd, []string{"NET_ADMIN"}) || sc.User != "0:0") {
+			t.Errorf("%s: drop-in mode needs cap_add [NET_ADMIN] and user 0:0 (root's effective set), got %q and %q", sidecar, sc.CapAdd, sc.User)
+		}
 	}
-	if n := len(cfg.Members()); len(cf.Services) != 2*n+1 {
-		t.Errorf("%d services, want %d (certs, and a member and a sidecar per member)", len(cf.Services), 2*n+1)
+	if n := len(cfg.Members()); len(cf.Services) != 4*n+1 {
+		t.Errorf("%d services, want %d (certs, and a holder, a capture init, a member and a sidecar per member)", len(cf.Services), 4*n+1)
 	}
+}
+
+// checkCaptureInit checks capture-N: it installs member's rules in its
+// namespace, with CAP_NET_ADMIN and nothing else.
+func checkCaptureInit(t *testing.T, cf composeFile, n int, member string) {
+	t.Helper()
+	name := fmt.Sprintf("capture-%d", n)
+	c, ok := cf.Services[name]
+	switch {
+	case !ok:
+		t.Errorf("no service %s", name)
+	case !slices.Equal(c.Command, []string{"capture", "--config", "/etc/groupwire/cluster.yaml"}) || c.Environment["GROUPWIRE_MEMBER"] != member:
+		t.Errorf("%s: command %q, GROUPWIRE_MEMBER %q: want capture --config /etc/groupwire/cluster.yaml for %s", name, c.Command, c.Environment["GROUPWIRE_MEMBER"], member)
+	case c.NetworkMode != "service:"+member || !slices.Equal(c.CapAdd, []string{"NET_ADMIN"}) || !slices.Contains(c.CapDrop, "ALL"):
+		t.Errorf("%s: network_mode %q, cap_add %q, cap_drop %q: want service:%s, NET_ADMIN only", name, c.NetworkMode, c.CapAdd, c.CapDrop, member)
+	}
+}
+
+// startsAfterCapture reports whether s waits for capture-N to complete.
+func startsAfterCapture(s composeService, n int) bool {
+	deps, _ := s.DependsOn.(map[string]any)
+	dep, _ := deps[fmt.Sprintf("capture-%d", n)].(map[string]any)
+	return dep["condition"] == "service_completed_successfully"
 }

@@ -19,20 +19,17 @@ type dropIn struct {
 	ln    *net.TCPListener
 }
 
-// resolveTimeout bounds the lookup of the peers' addresses for the rules.
-const resolveTimeout = 10 * time.Second
-
 // captureRules resolves c's targets and, when the sidecar manages the
 // rules, puts them in force.
 func captureRules(ctx context.Context, c *cluster.CapturePlan) (*capture.Rules, error) {
-	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	if c.Rules == cluster.CaptureRulesManaged {
+		return capture.Apply(ctx, c, net.DefaultResolver)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rules, err := capture.Resolve(ctx, c, net.DefaultResolver)
+	rules, err := capture.Resolve(rctx, c, net.DefaultResolver)
 	if err != nil {
 		return nil, err
-	}
-	if c.Rules == cluster.CaptureRulesManaged {
-		return rules, capture.Install(rules)
 	}
 	// capture_rules: external: someone else installs them; serving without
 	// them would let the member talk plaintext, so their absence is fatal.

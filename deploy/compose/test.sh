@@ -82,11 +82,15 @@ cid() {
 	echo "${ids[$1]}"
 }
 
+# svc MEMBER: the service that runs member mysql-N (member-N); mysql-N
+# itself only holds the namespace.
+svc() { echo "member-${1#mysql-}"; }
+
 # member_log MEMBER FROM_LINE: the member's ping lines after line FROM_LINE
-member_log() { docker logs "$(cid "$1")" 2>&1 | tail -n +$(($2 + 1)); }
+member_log() { docker logs "$(cid "$(svc "$1")")" 2>&1 | tail -n +$(($2 + 1)); }
 
 # mark MEMBER: the member's log length now
-mark() { docker logs "$(cid "$1")" 2>&1 | wc -l; }
+mark() { docker logs "$(cid "$(svc "$1")")" 2>&1 | wc -l; }
 
 # count MEMBER FROM_LINE PEER RESULT: pings from MEMBER to PEER with RESULT after FROM_LINE
 count() {
@@ -115,7 +119,7 @@ dc run --rm certs >/dev/null 2>&1 || fail "certs init in the compose volume fail
 
 log "starting the group"
 dc up -d >/dev/null 2>&1 || fail "docker compose up failed"
-for s in "${members[@]}" sidecar-1 sidecar-2 sidecar-3; do cid "$s" >/dev/null; done
+for s in member-1 member-2 member-3 sidecar-1 sidecar-2 sidecar-3; do cid "$s" >/dev/null; done
 
 all_pairs_ok() {
 	local m p

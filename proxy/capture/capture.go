@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/groupwire/groupwire/proxy/cluster"
 )
@@ -93,6 +94,21 @@ func Resolve(ctx context.Context, c *cluster.CapturePlan, r Resolver) (*Rules, e
 	}
 	return rules, rules.checkDistinct()
 }
+
+// Apply resolves c's targets and puts the rules in force: what a sidecar
+// that manages its rules, and `groupwire capture`, do.
+func Apply(ctx context.Context, c *cluster.CapturePlan, r Resolver) (*Rules, error) {
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	rules, err := Resolve(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	return rules, Install(rules)
+}
+
+// resolveTimeout bounds the lookup of the peers' addresses for the rules.
+const resolveTimeout = 10 * time.Second
 
 // lookup returns host's IPv4 addresses, sorted.
 func lookup(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
