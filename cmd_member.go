@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -148,8 +149,15 @@ func planTargets(plan *cluster.Plan, channel string) (string, []pingTarget, erro
 	}
 	var ts []pingTarget
 	for _, r := range plan.Outbound {
-		if r.Channel == channel {
+		if r.Channel == channel && r.Listen != "" {
 			ts = append(ts, pingTarget{Name: r.Peer, Addr: r.Listen})
+		}
+	}
+	if plan.Capture != nil { // drop-in mode: the peers at their own addresses
+		for _, c := range plan.Capture.Targets {
+			if c.Channel == channel {
+				ts = append(ts, pingTarget{Name: c.Member, Addr: net.JoinHostPort(c.Host, strconv.Itoa(c.Port))})
+			}
 		}
 	}
 	return listen, ts, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -145,5 +146,26 @@ func TestMemberUsage(t *testing.T) {
 		if !errors.As(err, &ue) {
 			t.Errorf("%q: want a usage error, got %v", args, err)
 		}
+	}
+}
+
+// TestMemberFromDropInConfig: in drop-in mode a member listens at its own
+// address and pings its peers at theirs, the same port everywhere.
+func TestMemberFromDropInConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	yaml := "group: g\ncapture: transparent\ntls: {ssl_mode: DISABLED}\nchannels: {group: {}}\nmembers:\n" +
+		"  db-1: {address: \"db-1.svc:24900\", ports: {group: 33061}}\n" +
+		"  db-2: {address: \"db-2.svc:24900\", ports: {group: 33061}}\n" +
+		"  db-3: {address: \"db-3.svc:24900\", ports: {group: 33061}}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listen, targets, err := memberFromConfig(file, "db-2", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []pingTarget{{"db-1", "db-1.svc:33061"}, {"db-3", "db-3.svc:33061"}}
+	if listen != "db-2.svc:33061" || !slices.Equal(targets, want) {
+		t.Errorf("listen %s, targets %v; want db-2.svc:33061 and %v", listen, targets, want)
 	}
 }

@@ -26,7 +26,8 @@ func exampleClusterFiles(t *testing.T) []struct {
 		data          []byte
 	}{
 		{"compose/cluster.yaml", "/certs/", read("compose/cluster.yaml")},
-		{"kubernetes/configmap.yaml:cluster.yaml", "/certs/", []byte(kubeClusterFile(t))},
+		{"kubernetes/configmap.yaml:cluster.yaml", "/certs/", []byte(kubeClusterFile(t, "kubernetes"))},
+		{"kubernetes/dropin/configmap.yaml:cluster.yaml", "/certs/", []byte(kubeClusterFile(t, "kubernetes/dropin"))},
 		{"systemd/cluster.yaml", "/etc/groupwire/certs/", read("systemd/cluster.yaml")},
 	}
 }

@@ -59,8 +59,9 @@ type kubePodSpec struct {
 		RunAsUser    int  `yaml:"runAsUser"`
 		FSGroup      int  `yaml:"fsGroup"`
 	} `yaml:"securityContext"`
-	Containers []kubeContainer `yaml:"containers"`
-	Volumes    []kubeVolume    `yaml:"volumes"`
+	InitContainers []kubeContainer `yaml:"initContainers"`
+	Containers     []kubeContainer `yaml:"containers"`
+	Volumes        []kubeVolume    `yaml:"volumes"`
 }
 
 // kubeVolume is one pod volume: a ConfigMap or a Secret.
@@ -104,16 +105,24 @@ type kubeContainer struct {
 	SecurityContext struct {
 		AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 		ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
+		RunAsUser                *int  `yaml:"runAsUser"`
+		Capabilities             struct {
+			Add  []string `yaml:"add"`
+			Drop []string `yaml:"drop"`
+		} `yaml:"capabilities"`
 	} `yaml:"securityContext"`
 }
 
-// kubeClusterFile returns the cluster file held by the ConfigMap.
-func kubeClusterFile(t *testing.T) string {
+// kubeVariants are the manifest folders: loopback mode and drop-in mode.
+var kubeVariants = []string{"kubernetes", "kubernetes/dropin"}
+
+// kubeClusterFile returns the cluster file held by dir's ConfigMap.
+func kubeClusterFile(t *testing.T, dir string) string {
 	t.Helper()
-	cm := decodeOne[kubeConfigMap](t, "kubernetes/configmap.yaml")
+	cm := decodeOne[kubeConfigMap](t, dir+"/configmap.yaml")
 	s, ok := cm.Data["cluster.yaml"]
 	if cm.Kind != "ConfigMap" || !ok {
-		t.Fatalf("kubernetes/configmap.yaml: want a ConfigMap with data cluster.yaml, got kind %q, keys %v", cm.Kind, cm.Data)
+		t.Fatalf("%s/configmap.yaml: want a ConfigMap with data cluster.yaml, got kind %q, keys %v", dir, cm.Kind, cm.Data)
 	}
 	return s
 }
@@ -155,10 +164,16 @@ func (c kubeContainer) mount(volume string) (path string, ok bool) {
 // the certificates from a Secret mounted as a folder (no subPath, so
 // kubelet's ..data swaps are seen).
 func TestKubernetesManifestsAgree(t *testing.T) {
-	cm := decodeOne[kubeConfigMap](t, "kubernetes/configmap.yaml")
-	svc := decodeOne[kubeService](t, "kubernetes/service.yaml")
-	sts := decodeOne[kubeStatefulSet](t, "kubernetes/statefulset.yaml")
-	cfg, ps := plans(t, []byte(kubeClusterFile(t)), "kubernetes/cluster.yaml")
+	for _, dir := range kubeVariants {
+		t.Run(dir, func(t *testing.T) { kubeManifestsAgree(t, dir) })
+	}
+}
+
+func kubeManifestsAgree(t *testing.T, dir string) {
+	cm := decodeOne[kubeConfigMap](t, dir+"/configmap.yaml")
+	svc := decodeOne[kubeService](t, dir+"/service.yaml")
+	sts := decodeOne[kubeStatefulSet](t, dir+"/statefulset.yaml")
+	cfg, ps := plans(t, []byte(kubeClusterFile(t, dir)), dir+"/cluster.yaml")
 
 	if sts.Kind != "StatefulSet" || svc.Kind != "Service" {
 		t.Fatalf("kinds %q, %q: want StatefulSet, Service", sts.Kind, svc.Kind)
@@ -216,6 +231,31 @@ func TestKubernetesManifestsAgree(t *testing.T) {
 
 	checkContainers(t, sidecar, member)
 	checkVolumes(t, pod, cm.Metadata.Name)
+	if ps[members[0]].Capture != nil {
+		checkDropInPod(t, pod, sidecar)
+	} else if len(pod.InitContainers) != 0 || len(sidecar.SecurityContext.Capabilities.Add) != 0 {
+		t.Errorf("loopback mode needs no init container and no capability, got %d init containers and %q", len(pod.InitContainers), sidecar.SecurityContext.Capabilities.Add)
+	}
+}
+
+// checkDropInPod checks drop-in mode's pod: an init container installs the
+// rules before the member starts, and it and the sidecar hold
+// CAP_NET_ADMIN alone, as root; the member holds nothing.
+func checkDropInPod(t *testing.T, pod kubePodSpec, sidecar *kubeContainer) {
+	t.Helper()
+	if len(pod.InitContainers) != 1 || !slices.Equal(pod.InitContainers[0].Args, []string{"capture", "--config", "/etc/groupwire/cluster.yaml"}) {
+		t.Fatalf("drop-in mode: want one init container running capture --config /etc/groupwire/cluster.yaml, got %+v", pod.InitContainers)
+	}
+	capture := &pod.InitContainers[0]
+	if _, field, ok := capture.env("GROUPWIRE_MEMBER"); !ok || field != "metadata.name" {
+		t.Errorf("init container: GROUPWIRE_MEMBER must come from the pod name, got %q", field)
+	}
+	for _, c := range []*kubeContainer{capture, sidecar} {
+		sc := c.SecurityContext
+		if !slices.Equal(sc.Capabilities.Add, []string{"NET_ADMIN"}) || !slices.Equal(sc.Capabilities.Drop, []string{"ALL"}) || sc.RunAsUser == nil || *sc.RunAsUser != 0 {
+			t.Errorf("container %s: want CAP_NET_ADMIN alone (drop ALL, add NET_ADMIN) as root, got add %q drop %q user %v", c.Name, sc.Capabilities.Add, sc.Capabilities.Drop, sc.RunAsUser)
+		}
+	}
 }
 
 // checkContainers checks what the sidecar and the member container must
@@ -274,13 +314,15 @@ func checkVolumes(t *testing.T, pod kubePodSpec, configMap string) {
 // TestKustomizationListsEveryManifest: kustomization.yaml lists every
 // other manifest.
 func TestKustomizationListsEveryManifest(t *testing.T) {
-	k := decodeOne[struct {
-		Resources []string `yaml:"resources"`
-	}](t, "kubernetes/kustomization.yaml")
-	all, _ := filepath.Glob("kubernetes/*.yaml")
-	for _, f := range all {
-		if b := filepath.Base(f); b != "kustomization.yaml" && !slices.Contains(k.Resources, b) {
-			t.Errorf("kustomization.yaml does not list %s", b)
+	for _, dir := range kubeVariants {
+		k := decodeOne[struct {
+			Resources []string `yaml:"resources"`
+		}](t, dir+"/kustomization.yaml")
+		all, _ := filepath.Glob(dir + "/*.yaml")
+		for _, f := range all {
+			if b := filepath.Base(f); b != "kustomization.yaml" && !slices.Contains(k.Resources, b) {
+				t.Errorf("%s/kustomization.yaml does not list %s", dir, b)
+			}
 		}
 	}
 }
@@ -293,7 +335,7 @@ func TestMakeSecretFeedsTheSidecars(t *testing.T) {
 	if _, err := exec.LookPath("base64"); err != nil {
 		t.Skip("base64 not installed")
 	}
-	cluster := []byte(kubeClusterFile(t))
+	cluster := []byte(kubeClusterFile(t, "kubernetes"))
 	cfg, _ := plans(t, cluster, "kubernetes/cluster.yaml")
 	_, certsDir := withDevCerts(t, cluster, "/certs/", cfg.Members())
 
