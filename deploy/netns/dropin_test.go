@@ -111,6 +111,9 @@ func TestEtcdDropIn(t *testing.T) {
 	eg.readable("e2")
 	eg.leadFrom("e1", three)
 	w.progress(10, "after e2's sidecar came back")
+	w.during("e1's capture rules reloaded")
+	dropInReloadsRules(t, eg, nft, three)
+	w.progress(5, "after e1's rules were reloaded")
 	w.finish()
 	wire.noPlaintext("the end")
 	etcdReadBack(t, eg, w, len(w.order))
@@ -225,5 +228,31 @@ func dropInKeepsSource(t *testing.T, eg *etcdGroup, from, to string) {
 	eg.waitFor(10*time.Second, to+"'s member sees "+from+"'s address", func() (bool, string) {
 		out, err := eg.shellOut(from, fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && head -n 1 <&3", addr, dropInWhoamiPort))
 		return out == want, fmt.Sprintf("%q (%v), want %q", out, err, want)
+	})
+}
+
+// dropInReloadsRules: a cluster-file reload that adds a member puts its
+// address in the capture rules, and one that removes it takes it out; the
+// rules are read back from e1's namespace.
+func dropInReloadsRules(t *testing.T, eg *etcdGroup, nft string, members []string) {
+	t.Helper()
+	outsider := eg.top.host("outsider").Addr
+	rules := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, _ := exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host("e1").NS, nft, "list", "table", "inet", "groupwire").CombinedOutput()
+		return string(out)
+	}
+	grown := dropInClusterFile(members) + ""
+	grown = strings.Replace(grown, "members:\n", "members:\n  outsider: {address: \"outsider:24900\", ports: {peer: 2380, whoami: 7000}}\n", 1)
+	eg.reconfigure("e1", grown)
+	eg.waitFor(10*time.Second, "e1's rules to capture the new member's address", func() (bool, string) {
+		r := rules()
+		return strings.Contains(r, "ip daddr "+outsider+" tcp dport 2380"), r
+	})
+	eg.reconfigure("e1", dropInClusterFile(members))
+	eg.waitFor(10*time.Second, "e1's rules to drop the removed member's address", func() (bool, string) {
+		r := rules()
+		return !strings.Contains(r, outsider) && strings.Contains(r, "tcp dport 2380"), r
 	})
 }
