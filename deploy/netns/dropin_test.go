@@ -80,7 +80,7 @@ func TestEtcdDropIn(t *testing.T) {
 	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(eg.dir, "pki"), "--members", strings.Join(three, ",")); err != nil {
 		t.Fatalf("certs init: %v\n%s", err, out)
 	}
-	wire := watchBridge(t, eg.top, nft)
+	wire := watchBridge(t, eg.top, nft, []string{dropInPeerPort, dropInWhoamiPort}, "outsider")
 	for _, m := range three {
 		eg.writeConfig(m, dropInClusterFile(three))
 		eg.startSidecar(m)
@@ -131,36 +131,37 @@ func nftCommand(t *testing.T) string {
 }
 
 // bridgeWatch counts, in the switch namespace, the TCP packets the bridge
-// forwards between the members' hosts to or from port 2380, and to or
-// from the link port. The outsider's own refused attempts on 2380 are
-// not member traffic and are left out.
+// forwards between the members' hosts to or from the members' own ports,
+// and to or from the link port. A host that is not a member (its own
+// refused attempts are not member traffic) is left out.
 type bridgeWatch struct {
 	t       *testing.T
 	top     *netnsTopology
 	nft     string
+	ports   []string
 	counter *regexp.Regexp
 }
 
-// watchBridge installs the counters.
-func watchBridge(t *testing.T, top *netnsTopology, nft string) *bridgeWatch {
+// watchBridge installs the counters for ports; outsider, if not "", is a
+// host whose packets are not counted.
+func watchBridge(t *testing.T, top *netnsTopology, nft string, ports []string, outsider string) *bridgeWatch {
 	t.Helper()
-	members := "ether type ip ip saddr != " + top.host("outsider").Addr + " ip daddr != " + top.host("outsider").Addr
-	rules := `table bridge gwwatch {
-	chain watch {
-		type filter hook forward priority 0; policy accept;
-		` + members + ` tcp dport ` + dropInPeerPort + ` counter comment "plain"
-		` + members + ` tcp sport ` + dropInPeerPort + ` counter comment "plain"
-		ether type ip tcp dport 24900 counter comment "link"
-		ether type ip tcp sport 24900 counter comment "link"
+	members := "ether type ip"
+	if outsider != "" {
+		members += " ip saddr != " + top.host(outsider).Addr + " ip daddr != " + top.host(outsider).Addr
 	}
-}
-`
+	var b strings.Builder
+	b.WriteString("table bridge gwwatch {\n\tchain watch {\n\t\ttype filter hook forward priority 0; policy accept;\n")
+	for _, p := range ports {
+		fmt.Fprintf(&b, "\t\t%s tcp dport %s counter comment \"plain\"\n\t\t%s tcp sport %s counter comment \"plain\"\n", members, p, members, p)
+	}
+	b.WriteString("\t\tether type ip tcp dport 24900 counter comment \"link\"\n\t\tether type ip tcp sport 24900 counter comment \"link\"\n\t}\n}\n")
 	cmd := exec.Command(top.ip, "netns", "exec", top.sw, nft, "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
+	cmd.Stdin = strings.NewReader(b.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("bridge counters: %v\n%s", err, out)
+		t.Fatalf("bridge counters: %v\n%s\n%s", err, out, b.String())
 	}
-	return &bridgeWatch{t: t, top: top, nft: nft, counter: regexp.MustCompile(`counter packets (\d+) bytes \d+ comment "(\w+)"`)}
+	return &bridgeWatch{t: t, top: top, nft: nft, ports: ports, counter: regexp.MustCompile(`counter packets (\d+) bytes \d+ comment "(\w+)"`)}
 }
 
 // counts returns the packets counted per comment.
@@ -180,15 +181,15 @@ func (b *bridgeWatch) counts() map[string]int {
 	return got
 }
 
-// noPlaintext checks that no packet to or from port 2380 crossed the
-// bridge so far, and that the links did carry traffic.
+// noPlaintext checks that no packet to or from the members' own ports
+// crossed the bridge so far, and that the links did carry traffic.
 func (b *bridgeWatch) noPlaintext(when string) {
 	b.t.Helper()
 	c := b.counts()
 	if c["plain"] != 0 || c["link"] == 0 {
-		b.t.Fatalf("by %s the bridge carried %d packets on port %s (want none) and %d on the link port (want some)", when, c["plain"], dropInPeerPort, c["link"])
+		b.t.Fatalf("by %s the bridge carried %d packets on ports %v (want none) and %d on the link port (want some)", when, c["plain"], b.ports, c["link"])
 	}
-	b.t.Logf("by %s: %d packets on the link port, none on %s", when, c["link"], dropInPeerPort)
+	b.t.Logf("by %s: %d packets on the link port, none on %v", when, c["link"], b.ports)
 }
 
 // dropInOutsiderRefused: a host with no sidecar reaches no member's etcd
