@@ -140,7 +140,7 @@ func TestGaleraDropIn(t *testing.T) {
 		g.startSidecar(n, nodes)
 	}
 	for _, n := range nodes {
-		g.initNode(n, nodes)
+		g.initNode(n, g.myCnf(n, nodes))
 	}
 	g.start("g1", "--wsrep-new-cluster")
 	g.waitStatus("g1", "wsrep_ready", "ON")
@@ -170,11 +170,18 @@ func TestGaleraDropIn(t *testing.T) {
 	wire.noPlaintext("IST")
 }
 
-// startSidecar starts node's drop-in sidecar and waits until it serves.
+// startSidecar starts node's drop-in sidecar on the cluster file the
+// group's galeraClusterFile, and waits until it serves.
 func (g *galera) startSidecar(node string, nodes []string) {
 	g.t.Helper()
+	g.startSidecarWith(node, galeraClusterFile(nodes))
+}
+
+// startSidecarWith starts node's sidecar on the cluster file content.
+func (g *galera) startSidecarWith(node, content string) {
+	g.t.Helper()
 	file := filepath.Join(g.dir, node+".yaml")
-	if err := os.WriteFile(file, []byte(galeraClusterFile(nodes)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 		g.t.Fatal(err)
 	}
 	p := startNetnsProc(g.t, g.top.ip, g.top.host(node).NS, "sidecar "+node, testutil.Groupwire(g.t),
@@ -185,14 +192,14 @@ func (g *galera) startSidecar(node string, nodes []string) {
 	})
 }
 
-// initNode makes node's data folder and configuration.
-func (g *galera) initNode(node string, nodes []string) {
+// initNode makes node's data folder and writes its configuration cnf.
+func (g *galera) initNode(node, cnf string) {
 	g.t.Helper()
 	d := filepath.Join(g.dir, node)
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		g.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(d, "my.cnf"), []byte(g.myCnf(node, nodes)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d, "my.cnf"), []byte(cnf), 0o644); err != nil {
 		g.t.Fatal(err)
 	}
 	// The server runs as mysql, as packaged: rsync SST's daemon runs as the
@@ -332,4 +339,12 @@ func openPath(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// execCommand runs a command, bounded, and returns its combined output.
+func execCommand(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
 }
