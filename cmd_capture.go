@@ -39,7 +39,10 @@ func runCapture(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if plan.Capture == nil {
 		return fmt.Errorf("capture: %s does not set capture: transparent", *configPath)
 	}
-	rules, err := capture.Apply(ctx, plan.Capture, net.DefaultResolver)
+	rules, err := capture.Resolve(ctx, plan.Capture, net.DefaultResolver)
+	if err == nil {
+		err = capture.Install(rules) // whoever owns them: this is the install step
+	}
 	if err != nil {
 		return err
 	}

@@ -77,9 +77,7 @@ func printCaptureRules(w io.Writer, plan *cluster.Plan) int {
 	if plan.Capture == nil {
 		return 0
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rules, err := capture.Resolve(ctx, plan.Capture, net.DefaultResolver)
+	rules, err := capture.Resolve(context.Background(), plan.Capture, net.DefaultResolver)
 	if err != nil {
 		fmt.Fprintf(w, "  capture: %v\n", err)
 		return 1

@@ -6,7 +6,6 @@ import (
 	"net"
 	"reflect"
 	"sync/atomic"
-	"time"
 
 	"github.com/groupwire/groupwire/proxy/capture"
 	"github.com/groupwire/groupwire/proxy/cluster"
@@ -19,27 +18,6 @@ type dropIn struct {
 	ln    *net.TCPListener
 }
 
-// captureRules resolves c's targets and, when the sidecar manages the
-// rules, puts them in force.
-func captureRules(ctx context.Context, c *cluster.CapturePlan) (*capture.Rules, error) {
-	if c.Rules == cluster.CaptureRulesManaged {
-		return capture.Apply(ctx, c, net.DefaultResolver)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	rules, err := capture.Resolve(rctx, c, net.DefaultResolver)
-	if err != nil {
-		return nil, err
-	}
-	// capture_rules: external: someone else installs them; serving without
-	// them would let the member talk plaintext, so their absence is fatal.
-	present, err := capture.Present()
-	if err == nil && !present {
-		err = fmt.Errorf("capture: capture_rules is external, but nftables table inet %s is not installed in this network namespace (install what `groupwire check` prints first)", capture.Table)
-	}
-	return rules, err
-}
-
 // startDropIn, in drop-in mode, puts the capture rules in force and binds
 // the capture listener, before the sidecar reports ready. It returns nil
 // in loopback mode.
@@ -47,7 +25,7 @@ func (s *Sidecar) startDropIn(ctx context.Context, plan *cluster.Plan) (*dropIn,
 	if plan.Capture == nil {
 		return nil, nil
 	}
-	rules, err := captureRules(ctx, plan.Capture)
+	rules, err := capture.Enforce(ctx, plan.Capture, net.DefaultResolver)
 	if err != nil {
 		return nil, err
 	}
@@ -76,11 +54,7 @@ func (s *Sidecar) serveCaptured(ctx context.Context, d *dropIn, c *net.TCPConn) 
 		}
 	}
 	if route == nil {
-		remote := c.RemoteAddr().String()
-		_ = c.SetLinger(0)
-		c.Close()
-		s.metrics.outboundRefused.WithLabelValues("unmapped").Inc()
-		if s.logRate.allow("unmapped", remote, time.Now()) {
+		if remote, log := s.resetRefused(c, s.metrics.outboundRefused, "unmapped"); log {
 			s.log.Warn().Str("remote", remote).Err(err).Msg("captured connection refused: no route")
 		}
 		return
@@ -94,26 +68,10 @@ func (s *Sidecar) reloadDropIn(old, plan *cluster.Plan) error {
 	if s.dropIn == nil || reflect.DeepEqual(old.Capture, plan.Capture) {
 		return nil
 	}
-	rules, err := captureRules(context.Background(), plan.Capture)
+	rules, err := capture.Enforce(context.Background(), plan.Capture, net.DefaultResolver)
 	if err != nil {
 		return err
 	}
 	s.dropIn.rules.Store(rules)
-	return nil
-}
-
-// serveDropIn starts drop-in mode's capture, when the plan asks for it,
-// and its accept loop.
-func (s *Sidecar) serveDropIn(ctx context.Context, plan *cluster.Plan) error {
-	d, err := s.startDropIn(ctx, plan)
-	if err != nil || d == nil {
-		return err
-	}
-	s.reloadMu.Lock()
-	s.dropIn = d
-	s.reloadMu.Unlock()
-	s.wg.Go(func() {
-		s.acceptLoop(ctx, d.ln, func(c *net.TCPConn) { s.serveCaptured(ctx, d, c) })
-	})
 	return nil
 }

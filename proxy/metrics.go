@@ -44,7 +44,7 @@ func newMetrics(s *Sidecar) *metrics {
 		}, []string{"reason"}),
 		outboundRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_outbound_refused_total",
-			Help: "Connections from local processes closed before any link was dialed, by reason (limit, uid).",
+			Help: "Connections from local processes closed before any link was dialed, by reason (limit, uid, unmapped: a captured connection to no member's channel address).",
 		}, []string{"reason"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_links_cut_total",

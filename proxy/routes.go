@@ -70,15 +70,30 @@ func (rl *routeListener) stop() {
 	}
 }
 
-// startRoutes binds and serves every outbound listener of g and starts the
-// certificate watch, under reloadMu: from here on reloads may run. A
-// listener that cannot be bound is an error, and nothing stays bound.
+// startRoutes binds and serves every outbound listener of g (in drop-in
+// mode: puts the capture rules in force and serves the capture listener)
+// and starts the certificate watch, under reloadMu: from here on reloads
+// may run, and see it all. A listener that cannot be bound, or rules that
+// cannot be put in force, are an error, and nothing stays bound.
 func (s *Sidecar) startRoutes(ctx context.Context, g *generation) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	bound, err := s.bindNewRoutes(g) // none is bound yet: all of them
 	if err != nil {
 		return err
+	}
+	d, err := s.startDropIn(ctx, g.plan)
+	if err != nil {
+		for _, b := range bound {
+			b.stop()
+		}
+		return err
+	}
+	if d != nil {
+		s.dropIn = d
+		s.wg.Go(func() {
+			s.acceptLoop(ctx, d.ln, func(c *net.TCPConn) { s.serveCaptured(ctx, d, c) })
+		})
 	}
 	s.serveCtx = ctx
 	for _, k := range g.routeKeys() {
@@ -118,6 +133,10 @@ func (s *Sidecar) stopRoutes() {
 	for k, rl := range s.listeners {
 		rl.stop()
 		delete(s.listeners, k)
+	}
+	if s.dropIn != nil {
+		s.dropIn.ln.Close() // the rules stay: fail closed (package capture)
+		s.dropIn = nil
 	}
 	s.certWatch.stop()
 	s.certWatch = nil

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/groupwire/groupwire/certs"
@@ -148,14 +149,6 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	if err := s.serveDropIn(serveCtx, g.plan); err != nil {
-		inbound.Close()
-		if admin != nil {
-			admin.Close()
-		}
-		s.stopRoutes()
-		return err
-	}
 	if admin != nil {
 		s.wg.Go(func() { s.serveAdmin(serveCtx, admin) })
 	}
@@ -171,9 +164,6 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.serving.Store(false)
 	inbound.Close()
-	if s.dropIn != nil {
-		s.dropIn.ln.Close() // the rules stay: fail closed (package capture)
-	}
 	s.stopRoutes()
 	s.drain()
 	stopServing()
@@ -288,11 +278,8 @@ func (s *Sidecar) localUserAllowed(c *net.TCPConn, route *outboundRoute) bool {
 	if err == nil && slices.Contains(allowed, int(uid)) {
 		return true
 	}
-	remote := c.RemoteAddr().String()
-	_ = c.SetLinger(0)
-	c.Close()
-	s.metrics.outboundRefused.WithLabelValues("uid").Inc()
-	if !s.logRate.allow("uid", remote, time.Now()) {
+	remote, log := s.resetRefused(c, s.metrics.outboundRefused, "uid")
+	if !log {
 		return false
 	}
 	ev := s.log.Warn().Str("remote", remote).Str("peer", route.Peer).Str("channel", route.Channel).Ints("allowed_uids", allowed)
@@ -307,16 +294,23 @@ func (s *Sidecar) localUserAllowed(c *net.TCPConn, route *outboundRoute) bool {
 // refuseAtLimit resets a connection turned away by limit, counts it and
 // logs it, rate-limited.
 func (s *Sidecar) refuseAtLimit(c *net.TCPConn, dir Direction, limit, peer string) {
-	remote := c.RemoteAddr().String()
-	_ = c.SetLinger(0)
-	c.Close()
 	counter := s.metrics.refused
 	if dir == Outbound {
 		counter = s.metrics.outboundRefused
 	}
-	counter.WithLabelValues(string(transport.ReasonLimit)).Inc()
-	if s.logRate.allow(string(transport.ReasonLimit), remote, time.Now()) {
+	if remote, log := s.resetRefused(c, counter, string(transport.ReasonLimit)); log {
 		s.log.Warn().Str("remote", remote).Str("dir", string(dir)).Str("reason", string(transport.ReasonLimit)).Str("peer", peer).Str("limit", limit).
 			Int("value", s.current().plan.Limits.Value(limit)).Msg("connection refused: limit reached")
 	}
+}
+
+// resetRefused resets a connection refused before any link work, counts it
+// under reason in counter, and reports its remote address and whether a
+// line about it may be logged now (rate-limited per reason and source).
+func (s *Sidecar) resetRefused(c *net.TCPConn, counter *prometheus.CounterVec, reason string) (remote string, log bool) {
+	remote = c.RemoteAddr().String()
+	_ = c.SetLinger(0)
+	c.Close()
+	counter.WithLabelValues(reason).Inc()
+	return remote, s.logRate.allow(reason, remote, time.Now())
 }

@@ -75,10 +75,13 @@ type Resolver interface {
 }
 
 // Resolve turns a capture plan into rules: each target's host, an IP or a
-// name from the cluster file, becomes its IPv4 addresses. The addresses
-// come from the cluster file alone; a captured connection is mapped back
-// through them, never through a reverse lookup.
+// name from the cluster file, becomes its IPv4 addresses, looked up within
+// resolveTimeout. The addresses come from the cluster file alone; a
+// captured connection is mapped back through them, never through a
+// reverse lookup.
 func Resolve(ctx context.Context, c *cluster.CapturePlan, r Resolver) (*Rules, error) {
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
 	rules := &Rules{Port: uint16(c.Port), Mark: c.Mark}
 	for _, p := range c.Guarded {
 		rules.Guarded = append(rules.Guarded, uint16(p))
@@ -95,20 +98,27 @@ func Resolve(ctx context.Context, c *cluster.CapturePlan, r Resolver) (*Rules, e
 	return rules, rules.checkDistinct()
 }
 
-// Apply resolves c's targets and puts the rules in force: what a sidecar
-// that manages its rules, and `groupwire capture`, do.
-func Apply(ctx context.Context, c *cluster.CapturePlan, r Resolver) (*Rules, error) {
-	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
-	defer cancel()
+// resolveTimeout bounds the lookup of the peers' addresses for the rules.
+const resolveTimeout = 10 * time.Second
+
+// Enforce is what a sidecar does with c at start and on every reload:
+// resolve the rules and, when it manages them, put them in force; when
+// they are external, require that someone did (serving without them would
+// let the member talk plaintext).
+func Enforce(ctx context.Context, c *cluster.CapturePlan, r Resolver) (*Rules, error) {
 	rules, err := Resolve(ctx, c, r)
 	if err != nil {
 		return nil, err
 	}
-	return rules, Install(rules)
+	if c.Rules == cluster.CaptureRulesManaged {
+		return rules, Install(rules)
+	}
+	present, err := Present()
+	if err == nil && !present {
+		err = fmt.Errorf("capture: capture_rules is external, but nftables table inet %s is not installed in this network namespace (install what `groupwire check` prints, or run `groupwire capture`, first)", Table)
+	}
+	return rules, err
 }
-
-// resolveTimeout bounds the lookup of the peers' addresses for the rules.
-const resolveTimeout = 10 * time.Second
 
 // lookup returns host's IPv4 addresses, sorted.
 func lookup(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
