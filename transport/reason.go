@@ -4,10 +4,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
-	"syscall"
 
 	"github.com/groupwire/groupwire/certs"
 )
@@ -61,7 +59,7 @@ func (e *FailedError) Error() string { return e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *FailedError) Unwrap() error { return e.Err }
 
-// failed wraps err with the reason ReasonFor gives it in stage.
+// failed wraps err with the reason reasonFor gives it in stage.
 func failed(stage acceptStage, err error) error {
 	return &FailedError{Reason: reasonFor(stage, err), Err: err}
 }
@@ -108,32 +106,22 @@ func certificateReason(err error) Reason {
 		return ReasonUnknownAuthority
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
 		return ReasonExpired
-	case errors.As(err, &invalid):
-		return ReasonBadCertificate
 	case errors.As(err, &name):
 		return ReasonNameMismatch
 	case errors.Is(err, ErrNoPeerCertificate) || noClientCertificate(err):
 		return ReasonNoClientCert
-	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
-		return ReasonTLSProtocol
-	case isCertificateError(err):
-		return ReasonBadCertificate
+	case errors.As(err, new(certificateError)):
+		return ReasonBadCertificate // any other failure of the chain: a usage, a CRL missing or expired
 	}
 	return ReasonTLSProtocol
 }
 
 // noClientCertificate recognises crypto/tls's own refusal of a handshake
 // without a client certificate (tls.RequireAnyClientCert), which it
-// returns as bare text. TestRefusalReasons fails if the text changes.
+// returns as bare text. TestHostileInputWhileStreaming fails if the text
+// changes.
 func noClientCertificate(err error) bool {
 	return strings.Contains(err.Error(), "client didn't provide a certificate")
-}
-
-// isCertificateError reports a chain the certs package refused for a
-// reason of its own (a CRL missing or expired, a bad usage).
-func isCertificateError(err error) bool {
-	var ce certificateError
-	return errors.As(err, &ce)
 }
 
 // certificateError marks a failure of the peer's chain, so that what the

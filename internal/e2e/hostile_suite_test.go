@@ -167,6 +167,9 @@ func attacks() []attack {
 			return h.badLeaf(t, devpki.LeafTemplate{CommonName: "mysql-2", DNSNames: []string{"mysql-2"},
 				NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
 		}},
+		{"certificate not for client use", transport.ReasonBadCertificate, func(t *testing.T, h *hostile) error {
+			return h.badLeaf(t, devpki.LeafTemplate{CommonName: "mysql-2", DNSNames: []string{"mysql-2"}, ServerAuthOnly: true})
+		}},
 		{"revoked certificate", transport.ReasonRevoked, func(t *testing.T, h *hostile) error { return h.presentLeaf(t, h.revoked) }},
 		{"certificate naming no member", transport.ReasonNameMismatch, func(t *testing.T, h *hostile) error {
 			return h.badLeaf(t, devpki.LeafTemplate{CommonName: "mysql-9", DNSNames: []string{"mysql-9"}})
