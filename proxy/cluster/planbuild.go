@@ -60,7 +60,14 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 	}
 	me := members[sort.Search(len(members), func(i int) bool { return members[i].name >= member })]
 	listen, admin := planListeners(me, raw, x)
-	if !transparent { // drop-in mode binds no outbound listener; checkCapturePorts has the rest
+	if transparent {
+		// Drop-in mode binds no outbound listener, and the member's own
+		// ports are on its own address (checkCapturePorts has those); the
+		// sidecar's own listeners must still not collide.
+		bare := me
+		bare.cfg.Ports = nil
+		checkBinds(bare, nil, listen, admin, &ps)
+	} else {
 		checkBinds(me, members, listen, admin, &ps)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -77,10 +78,10 @@ func FormatPlan(w io.Writer, p *Plan) {
 func formatCapture(tw io.Writer, p *Plan) {
 	c := p.Capture
 	fmt.Fprintf(tw, "  capture\t127.0.0.1:%d\tcapture: transparent; rules %s (nftables table inet groupwire; own sockets marked %#x)\n", c.Port, c.Rules, c.Mark)
-	for i, t := range c.Targets {
-		r := p.Outbound[i]
+	for _, t := range c.Targets {
+		i := slices.IndexFunc(p.Outbound, func(r Route) bool { return r.Peer == t.Member && r.Channel == t.Channel })
 		fmt.Fprintf(tw, "  captured\t%s\t→ %s at %s (identity %s), channel %s\n",
-			net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Member, r.PeerAddress, r.PeerIdentity, t.Channel)
+			net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Member, p.Outbound[i].PeerAddress, p.Outbound[i].PeerIdentity, t.Channel)
 	}
 	ports := make([]string, len(c.Guarded))
 	for i, port := range c.Guarded {
