@@ -257,3 +257,38 @@ func dropInReloadsRules(t *testing.T, eg *etcdGroup, nft string, members []strin
 		return !strings.Contains(r, outsider) && strings.Contains(r, "tcp dport 2380"), r
 	})
 }
+
+// TestDropInExternalRules: with capture_rules: external the sidecar does
+// not serve until the rules are in place (it would let the member talk
+// plaintext), and `groupwire capture` is the install step that puts them
+// there; the sidecar then serves.
+func TestDropInExternalRules(t *testing.T) {
+	ipPath := netnsIPCommand(t)
+	t.Parallel()
+	members := []string{"m1", "m2"}
+	top := newNetnsTopology(t, ipPath, members)
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	yaml := "group: external\ncapture: transparent\ncapture_rules: external\ntls: {ssl_mode: DISABLED}\nchannels: {peer: {}}\nmembers:\n" +
+		"  m1: {address: \"m1:24900\", ports: {peer: 2380}}\n  m2: {address: \"m2:24900\", ports: {peer: 2380}}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := testutil.Groupwire(t)
+	inHost := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, ipPath, append([]string{"netns", "exec", top.host("m1").NS, bin}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := inHost("run", "--config", file, "--member", "m1")
+	if err == nil || !strings.Contains(out, "capture_rules is external, but nftables table inet groupwire is not installed") {
+		t.Fatalf("run without the external rules: %v, want a refusal saying they are missing:\n%s", err, out)
+	}
+	if out, err := inHost("capture", "--config", file, "--member", "m1"); err != nil {
+		t.Fatalf("groupwire capture: %v\n%s", err, out)
+	}
+	p := startNetnsProc(t, ipPath, top.host("m1").NS, "sidecar m1", bin, "run", "--config", file, "--member", "m1", "--log-format", "json")
+	netnsWaitUntil(t, 15*time.Second, "the sidecar to serve once the rules are installed", func() (bool, string) {
+		return strings.Contains(p.out.String(), `"message":"sidecar running"`), p.out.String()
+	}, func() string { return netnsDump([]*netnsProc{p}) })
+}

@@ -219,8 +219,14 @@ func checkText(t *testing.T, rules *Rules) {
 // this process and checks that Install says what it needs.
 func withoutPrivilege(t *testing.T, rules *Rules) {
 	t.Helper()
+	if !HasNetAdmin() {
+		t.Fatal("HasNetAdmin is false for root")
+	}
 	if err := syscall.Setuid(65534); err != nil {
 		t.Fatal(err)
+	}
+	if HasNetAdmin() {
+		t.Fatal("HasNetAdmin is true after dropping root (check would not warn)")
 	}
 	err := Install(rules)
 	if err == nil || !strings.Contains(err.Error(), "CAP_NET_ADMIN") {
