@@ -26,18 +26,30 @@ const (
 	dropInWhoamiPort = "7000"
 )
 
-// dropInClusterFile is the cluster file of an etcd group in drop-in mode:
-// every member at its host's name, etcd on its default peer port.
-func dropInClusterFile(members []string) string {
+// dropInFile is a drop-in cluster file for a test group: VERIFY_IDENTITY
+// with the PKI that certs init made in the test's folder, every member at
+// its host's name, channels (name, port) on the same port at every member,
+// then extra (timings, admin).
+func dropInFile(group string, channels [][2]string, members []string, extra string) string {
 	var b strings.Builder
-	b.WriteString("group: etcd-dropin\ncapture: transparent\ntls:\n  ssl_mode: VERIFY_IDENTITY\n")
+	fmt.Fprintf(&b, "group: %s\ncapture: transparent\ntls:\n  ssl_mode: VERIFY_IDENTITY\n", group)
 	b.WriteString("  ssl_ca: pki/ca.pem\n  ssl_cert: pki/${GROUPWIRE_MEMBER}.pem\n  ssl_key: pki/${GROUPWIRE_MEMBER}-key.pem\n  ssl_crl: pki/crl.pem\n")
-	b.WriteString("channels:\n  peer: {}\n  whoami: {}\nmembers:\n")
-	for _, m := range members {
-		fmt.Fprintf(&b, "  %s: {address: \"%s:24900\", ports: {peer: %s, whoami: %s}}\n", m, m, dropInPeerPort, dropInWhoamiPort)
+	var names, ports []string
+	for _, c := range channels {
+		names = append(names, c[0]+": {}")
+		ports = append(ports, c[0]+": "+c[1])
 	}
-	b.WriteString("dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 4s\nprobe_interval: 1s\nreload_interval: 1h\nadmin: \"127.0.0.1:9900\"\n")
-	return b.String()
+	fmt.Fprintf(&b, "channels: {%s}\nmembers:\n", strings.Join(names, ", "))
+	for _, m := range members {
+		fmt.Fprintf(&b, "  %s: {address: \"%s:24900\", ports: {%s}}\n", m, m, strings.Join(ports, ", "))
+	}
+	return b.String() + extra
+}
+
+// dropInClusterFile is the etcd group's drop-in cluster file.
+func dropInClusterFile(members []string) string {
+	return dropInFile("etcd-dropin", [][2]string{{"peer", dropInPeerPort}, {"whoami", dropInWhoamiPort}}, members,
+		"dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 4s\nprobe_interval: 1s\nreload_interval: 1h\nadmin: \"127.0.0.1:9900\"\n")
 }
 
 // startEtcdAsInstalled runs member's etcd as a plain install would: peer
@@ -244,8 +256,7 @@ func dropInReloadsRules(t *testing.T, eg *etcdGroup, nft string, members []strin
 		out, _ := exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host("e1").NS, nft, "list", "table", "inet", "groupwire").CombinedOutput()
 		return string(out)
 	}
-	grown := dropInClusterFile(members) + ""
-	grown = strings.Replace(grown, "members:\n", "members:\n  outsider: {address: \"outsider:24900\", ports: {peer: 2380, whoami: 7000}}\n", 1)
+	grown := strings.Replace(dropInClusterFile(members), "members:\n", "members:\n  outsider: {address: \"outsider:24900\", ports: {peer: 2380, whoami: 7000}}\n", 1)
 	eg.reconfigure("e1", grown)
 	eg.waitFor(10*time.Second, "e1's rules to capture the new member's address", func() (bool, string) {
 		r := rules()

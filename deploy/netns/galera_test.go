@@ -21,9 +21,9 @@ import (
 // communication, IST and SST (rsync).
 var galeraPorts = map[string]string{"gcomm": "4567", "ist": "4568", "sst": "4444"}
 
-// galera is a MariaDB Galera cluster in network namespaces, each node with
-// its drop-in sidecar.
-type galera struct {
+// mariaGroup is MariaDB servers in network namespaces, each with its
+// drop-in sidecar: a Galera cluster, or a donor and a replica.
+type mariaGroup struct {
 	t     *testing.T
 	top   *netnsTopology
 	dir   string
@@ -69,25 +69,13 @@ func galeraBinaries(t *testing.T) galeraBins {
 // galeraClusterFile is the drop-in cluster file: Galera's three channels
 // on its default ports at every node.
 func galeraClusterFile(nodes []string) string {
-	var b strings.Builder
-	b.WriteString("group: galera-dropin\ncapture: transparent\ntls:\n  ssl_mode: VERIFY_IDENTITY\n")
-	b.WriteString("  ssl_ca: pki/ca.pem\n  ssl_cert: pki/${GROUPWIRE_MEMBER}.pem\n  ssl_key: pki/${GROUPWIRE_MEMBER}-key.pem\n  ssl_crl: pki/crl.pem\n")
-	b.WriteString("channels: {gcomm: {}, ist: {}, sst: {}}\nmembers:\n")
-	for _, n := range nodes {
-		fmt.Fprintf(&b, "  %s: {address: \"%s:24900\", ports: {gcomm: %s, ist: %s, sst: %s}}\n", n, n, galeraPorts["gcomm"], galeraPorts["ist"], galeraPorts["sst"])
-	}
-	b.WriteString("dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 10s\nprobe_interval: 1s\nreload_interval: 1h\nadmin: \"127.0.0.1:9900\"\n")
-	return b.String()
+	return dropInFile("galera-dropin", [][2]string{{"gcomm", galeraPorts["gcomm"]}, {"ist", galeraPorts["ist"]}, {"sst", galeraPorts["sst"]}}, nodes,
+		"dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 10s\nprobe_interval: 1s\nreload_interval: 1h\n")
 }
 
-// myCnf is node's server configuration, as a plain Galera install writes
-// it: its host's address, the default ports, the other nodes' addresses
-// in wsrep_cluster_address, socket.ssl off.
-func (g *galera) myCnf(node string, nodes []string) string {
-	var addrs []string
-	for _, n := range nodes {
-		addrs = append(addrs, g.top.host(n).Addr)
-	}
+// serverCnf is what every test server's configuration starts with: run
+// as mysql, files in node's folder, its host's address, the default port.
+func (g *mariaGroup) serverCnf(node string) string {
 	d := filepath.Join(g.dir, node)
 	return fmt.Sprintf(`[mysqld]
 user = mysql
@@ -99,19 +87,30 @@ port = 3306
 bind-address = %[2]s
 skip-name-resolve
 binlog_format = ROW
-default_storage_engine = InnoDB
-innodb_autoinc_lock_mode = 2
 innodb_buffer_pool_size = 32M
+`, d, g.top.host(node).Addr)
+}
+
+// myCnf is node's Galera configuration, as a plain install writes it: its
+// host's address, the default ports, the other nodes' addresses in
+// wsrep_cluster_address, socket.ssl off.
+func (g *mariaGroup) myCnf(node string, nodes []string) string {
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, g.top.host(n).Addr)
+	}
+	return g.serverCnf(node) + fmt.Sprintf(`default_storage_engine = InnoDB
+innodb_autoinc_lock_mode = 2
 innodb_flush_log_at_trx_commit = 0
 wsrep_on = ON
-wsrep_provider = %[3]s
+wsrep_provider = %s
 wsrep_cluster_name = gw-galera
-wsrep_cluster_address = gcomm://%[4]s
-wsrep_node_address = %[2]s
-wsrep_node_name = %[5]s
+wsrep_cluster_address = gcomm://%s
+wsrep_node_address = %s
+wsrep_node_name = %s
 wsrep_sst_method = rsync
 wsrep_provider_options = "gcache.size=64M"
-`, d, g.top.host(node).Addr, g.bins.provider, strings.Join(addrs, ","), node)
+`, g.bins.provider, strings.Join(addrs, ","), g.top.host(node).Addr, node)
 }
 
 // TestGaleraDropIn runs a three-node MariaDB Galera cluster in drop-in
@@ -130,7 +129,7 @@ func TestGaleraDropIn(t *testing.T) {
 	nft := nftCommand(t)
 	t.Parallel()
 	nodes := []string{"g1", "g2", "g3"}
-	g := &galera{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
+	g := &mariaGroup{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
 	openPath(t, g.dir) // the server runs as mysql
 	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(g.dir, "pki"), "--members", strings.Join(nodes, ",")); err != nil {
 		t.Fatalf("certs init: %v\n%s", err, out)
@@ -172,13 +171,13 @@ func TestGaleraDropIn(t *testing.T) {
 
 // startSidecar starts node's drop-in sidecar on the cluster file the
 // group's galeraClusterFile, and waits until it serves.
-func (g *galera) startSidecar(node string, nodes []string) {
+func (g *mariaGroup) startSidecar(node string, nodes []string) {
 	g.t.Helper()
 	g.startSidecarWith(node, galeraClusterFile(nodes))
 }
 
 // startSidecarWith starts node's sidecar on the cluster file content.
-func (g *galera) startSidecarWith(node, content string) {
+func (g *mariaGroup) startSidecarWith(node, content string) {
 	g.t.Helper()
 	file := filepath.Join(g.dir, node+".yaml")
 	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
@@ -193,7 +192,7 @@ func (g *galera) startSidecarWith(node, content string) {
 }
 
 // initNode makes node's data folder and writes its configuration cnf.
-func (g *galera) initNode(node, cnf string) {
+func (g *mariaGroup) initNode(node, cnf string) {
 	g.t.Helper()
 	d := filepath.Join(g.dir, node)
 	if err := os.MkdirAll(d, 0o755); err != nil {
@@ -217,7 +216,7 @@ func (g *galera) initNode(node, cnf string) {
 }
 
 // start runs node's server in its host's namespace.
-func (g *galera) start(node string, args ...string) {
+func (g *mariaGroup) start(node string, args ...string) {
 	g.t.Helper()
 	cnf := filepath.Join(g.dir, node, "my.cnf")
 	p := startNetnsProc(g.t, g.top.ip, g.top.host(node).NS, "mariadbd "+node, g.bins.mariadbd, append([]string{"--defaults-file=" + cnf}, args...)...)
@@ -225,7 +224,7 @@ func (g *galera) start(node string, args ...string) {
 }
 
 // stop shuts node's server down cleanly (SIGTERM), so it can rejoin by IST.
-func (g *galera) stop(node string) {
+func (g *mariaGroup) stop(node string) {
 	g.t.Helper()
 	p := g.nodes[node]
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -238,7 +237,7 @@ func (g *galera) stop(node string) {
 
 // sql runs statements on node through its socket (a socket file works
 // across network namespaces).
-func (g *galera) sql(node, stmts string) string {
+func (g *mariaGroup) sql(node, stmts string) string {
 	g.t.Helper()
 	out, err := g.query(node, stmts)
 	if err != nil {
@@ -247,7 +246,7 @@ func (g *galera) sql(node, stmts string) string {
 	return out
 }
 
-func (g *galera) query(node, stmts string) (string, error) {
+func (g *mariaGroup) query(node, stmts string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, g.bins.client, "--socket="+filepath.Join(g.dir, node, "mysqld.sock"),
@@ -257,7 +256,7 @@ func (g *galera) query(node, stmts string) (string, error) {
 
 // waitStatus waits until node's status variable reads want. The bound is
 // generous: an SST copies a whole data folder.
-func (g *galera) waitStatus(node, name, want string) {
+func (g *mariaGroup) waitStatus(node, name, want string) {
 	g.t.Helper()
 	g.waitFor(2*time.Minute, fmt.Sprintf("%s: %s = %s", node, name, want), func() (bool, string) {
 		out, err := g.query(node, "SHOW STATUS LIKE '"+name+"'")
@@ -268,7 +267,7 @@ func (g *galera) waitStatus(node, name, want string) {
 
 // waitRows waits until node has exactly the rows want (comma-separated,
 // in id order): replication, not just a write, reached it.
-func (g *galera) waitRows(node, want string) {
+func (g *mariaGroup) waitRows(node, want string) {
 	g.t.Helper()
 	g.waitFor(30*time.Second, node+" reads rows "+want, func() (bool, string) {
 		out, err := g.query(node, "SELECT GROUP_CONCAT(at ORDER BY id) FROM gw.t")
@@ -277,7 +276,7 @@ func (g *galera) waitRows(node, want string) {
 }
 
 // errorLog is node's server log.
-func (g *galera) errorLog(node string) string {
+func (g *mariaGroup) errorLog(node string) string {
 	b, _ := os.ReadFile(filepath.Join(g.dir, node, "error.log"))
 	return string(b)
 }
@@ -286,7 +285,7 @@ func (g *galera) errorLog(node string) string {
 // address, and no node blacklisted a peer's address as matching its own
 // endpoint, which is what a proxy that connects from 127.0.0.1 causes. A
 // node blacklisting its own address from the cluster list is normal.
-func (g *galera) checkAddresses(nodes []string) {
+func (g *mariaGroup) checkAddresses(nodes []string) {
 	g.t.Helper()
 	incoming := g.sql("g1", "SHOW STATUS LIKE 'wsrep_incoming_addresses'")
 	blacklisted := regexp.MustCompile(`blacklisting address tcp://([0-9.]+):`)
@@ -302,14 +301,14 @@ func (g *galera) checkAddresses(nodes []string) {
 	}
 }
 
-func (g *galera) waitFor(limit time.Duration, what string, cond func() (bool, string)) {
+func (g *mariaGroup) waitFor(limit time.Duration, what string, cond func() (bool, string)) {
 	g.t.Helper()
 	netnsWaitUntil(g.t, limit, what, cond, g.dump)
 }
 
 // dump is every process's output and every node's error log, for a
 // failure.
-func (g *galera) dump() string {
+func (g *mariaGroup) dump() string {
 	var b strings.Builder
 	b.WriteString(netnsDump(g.all))
 	for n := range g.nodes {

@@ -14,39 +14,21 @@ import (
 // whose one channel is the MySQL protocol port, as MySQL Group
 // Replication's recovery channel is.
 func recoveryClusterFile(nodes []string) string {
-	var b strings.Builder
-	b.WriteString("group: recovery-dropin\ncapture: transparent\ntls:\n  ssl_mode: VERIFY_IDENTITY\n")
-	b.WriteString("  ssl_ca: pki/ca.pem\n  ssl_cert: pki/${GROUPWIRE_MEMBER}.pem\n  ssl_key: pki/${GROUPWIRE_MEMBER}-key.pem\n  ssl_crl: pki/crl.pem\n")
-	b.WriteString("channels: {recovery: {}}\nmembers:\n")
-	for _, n := range nodes {
-		fmt.Fprintf(&b, "  %s: {address: \"%s:24900\", ports: {recovery: 3306}}\n", n, n)
-	}
-	b.WriteString("dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 10s\nprobe_interval: 1s\nreload_interval: 1h\n")
-	return b.String()
+	return dropInFile("recovery-dropin", [][2]string{{"recovery", "3306"}}, nodes,
+		"dial_timeout: 1s\nhandshake_timeout: 3s\npeer_timeout: 10s\nprobe_interval: 1s\nreload_interval: 1h\n")
 }
 
 // replicationCnf is a plain server with binary logs and its own TLS: the
 // members' own certificates from the test's PKI, as the manual's recovery
 // section has the server's ssl_* set.
-func (g *galera) replicationCnf(node string, serverID int) string {
-	d, pki := filepath.Join(g.dir, node), filepath.Join(g.dir, "pki")
-	return fmt.Sprintf(`[mysqld]
-user = mysql
-datadir = %[1]s/data
-socket = %[1]s/mysqld.sock
-pid-file = %[1]s/mysqld.pid
-log-error = %[1]s/error.log
-port = 3306
-bind-address = %[2]s
-skip-name-resolve
-server-id = %[3]d
-log-bin = %[1]s/binlog
-binlog_format = ROW
-innodb_buffer_pool_size = 32M
-ssl_ca = %[4]s/ca.pem
-ssl_cert = %[4]s/%[5]s.pem
-ssl_key = %[4]s/%[5]s-key.pem
-`, d, g.top.host(node).Addr, serverID, pki, node)
+func (g *mariaGroup) replicationCnf(node string, serverID int) string {
+	pki := filepath.Join(g.dir, "pki")
+	return g.serverCnf(node) + fmt.Sprintf(`server-id = %[1]d
+log-bin = %[2]s/binlog
+ssl_ca = %[3]s/ca.pem
+ssl_cert = %[3]s/%[4]s.pem
+ssl_key = %[3]s/%[4]s-key.pem
+`, serverID, filepath.Join(g.dir, node), pki, node)
 }
 
 // TestRecoveryChannelDropIn is MySQL Group Replication's recovery channel,
@@ -64,7 +46,7 @@ func TestRecoveryChannelDropIn(t *testing.T) {
 	nft := nftCommand(t)
 	t.Parallel()
 	nodes := []string{"donor", "replica"}
-	g := &galera{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
+	g := &mariaGroup{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
 	openPath(t, g.dir)
 	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(g.dir, "pki"), "--members", strings.Join(nodes, ",")); err != nil {
 		t.Fatalf("certs init: %v\n%s", err, out)
@@ -100,7 +82,7 @@ func TestRecoveryChannelDropIn(t *testing.T) {
 }
 
 // chown gives dir to the server's user.
-func (g *galera) chown(dir string) {
+func (g *mariaGroup) chown(dir string) {
 	g.t.Helper()
 	if out, err := execCommand("chown", "-R", "mysql:mysql", dir); err != nil {
 		g.t.Fatalf("chown %s: %v\n%s", dir, err, out)
