@@ -33,35 +33,10 @@ OUT=${OUT:-$ROOT/bench/RESULTS.md}
 TESTS=${TESTS:-"bulk-up-1 bulk-down-1 bulk-up-8 bulk-down-8 pp-1 pp-16 connect idle"}
 WORK=$(mktemp -d /tmp/gwbench.XXXXXX)
 SVC=7002 # member b's service port: the sink listens there; every pair's entry too
-STARTED=()
-
-log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-
-cleanup() {
-	local pid
-	for pid in "${STARTED[@]}"; do
-		kill -TERM -- "-$pid" 2>/dev/null || true
-	done
-	for pid in "${STARTED[@]}"; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL -- "-$pid" 2>/dev/null || true
-	done
-	rm -rf "$WORK"
-}
+# shellcheck source=lib.sh
+. "$ROOT/bench/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# start NAME CMD...: run CMD in its own session (so its pid is the session
-# id gwload measures, forks included), logging to $WORK/NAME.log.
-start() {
-	local name=$1
-	shift
-	setsid "$@" >"$WORK/$name.log" 2>&1 &
-	STARTED+=("$!")
-	eval "PID_${name//-/_}=$!"
-}
-
-pid_of() { local v="PID_${1//-/_}"; echo "${!v}"; }
 
 # wait_port HOST PORT: until something listens there (at most 10 s).
 wait_port() {
@@ -74,36 +49,12 @@ wait_port() {
 	exit 1
 }
 
-need() { # need CMD PACKAGE
-	command -v "$1" >/dev/null && return 0
-	log "installing $2 (apt-get)"
-	local sudo=""
-	((EUID == 0)) || sudo=sudo
-	$sudo apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
-}
-
 need socat socat
 need stunnel4 stunnel4
 need haproxy haproxy
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-# Build from the committed tree (HEAD), so a half-edited working tree
-# cannot break or skew the run and the report names what was measured;
-# GW_TREE=work builds the working tree instead.
-log "building into $WORK"
-SRC=$WORK/src
-mkdir -p "$SRC"
-if [[ "${GW_TREE:-head}" == work ]]; then
-	SRC=$ROOT
-	REV="$(cd "$ROOT" && git rev-parse --short HEAD) + working tree"
-else
-	(cd "$ROOT" && git archive HEAD) | tar -x -C "$SRC"
-	REV=$(cd "$ROOT" && git rev-parse --short HEAD)
-fi
-(cd "$SRC" && go build -o "$WORK/gwload" ./bench/cmd/gwload)
-GW=${GW_BIN:-$WORK/groupwire}
-[[ -n "${GW_BIN:-}" ]] || (cd "$SRC" && go build -o "$GW" .)
+build_tools "$ROOT"
 "$GW" certs init --dir "$WORK/pki" --members a,b >/dev/null
 PKI=$WORK/pki
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -66,10 +68,37 @@ func TestSessionUsageOfThisProcess(t *testing.T) {
 }
 
 func TestRequireLoopback(t *testing.T) {
-	for addr, ok := range map[string]bool{"127.0.0.30:7002": true, "10.0.0.1:7002": false, "[::1]:7002": false, "localhost:1": false} {
+	child := os.Getenv("GWLOAD_TEST_NETNS") // set in the runs below, never recursing
+	inNetns := child == "named"
+	for addr, ok := range map[string]bool{"127.0.0.30:7002": true, "10.0.0.1:7002": inNetns, "[::1]:7002": false, "localhost:1": false} {
 		if err := requireLoopback(addr); (err == nil) != ok {
-			t.Errorf("requireLoopback(%s) = %v", addr, err)
+			t.Errorf("requireLoopback(%s) = %v (in a network namespace of its own: %v)", addr, err, inNetns)
 		}
+	}
+	if child != "" {
+		return
+	}
+	// Run this test again in a named network namespace, as bench/dropin.sh
+	// runs gwload: there a 10.x address is allowed.
+	if _, err := exec.LookPath("ip"); err != nil || os.Geteuid() != 0 {
+		t.Log("not root or no ip(8): the namespace half is not run")
+		return
+	}
+	ns := fmt.Sprintf("gwload-test-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v\n%s", ns, err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestRequireLoopback$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GWLOAD_TEST_NETNS=named")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("in network namespace %s: %v\n%s", ns, err, out)
+	}
+	// unshare makes a namespace with no name: still refused there.
+	cmd = exec.Command("unshare", "--net", os.Args[0], "-test.run=^TestRequireLoopback$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GWLOAD_TEST_NETNS=unnamed")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("in an unnamed network namespace: %v\n%s", err, out)
 	}
 }
 

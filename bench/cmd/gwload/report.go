@@ -74,6 +74,9 @@ func reportMain(args []string) error {
 	gwPlain := fs.String("gw-plain", "gw-disabled", "the groupwire plaintext pair")
 	floor := fs.String("floor", "socat", "the plaintext floor")
 	notes := fs.String("notes", "", "file whose text is added under the machine (versions, mode)")
+	title := fs.String("title", "groupwire benchmark results", "the report's heading")
+	script := fs.String("script", "bench/run.sh", "the script named as the report's writer")
+	ratios := fs.String("ratios", "", "extra ratio tables, comma-separated PAIR/REF (e.g. gw-dropin/gw-loopback)")
 	_ = fs.Parse(args)
 	f, err := os.Open(*in)
 	if err != nil {
@@ -96,13 +99,16 @@ func reportMain(args []string) error {
 	var b strings.Builder
 	cols := strings.Split(*pairs, ",")
 	cols = slices.DeleteFunc(cols, func(p string) bool { return !t.hasPair(p) })
-	cmp := comparison{peers: strings.Split(*peers, ","), gw: *gw, gwPlain: *gwPlain, floor: *floor}
+	cmp := comparison{peers: strings.FieldsFunc(*peers, isComma), gw: *gw, gwPlain: *gwPlain, floor: *floor,
+		title: *title, script: *script, ratios: strings.FieldsFunc(*ratios, isComma)}
 	writeReport(&b, t, cols, cmp, extra)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
 }
+
+func isComma(r rune) bool { return r == ',' }
 
 func readResults(r io.Reader) ([]result, error) {
 	var out []result
@@ -182,10 +188,12 @@ func (t *table) ratio(pair, ref, test, metric string) (float64, bool) {
 type comparison struct {
 	peers              []string
 	gw, gwPlain, floor string
+	title, script      string
+	ratios             []string // PAIR/REF: a table of PAIR ÷ REF each
 }
 
 func writeReport(b *strings.Builder, t *table, cols []string, cmp comparison, extra string) {
-	fmt.Fprintf(b, "# groupwire benchmark results\n\nWritten by `bench/run.sh` (gwload report). Medians of %d alternating round(s); every pair measured in the same run.\n\n", t.rounds)
+	fmt.Fprintf(b, "# %s\n\nWritten by `%s` (gwload report). Medians of %d alternating round(s); every pair measured in the same run.\n\n", cmp.title, cmp.script, t.rounds)
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(b, "- nproc: %d\n- CPU: %s\n- kernel: %s\n- Go: %s\n", runtime.NumCPU(), cpuModel(), kernel(), runtime.Version())
 	if extra != "" {
@@ -215,9 +223,27 @@ func writeReport(b *strings.Builder, t *table, cols []string, cmp comparison, ex
 			return fmt.Sprintf("%.2f×", v)
 		})
 	}
-	writeBestPeer(b, t, cmp)
-	writeTargets(b, t, cmp)
+	for _, r := range cmp.ratios {
+		pair, ref, _ := strings.Cut(r, "/")
+		writeRatio(b, t, pair, ref)
+	}
+	if len(cmp.peers) > 0 {
+		writeBestPeer(b, t, cmp)
+		writeTargets(b, t, cmp)
+	}
 	writeSyscalls(b, t, cols)
+}
+
+// writeRatio writes one column of pair ÷ ref, for the rows both measured.
+func writeRatio(b *strings.Builder, t *table, pair, ref string) {
+	fmt.Fprintf(b, "\n## %s ÷ %s\n\n| metric | %s | %s | ratio |\n|---|---:|---:|---:|\n", pair, ref, ref, pair)
+	for _, r := range rows {
+		v, ok1 := t.median(pair, r.test, r.metric)
+		w, ok2 := t.median(ref, r.test, r.metric)
+		if ok1 && ok2 && w != 0 && r.scored() {
+			fmt.Fprintf(b, "| %s | %s | %s | %.2f× |\n", r.label, format(w), format(v), v/w)
+		}
+	}
 }
 
 // writeSyscalls breaks the syscalls of the perf runs (PERF=1) down by kind:
