@@ -83,6 +83,11 @@ func printCaptureRules(w io.Writer, plan *cluster.Plan) int {
 		return 1
 	}
 	fmt.Fprintf(w, "\ncapture rules (nft -f; capture_rules: %s)\n%s", plan.Capture.Rules, rules.Text())
+	for _, ch := range plan.Channels {
+		if ch.OnboardingOpen() {
+			fmt.Fprintf(w, "  warning: channel %s: onboarding window open (DISABLED accepted): the group's members without a sidecar are reached, and reach this member, directly in plaintext; close it with a reload once every member has its sidecar (README, \"Securing a running group\")\n", ch.Name)
+		}
+	}
 	if plan.Capture.Rules == cluster.CaptureRulesManaged && !capture.HasNetAdmin() {
 		fmt.Fprintf(w, "  warning: capture: this process lacks CAP_NET_ADMIN; `groupwire run` needs it in the member's network namespace to install these rules (or set capture_rules: external and install them yourself)\n")
 	}

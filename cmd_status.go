@@ -111,7 +111,10 @@ func printPairs(w io.Writer, st proxy.Status, now time.Time) {
 	fmt.Fprintln(tw, "PEER\tCHANNEL\tSTATE\tSETUP\tLINKS\tTO PEER\tTO MEMBER\tPROBED\tLAST ERROR")
 	for _, p := range st.Peers {
 		state, setup := "up", fmt.Sprintf("%.1fms", p.SetupMS)
-		if !p.Up {
+		switch {
+		case p.Path == proxy.PathDirect:
+			state, setup = "DIRECT", "-" // plaintext to the peer member: the onboarding window
+		case !p.Up:
 			state, setup = "DOWN", "-"
 		}
 		probed := "never"

@@ -119,9 +119,13 @@ type ReloadStatus struct {
 
 // PeerStatus is the health of the pair with one peer on one channel.
 type PeerStatus struct {
-	Peer      string    `json:"peer"`
-	Channel   string    `json:"channel"`
-	Up        bool      `json:"up"`
+	Peer    string `json:"peer"`
+	Channel string `json:"channel"`
+	Up      bool   `json:"up"`
+	// Path is how this member's connections reach the peer: "through" the
+	// sidecars, "direct" to the peer member in plaintext (drop-in mode's
+	// onboarding window, the peer has no sidecar yet), or "down".
+	Path      string    `json:"path"`
 	LastProbe time.Time `json:"last_probe,omitzero"`
 	SetupMS   float64   `json:"setup_ms"`
 	LastError string    `json:"last_error,omitempty"`
@@ -190,7 +194,7 @@ func (s *Sidecar) peerStatus(links []LinkInfo) []PeerStatus {
 	bytes := s.pairBytes()
 	var out []PeerStatus
 	for _, h := range s.health.all() {
-		ps := PeerStatus{Peer: h.Peer, Channel: h.Channel, Up: h.Up, LastProbe: h.LastProbe, LastError: h.LastError,
+		ps := PeerStatus{Peer: h.Peer, Channel: h.Channel, Up: h.Up, Path: h.path(), LastProbe: h.LastProbe, LastError: h.LastError,
 			SetupMS: float64(h.Setup.Microseconds()) / 1000, LiveLinks: live[pairKey{h.Peer, h.Channel}], LinkModes: slices.Sorted(slices.Values(modes[pairKey{h.Peer, h.Channel}])),
 			BytesToPeer: bytes[bytesKey{h.Peer, h.Channel, "to_peer"}], BytesToMember: bytes[bytesKey{h.Peer, h.Channel, "to_member"}]}
 		if h.Up {

@@ -18,6 +18,28 @@ type pairHealth struct {
 	LastError     string
 	LastSeen      time.Time // the last link set up on this pair, either way
 	PeerCert      *x509.Certificate
+	// Direct: the peer has no sidecar (its link port refused the last probe
+	// or link) and the channel's onboarding window is open, so this
+	// member's connections to it go straight to it, in plaintext.
+	Direct bool
+}
+
+// Pair paths, as /status and groupwire status show them.
+const (
+	PathThrough = "through" // through both sidecars, over the channel's link
+	PathDirect  = "direct"  // straight to the peer member (onboarding window)
+	PathDown    = "down"    // neither
+)
+
+// path says how this member's connections reach the peer.
+func (h *pairHealth) path() string {
+	switch {
+	case h.Up:
+		return PathThrough
+	case h.Direct:
+		return PathDirect
+	}
+	return PathDown
 }
 
 // healthBoard holds every pair's health; the prober writes it, links
@@ -53,10 +75,11 @@ func (b *healthBoard) setPairs(pairs []pairKey) {
 	}
 }
 
-// probed records a probe's outcome.
-func (b *healthBoard) probed(peer, channel string, at time.Time, setup time.Duration, cert *x509.Certificate, err error) {
+// probed records a probe's outcome; direct says the probe found no
+// sidecar at the peer while the channel's onboarding window is open.
+func (b *healthBoard) probed(peer, channel string, at time.Time, setup time.Duration, cert *x509.Certificate, err error, direct bool) {
 	b.update(peer, channel, func(h *pairHealth) {
-		h.LastProbe = at
+		h.LastProbe, h.Direct = at, direct
 		if err != nil {
 			h.Up, h.LastError = false, err.Error()
 			return
@@ -65,10 +88,15 @@ func (b *healthBoard) probed(peer, channel string, at time.Time, setup time.Dura
 	})
 }
 
+// direct records a direct link made to the peer: its link port refused.
+func (b *healthBoard) direct(peer, channel string) {
+	b.update(peer, channel, func(h *pairHealth) { h.Up, h.Direct = false, true })
+}
+
 // seen records a link set up on the pair, which proves it up.
 func (b *healthBoard) seen(peer, channel string, cert *x509.Certificate) {
 	b.update(peer, channel, func(h *pairHealth) {
-		h.Up, h.LastSeen = true, time.Now()
+		h.Up, h.Direct, h.LastSeen = true, false, time.Now()
 		if cert != nil {
 			h.PeerCert = cert
 		}
@@ -117,7 +145,7 @@ func (s *Sidecar) probeLoop(ctx context.Context, rl *routeListener) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.health.probed(r.Peer, r.Channel, time.Now(), setup, cert, err)
+		s.health.probed(r.Peer, r.Channel, time.Now(), setup, cert, err, err != nil && r.Direct != "" && noSidecar(err))
 		if err == nil {
 			s.metrics.probeSeconds.WithLabelValues(r.Peer, r.Channel).Observe(setup.Seconds())
 		}
@@ -125,6 +153,19 @@ func (s *Sidecar) probeLoop(ctx context.Context, rl *routeListener) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// clearDirect forgets that a pair's peer is reached directly once its
+// channel's window is closed (open says which pairs' windows are open):
+// from then on it is through or down.
+func (b *healthBoard) clearDirect(open func(pairKey) bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, h := range b.pairs {
+		if !open(k) {
+			h.Direct = false
 		}
 	}
 }

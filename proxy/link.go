@@ -31,6 +31,10 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 	start := time.Now()
 	link, err := r.dialer.Dial(ctx)
 	pending()
+	if err != nil && r.Direct != "" && noSidecar(err) {
+		s.serveDirect(ctx, member, r, releaseLink)
+		return
+	}
 	if err != nil {
 		releaseLink()
 		s.metrics.links.WithLabelValues(r.Channel, r.Peer, string(Outbound), "failed").Inc()

@@ -18,6 +18,7 @@ type metrics struct {
 	// outboundRefused counts local connections turned away before dialing.
 	outboundRefused *prometheus.CounterVec
 	cut             *prometheus.CounterVec // live links cut by a trust change
+	direct          *prometheus.CounterVec // direct plaintext links made in an onboarding window
 	aborts          *prometheus.CounterVec // links that ended in an abort, passed on as a reset
 	reloads         *prometheus.CounterVec // key material reload attempts
 	configReloads   *prometheus.CounterVec // cluster file reloads, by result
@@ -48,8 +49,12 @@ func newMetrics(s *Sidecar) *metrics {
 		}, []string{"reason"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_links_cut_total",
-			Help: "Live links cut by the sidecar, by channel and reason: untrusted (revoked, CA gone), expired, mode (its ssl_mode left accept_modes), params (its TLS version or suite no longer allowed), removed (its member or channel left the cluster file), idle (idle_timeout), half_closed (half_close_timeout).",
+			Help: "Live links cut by the sidecar, by channel and reason: untrusted (revoked, CA gone), expired, mode (its ssl_mode left accept_modes, or a direct link when the onboarding window closed), params (its TLS version or suite no longer allowed), removed (its member or channel left the cluster file), idle (idle_timeout), half_closed (half_close_timeout).",
 		}, []string{"channel", "reason"}),
+		direct: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "groupwire_direct_links_total",
+			Help: "Direct links: captured connections sent straight to a peer member in plaintext because its link port refused them (no sidecar there yet), while the channel's onboarding window is open (drop-in mode, DISABLED in accept_modes); by channel and peer.",
+		}, []string{"channel", "peer"}),
 		aborts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "groupwire_link_aborts_total",
 			Help: "Links that ended in an abort, passed on to the other side as a reset, by channel and cause " +
@@ -79,7 +84,7 @@ func newMetrics(s *Sidecar) *metrics {
 		}),
 	}
 	m.configReloadOK.Set(1)
-	m.registry.MustRegister(m.links, m.refused, m.outboundRefused, m.cut, m.aborts, m.reloads, m.configReloads, m.configReloadOK, m.linkSetup, m.probeSeconds,
+	m.registry.MustRegister(m.links, m.refused, m.outboundRefused, m.cut, m.direct, m.aborts, m.reloads, m.configReloads, m.configReloadOK, m.linkSetup, m.probeSeconds,
 		&stateCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -154,6 +154,8 @@ func (s *Sidecar) apply(old, g *generation, bound map[pairKey]*routeListener) {
 	for _, ch := range g.plan.Channels {
 		d.cut += s.recheckChannel(ch.Name)
 	}
+	d.directCut = s.cutDirect(g)
+	s.health.clearDirect(func(k pairKey) bool { r := g.routes[k]; return r != nil && r.Direct != "" })
 	if !slices.Equal(old.storeList(), g.storeList()) || old.plan.ReloadInterval != g.plan.ReloadInterval {
 		s.certWatch.stop()
 		s.certWatch = s.startCertWatch(s.serveCtx, g)
@@ -232,6 +234,7 @@ type reloadDiff struct {
 	routesAdded, routesRemoved, routesMoved  []string
 	routesChanged, channelsChanged, settings []string
 	cut                                      int
+	directCut                                int // direct links cut: their onboarding window closed
 }
 
 // describe fills in the member, channel and settings changes.
@@ -304,5 +307,5 @@ func (d reloadDiff) log(ev *zerolog.Event) *zerolog.Event {
 			ev = ev.Strs(f.key, f.vals)
 		}
 	}
-	return ev.Int("links_cut", d.cut)
+	return ev.Int("links_cut", d.cut).Int("direct_links_cut", d.directCut)
 }

@@ -45,6 +45,7 @@ type Sidecar struct {
 	acme    []*certs.ACME              // one per distinct tls.acme configuration; Run keeps them renewing
 	pool    *relay.Pool
 	links   *registry
+	direct  *directLinks // plaintext links to peers with no sidecar yet (onboarding window)
 	admit   *admission
 	health  *healthBoard
 	logRate *logLimiter // refusal lines, so a flood cannot fill the disk
@@ -70,6 +71,7 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 		log:       opts.Logger.With().Str("member", plan.Member).Logger(),
 		pool:      relay.NewPool(),
 		links:     newRegistry(),
+		direct:    newDirectLinks(),
 		admit:     newAdmission(plan.Limits),
 		logRate:   newLogLimiter(),
 		ready:     make(chan struct{}),
@@ -212,6 +214,9 @@ func (s *Sidecar) drain() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	for _, l := range s.links.close() {
+		l.kill("sidecar shutting down")
+	}
+	for _, l := range s.direct.close() {
 		l.kill("sidecar shutting down")
 	}
 }

@@ -107,6 +107,8 @@ func pageCellOf(p PeerStatus, peer, channel string) pageCell {
 	case p.Up:
 		c.State = "up"
 		c.Setup = time.Duration(p.SetupMS * float64(time.Millisecond)).Round(10 * time.Microsecond).String()
+	case p.Path == PathDirect:
+		c.State = "direct"
 	case !p.LastProbe.IsZero() || p.LastError != "":
 		c.State = "down"
 	}

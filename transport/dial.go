@@ -57,7 +57,7 @@ func (o LinkOptions) WithDefaults() LinkOptions {
 func (o LinkOptions) netDialer() *net.Dialer {
 	d := &net.Dialer{Timeout: o.dialTimeout()}
 	if o.Mark != 0 {
-		d.Control = markControl(o.Mark)
+		d.Control = MarkControl(o.Mark)
 	}
 	return d
 }

@@ -29,8 +29,9 @@ func SetUserTimeout(c *net.TCPConn, d time.Duration) error {
 	return nil
 }
 
-// markControl sets SO_MARK to mark on a socket before it connects.
-func markControl(mark uint32) func(network, address string, rc syscall.RawConn) error {
+// MarkControl is a dialer Control that sets SO_MARK to mark on a socket
+// before it connects (drop-in mode: the capture rules skip marked sockets).
+func MarkControl(mark uint32) func(network, address string, rc syscall.RawConn) error {
 	return func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		if err := rc.Control(func(fd uintptr) {

@@ -272,6 +272,8 @@ type etcdWriter struct {
 	acked    map[string]string
 	order    []string
 	failures []string
+	lastAck  time.Time     // when the last write was acknowledged
+	longest  time.Duration // the longest time between two acknowledged writes
 }
 
 func startEtcdWriter(eg *etcdGroup, member string) *etcdWriter {
@@ -294,6 +296,10 @@ func (w *etcdWriter) run() {
 		if err == nil && out == "OK" {
 			w.acked[key] = val
 			w.order = append(w.order, key)
+			if now := time.Now(); !w.lastAck.IsZero() {
+				w.longest = max(w.longest, now.Sub(w.lastAck))
+			}
+			w.lastAck = time.Now()
 		} else {
 			w.failures = append(w.failures, fmt.Sprintf("%s %s during %s: %v %s", time.Now().Format("15:04:05.000"), key, w.phase, err, lastLine(out)))
 		}
@@ -316,6 +322,13 @@ func (w *etcdWriter) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.order)
+}
+
+// longestGap is the longest time between two acknowledged writes.
+func (w *etcdWriter) longestGap() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.longest
 }
 
 // progress waits until n more writes are acknowledged.

@@ -50,6 +50,7 @@ var ErrUnsupported = errors.New("capture: transparent needs Linux nftables")
 type Target struct {
 	Member, Channel string
 	Addr            netip.AddrPort
+	Open            bool // the channel's onboarding window is open: no output guard
 }
 
 // ReplyMark marks the member's replies to a peer's address on its channel
@@ -67,6 +68,7 @@ type Rules struct {
 	Mark    uint32 // the sidecar's own sockets carry it; the rules skip them
 	Targets []Target
 	Guarded []uint16 // this member's channel ports, closed to other hosts
+	Open    []uint16 // the Guarded ports the group's members may still reach directly (onboarding window)
 }
 
 // Resolver looks up a host's addresses (net.DefaultResolver does).
@@ -86,13 +88,16 @@ func Resolve(ctx context.Context, c *cluster.CapturePlan, r Resolver) (*Rules, e
 	for _, p := range c.Guarded {
 		rules.Guarded = append(rules.Guarded, uint16(p))
 	}
+	for _, p := range c.Open {
+		rules.Open = append(rules.Open, uint16(p))
+	}
 	for _, t := range c.Targets {
 		addrs, err := lookup(ctx, r, t.Host)
 		if err != nil {
 			return nil, fmt.Errorf("capture: member %s's address %s: %w", t.Member, t.Host, err)
 		}
 		for _, a := range addrs {
-			rules.Targets = append(rules.Targets, Target{Member: t.Member, Channel: t.Channel, Addr: netip.AddrPortFrom(a, uint16(t.Port))})
+			rules.Targets = append(rules.Targets, Target{Member: t.Member, Channel: t.Channel, Addr: netip.AddrPortFrom(a, uint16(t.Port)), Open: t.Open})
 		}
 	}
 	return rules, rules.checkDistinct()
@@ -173,19 +178,30 @@ func (r *Rules) Text() string {
 	fmt.Fprintf(&b, "\tchain capture_out {\n\t\ttype nat hook output priority -100; policy accept;\n")
 	fmt.Fprintf(&b, "\t\tmeta mark %#x return\n", r.Mark)
 	for _, t := range r.Targets {
-		fmt.Fprintf(&b, "\t\tip daddr %s tcp dport %d redirect to :%d comment \"%s/%s\"\n", t.Addr.Addr(), t.Addr.Port(), r.Port, t.Member, t.Channel)
+		fmt.Fprintf(&b, "\t\tip daddr %s tcp dport %d tcp flags & (syn | ack) == syn redirect to :%d comment \"%s/%s\"\n", t.Addr.Addr(), t.Addr.Port(), r.Port, t.Member, t.Channel)
 	}
 	fmt.Fprintf(&b, "\t}\n\tchain guard_in {\n\t\ttype filter hook input priority 0; policy accept;\n")
 	fmt.Fprintf(&b, "\t\tiifname \"lo\" accept\n")
+	for _, p := range r.Open {
+		for _, a := range r.PeerAddrs() {
+			fmt.Fprintf(&b, "\t\tip saddr %s tcp dport %d accept comment \"onboarding window\"\n", a, p)
+		}
+	}
 	for _, p := range r.Guarded {
 		fmt.Fprintf(&b, "\t\ttcp dport %d reject with tcp reset\n", p)
 	}
-	fmt.Fprintf(&b, "\t}\n\tchain reply_route {\n\t\ttype route hook output priority -150; policy accept;\n")
-	for _, a := range r.PeerAddrs() {
-		for _, p := range r.Guarded {
-			fmt.Fprintf(&b, "\t\tip daddr %s tcp sport %d meta mark set %#x\n", a, p, ReplyMark)
+	fmt.Fprintf(&b, "\t}\n\tchain guard_out {\n\t\ttype filter hook output priority 0; policy accept;\n")
+	fmt.Fprintf(&b, "\t\tmeta mark %#x accept\n\t\tmeta mark %#x accept\n\t\toifname \"lo\" accept\n", r.Mark, ReplyMark)
+	for _, t := range r.Targets {
+		if !t.Open {
+			fmt.Fprintf(&b, "\t\tip daddr %s tcp dport %d reject with tcp reset comment \"%s/%s\"\n", t.Addr.Addr(), t.Addr.Port(), t.Member, t.Channel)
 		}
 	}
+	for _, p := range r.closedPorts() {
+		fmt.Fprintf(&b, "\t\tip protocol tcp tcp sport %d reject with tcp reset\n", p)
+	}
+	fmt.Fprintf(&b, "\t}\n\tchain reply_route {\n\t\ttype route hook output priority -150; policy accept;\n")
+	fmt.Fprintf(&b, "\t\tmeta mark %#x ct mark set %#x\n\t\tct mark %#x meta mark set %#x\n", ReplyMark, ReplyMark, ReplyMark, ReplyMark)
 	fmt.Fprintf(&b, "\t}\n}\n")
 	fmt.Fprintf(&b, "# and the policy route for the marked replies (iproute2):\n")
 	fmt.Fprintf(&b, "#   ip rule add fwmark %#x lookup %d\n#   ip route add local 0.0.0.0/0 dev lo table %d\n", ReplyMark, ReplyTable, ReplyTable)
@@ -201,6 +217,17 @@ func (r *Rules) PeerAddrs() []netip.Addr {
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out)
+}
+
+// closedPorts are the Guarded ports whose onboarding window is closed.
+func (r *Rules) closedPorts() []uint16 {
+	var out []uint16
+	for _, p := range r.Guarded {
+		if !slices.Contains(r.Open, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Listen is the capture listener's address.

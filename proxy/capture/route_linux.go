@@ -39,16 +39,21 @@ func installReplyRoute() error {
 
 // Transparent returns a dialer Control that lets a socket bind to an
 // address this host does not have (IP_TRANSPARENT): the sidecar connects
-// to its member from the dialling peer's address. It needs CAP_NET_ADMIN.
+// to its member from the dialling peer's address. The socket carries
+// ReplyMark, which the rules keep on its connection, so that the member's
+// replies come back to it. It needs CAP_NET_ADMIN.
 func Transparent(_, _ string, rc syscall.RawConn) error {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_TRANSPARENT, 1)
+		if serr == nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(ReplyMark))
+		}
 	}); err != nil {
 		return err
 	}
 	if serr != nil {
-		return fmt.Errorf("set IP_TRANSPARENT: %w (keeping the peer's address needs CAP_NET_ADMIN)", serr)
+		return fmt.Errorf("set IP_TRANSPARENT and SO_MARK: %w (keeping the peer's address needs CAP_NET_ADMIN)", serr)
 	}
 	return nil
 }

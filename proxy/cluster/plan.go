@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"slices"
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
@@ -87,6 +88,10 @@ type CapturePlan struct {
 	Mark    uint32          // the mark on the sidecar's own sockets, which the rules skip
 	Targets []CaptureTarget // the peers' channel addresses, by member then channel
 	Guarded []int           // this member's channel ports, sorted
+	// Open are the Guarded ports whose channel's onboarding window is open
+	// (OnboardingOpen): the group's member addresses may still reach them
+	// directly in plaintext. Sorted; empty once every window is closed.
+	Open []int
 }
 
 // CaptureTarget is one peer address the member dials on one channel.
@@ -94,6 +99,7 @@ type CaptureTarget struct {
 	Member, Channel string
 	Host            string // the host of the member's address: an IP, or a name resolved when the rules are made
 	Port            int    // the channel's port on that member
+	Open            bool   // the channel's onboarding window is open
 }
 
 // CaptureMark is the socket mark of the sidecar's own connections in
@@ -109,6 +115,11 @@ type Route struct {
 	Peer         string // peer member name
 	PeerAddress  string // host:port of the peer's sidecar, resolved at each dial
 	PeerIdentity string // the name the peer's certificate must carry
+	// Direct is the peer member's own address for the channel (host:port),
+	// dialled in plaintext when the peer's sidecar refuses the connection
+	// (none there yet) while the channel's onboarding window is open; ""
+	// otherwise, and always in loopback mode.
+	Direct string
 }
 
 // Delivery says where inbound links of a channel go.
@@ -128,4 +139,11 @@ type MemberInfo struct {
 // accept_modes: what its key material must serve.
 func (ch ChannelPlan) MaterialMode() transport.Mode {
 	return transport.Strictest(append([]transport.Mode{ch.Mode}, ch.AcceptModes...))
+}
+
+// OnboardingOpen reports whether the channel tolerates members that have
+// no sidecar yet: in drop-in mode, while DISABLED is among the modes it
+// accepts (accept_modes). Closing it is a reload without DISABLED.
+func (ch ChannelPlan) OnboardingOpen() bool {
+	return ch.Mode == transport.Disabled || slices.Contains(ch.AcceptModes, transport.Disabled)
 }

@@ -351,8 +351,13 @@ func fillCapture(p *Plan, me member, members []member, raw *fileConfig) {
 		port := me.cfg.Ports[ch.Name]
 		p.Inbound = append(p.Inbound, Delivery{Channel: ch.Name, Target: net.JoinHostPort(me.host, strconv.Itoa(port))})
 		c.Guarded = append(c.Guarded, port)
+		if ch.OnboardingOpen() {
+			c.Open = append(c.Open, port)
+		}
 	}
 	slices.Sort(c.Guarded)
+	slices.Sort(c.Open)
+	c.Open = slices.Compact(c.Open)
 	for _, peer := range members {
 		p.Members = append(p.Members, MemberInfo{Name: peer.name, Address: peer.cfg.Address, Identity: peer.identity})
 		if peer.name == me.name {
@@ -360,8 +365,12 @@ func fillCapture(p *Plan, me member, members []member, raw *fileConfig) {
 		}
 		for _, ch := range p.Channels {
 			port := peer.cfg.Ports[ch.Name]
-			c.Targets = append(c.Targets, CaptureTarget{Member: peer.name, Channel: ch.Name, Host: peer.host, Port: port})
-			p.Outbound = append(p.Outbound, Route{Channel: ch.Name, Peer: peer.name, PeerAddress: peer.cfg.Address, PeerIdentity: peer.identity})
+			c.Targets = append(c.Targets, CaptureTarget{Member: peer.name, Channel: ch.Name, Host: peer.host, Port: port, Open: ch.OnboardingOpen()})
+			r := Route{Channel: ch.Name, Peer: peer.name, PeerAddress: peer.cfg.Address, PeerIdentity: peer.identity}
+			if ch.OnboardingOpen() {
+				r.Direct = net.JoinHostPort(peer.host, strconv.Itoa(port))
+			}
+			p.Outbound = append(p.Outbound, r)
 		}
 	}
 	p.Capture = c
