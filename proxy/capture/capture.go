@@ -1,10 +1,22 @@
 // Package capture owns drop-in mode's packet rules (capture: transparent):
 // one nftables table, groupwire's alone, in the member's network namespace.
-// Its output chain redirects the member's connections to its peers'
-// addresses on the channel ports to the sidecar's capture listener on
-// 127.0.0.1, and returns early for the sidecar's own sockets (a mark); its
-// input chain refuses other hosts' connections to the member's own channel
-// ports, so that they are reached through the sidecar's link port only.
+//   - capture_out (nat, output) redirects the member's new connections to
+//     its peers' addresses on the channel ports to the sidecar's capture
+//     listener on 127.0.0.1, and returns early for the sidecar's own
+//     sockets (a mark);
+//   - guard_in (filter, input) resets other hosts' connections to the
+//     member's own channel ports, so that they are reached through the
+//     sidecar's link port only;
+//   - guard_out (filter, output) resets the member's packets to a peer's
+//     channel port, or from its own, that did not pass through the sidecar
+//     (a connection older than the rules);
+//   - reply_route (route, output) brings the member's replies on the
+//     connections the sidecar delivered back to it (below).
+//
+// While a channel's onboarding window is open (Rules.Open, Target.Open),
+// guard_in accepts the group's member addresses on its ports and guard_out
+// lets its plaintext pass: members without a sidecar yet still talk to
+// this one directly.
 //
 // The table stays in place when the sidecar exits, killed or not: a
 // member whose sidecar is down has its peer connections refused at
@@ -14,11 +26,11 @@
 // for operators who install them themselves (capture_rules: external).
 //
 // Delivery keeps the dialling peer's address: the sidecar connects to its
-// member from the peer's IP (IP_TRANSPARENT, see Transparent). The member's
-// replies to that IP would leave by the host's interface, so a route chain
-// marks them (ReplyMark) and a policy rule sends marked packets to a table
-// whose one route is local: they come back to the sidecar's socket, as in
-// a TPROXY setup.
+// member from the peer's IP (IP_TRANSPARENT, see Transparent), with
+// ReplyMark on the socket. reply_route keeps that mark on the connection
+// (a conntrack mark) and puts it on the member's replies, and a policy rule
+// sends marked packets to a table whose one route is local: they come back
+// to the sidecar's socket, as in a TPROXY setup.
 //
 // The rules are made over netlink with github.com/google/nftables and
 // github.com/vishvananda/netlink; nothing shells out. They are Linux's:

@@ -105,14 +105,15 @@ func TestConfigGolden(t *testing.T) {
 
 // validGolden names the test cluster files that must plan without error.
 var validGolden = map[string]bool{
-	"minimal":      true,
-	"transparent":  true,
-	"accept_modes": true,
-	"limits":       true,
-	"allowed_uids": true,
-	"full":         true,
-	"env":          true,
-	"template_ok":  true,
-	"non_loopback": true,
-	"acme":         true,
+	"minimal":                true,
+	"transparent":            true,
+	"transparent_onboarding": true,
+	"accept_modes":           true,
+	"limits":                 true,
+	"allowed_uids":           true,
+	"full":                   true,
+	"env":                    true,
+	"template_ok":            true,
+	"non_loopback":           true,
+	"acme":                   true,
 }

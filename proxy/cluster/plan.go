@@ -142,8 +142,9 @@ func (ch ChannelPlan) MaterialMode() transport.Mode {
 }
 
 // OnboardingOpen reports whether the channel tolerates members that have
-// no sidecar yet: in drop-in mode, while DISABLED is among the modes it
-// accepts (accept_modes). Closing it is a reload without DISABLED.
+// no sidecar yet: in drop-in mode, while its accept_modes lists DISABLED.
+// Closing it is a reload without DISABLED. (ssl_mode: DISABLED alone, with
+// no accept_modes, still runs every byte through the sidecars.)
 func (ch ChannelPlan) OnboardingOpen() bool {
-	return ch.Mode == transport.Disabled || slices.Contains(ch.AcceptModes, transport.Disabled)
+	return slices.Contains(ch.AcceptModes, transport.Disabled)
 }

@@ -80,14 +80,26 @@ func formatCapture(tw io.Writer, p *Plan) {
 	fmt.Fprintf(tw, "  capture\t127.0.0.1:%d\tcapture: transparent; rules %s (nftables table inet groupwire; own sockets marked %#x)\n", c.Port, c.Rules, c.Mark)
 	for _, t := range c.Targets {
 		i := slices.IndexFunc(p.Outbound, func(r Route) bool { return r.Peer == t.Member && r.Channel == t.Channel })
-		fmt.Fprintf(tw, "  captured\t%s\t→ %s at %s (identity %s), channel %s\n",
-			net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Member, p.Outbound[i].PeerAddress, p.Outbound[i].PeerIdentity, t.Channel)
+		direct := ""
+		if t.Open {
+			direct = "; directly in plaintext while no sidecar answers there (onboarding window)"
+		}
+		fmt.Fprintf(tw, "  captured\t%s\t→ %s at %s (identity %s), channel %s%s\n",
+			net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), t.Member, p.Outbound[i].PeerAddress, p.Outbound[i].PeerIdentity, t.Channel, direct)
 	}
-	ports := make([]string, len(c.Guarded))
-	for i, port := range c.Guarded {
-		ports[i] = strconv.Itoa(port)
+	fmt.Fprintf(tw, "  guarded\t%s\tchannel ports refused to other hosts (reached through the link port only)\n", portList(c.Guarded))
+	if len(c.Open) > 0 {
+		fmt.Fprintf(tw, "  open\t%s\tonboarding window (DISABLED accepted): the group's member addresses still reach these ports directly\n", portList(c.Open))
 	}
-	fmt.Fprintf(tw, "  guarded\t%s\tchannel ports refused to other hosts (reached through the link port only)\n", strings.Join(ports, ", "))
+}
+
+// portList is ports as "4567, 4568".
+func portList(ports []int) string {
+	out := make([]string, len(ports))
+	for i, port := range ports {
+		out[i] = strconv.Itoa(port)
+	}
+	return strings.Join(out, ", ")
 }
 
 // formatChannel writes the effective TLS of one channel.
