@@ -177,12 +177,13 @@ inns gwb-da "$WORK/gwload" run -pair probe -test pp-1 -duration 100ms -target "1
 metrics() { # metrics NS: the sidecar's /metrics, over its admin address
 	inns "$1" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9900 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3'
 }
-for _ in $(seq 50); do
-	metrics gwb-db | grep -q '^groupwire_links_total{.*direction="in".*outcome="ok"' && break
+for _ in $(seq 150); do
+	metrics gwb-db 2>/dev/null | grep -q '^groupwire_links_total{.*direction="in".*outcome="ok"' && break
 	sleep 0.1
 done
 metrics gwb-db | grep -q '^groupwire_links_total{.*direction="in".*outcome="ok"' || {
-	log "the drop-in pair's traffic did not run through groupwire; logs:"
+	log "the drop-in pair's traffic did not run through groupwire; b's link metrics and the logs:"
+	metrics gwb-db | grep '^groupwire_links' >&2 || true
 	tail -n 20 "$WORK"/gw-d*.log >&2
 	exit 1
 }
