@@ -177,7 +177,7 @@ func (g *mariaGroup) startSidecar(node string, nodes []string) {
 }
 
 // startSidecarWith starts node's sidecar on the cluster file content.
-func (g *mariaGroup) startSidecarWith(node, content string) {
+func (g *mariaGroup) startSidecarWith(node, content string) *netnsProc {
 	g.t.Helper()
 	file := filepath.Join(g.dir, node+".yaml")
 	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
@@ -189,6 +189,7 @@ func (g *mariaGroup) startSidecarWith(node, content string) {
 	g.waitFor(15*time.Second, node+"'s sidecar serves", func() (bool, string) {
 		return strings.Contains(p.out.String(), `"message":"sidecar running"`), "not yet"
 	})
+	return p
 }
 
 // initNode makes node's data folder and writes its configuration cnf.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +203,167 @@ func (eg *etcdGroup) pathsAre(member string, members []string, want func(peer st
 		}
 		return ok, fmt.Sprintf("paths %v", got)
 	})
+}
+
+// TestGaleraOnboarding runs the same procedure on a running MariaDB Galera
+// cluster under a steady write load: three nodes configured as a plain
+// install (TestGaleraDropIn's configuration), formed in plaintext with no
+// groupwire; a writer inserts rows through g1 throughout. The sidecars
+// start one at a time with the window open on every channel, then a reload
+// on each closes it. The cluster's configuration never changes
+// (wsrep_cluster_conf_id stays as it was, so wsrep_cluster_size never left
+// 3), the mariadbd processes are the ones started first, no node logs a
+// state transfer, every acknowledged row is on every node, and once the
+// window is closed the bridge carries nothing on Galera's ports.
+func TestGaleraOnboarding(t *testing.T) {
+	ipPath := netnsIPCommand(t)
+	bins := galeraBinaries(t)
+	nft := nftCommand(t)
+	t.Parallel()
+	nodes := []string{"g1", "g2", "g3"}
+	g := &mariaGroup{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
+	openPath(t, g.dir) // the server runs as mysql
+	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(g.dir, "pki"), "--members", strings.Join(nodes, ",")); err != nil {
+		t.Fatalf("certs init: %v\n%s", err, out)
+	}
+	wire := watchBridge(t, g.top, nft, []string{galeraPorts["gcomm"], galeraPorts["ist"], galeraPorts["sst"]}, "")
+	g.formPlaintext(nodes)
+	confID := g.sql("g1", "SHOW STATUS LIKE 'wsrep_cluster_conf_id'")
+	servers, logLen := map[string]*netnsProc{}, map[string]int{}
+	for _, n := range nodes {
+		servers[n], logLen[n] = g.nodes[n], len(g.errorLog(n))
+	}
+	w := startGaleraWriter(g, "g1")
+	open := strings.Replace(galeraClusterFile(nodes), "  ssl_mode: VERIFY_IDENTITY\n", "  ssl_mode: VERIFY_IDENTITY\n  accept_modes: [DISABLED, VERIFY_IDENTITY]\n", 1)
+	sidecars := map[string]*netnsProc{}
+	for _, n := range nodes {
+		w.progress(20, "before "+n+"'s sidecar")
+		sidecars[n] = g.startSidecarWith(n, open)
+	}
+	w.progress(20, "with every sidecar, the window open")
+	for _, n := range nodes {
+		g.reloadSidecar(n, sidecars[n], galeraClusterFile(nodes))
+	}
+	w.progress(20, "after the window closed")
+	time.Sleep(time.Second) // packets sent before the last reload may still be on the bridge
+	base := wire.counts()
+	w.progress(30, "with the window closed")
+	w.finish()
+	if c := wire.counts(); c["plain"] != base["plain"] || c["link"] <= base["link"] {
+		t.Errorf("after the window closed the bridge carried %d packets on Galera's ports (want none) and %d on the link port (want some)", c["plain"]-base["plain"], c["link"]-base["link"])
+	}
+	for _, n := range nodes {
+		if got := g.sql(n, "SHOW STATUS LIKE 'wsrep_cluster_conf_id'"); got != confID {
+			t.Errorf("%s: %s, was %s before the sidecars: the cluster's membership changed", n, got, confID)
+		}
+		if g.nodes[n] != servers[n] || !servers[n].running() {
+			t.Errorf("mariadbd %s is not the process started before the sidecars: %s", n, servers[n].status())
+		}
+		if log := g.errorLog(n)[logLen[n]:]; strings.Contains(log, "State transfer required") || strings.Contains(log, "IST received") {
+			t.Errorf("%s needed a state transfer during the onboarding:\n%s", n, tail(log, 30))
+		}
+		g.waitFor(30*time.Second, n+" has every acknowledged row", func() (bool, string) {
+			out, err := g.query(n, "SELECT COUNT(*) FROM gw.w WHERE id <= "+strconv.Itoa(w.last()))
+			return err == nil && out == strconv.Itoa(w.count()), fmt.Sprintf("%s of %d (%v)", out, w.count(), err)
+		})
+	}
+	t.Logf("%d rows acknowledged (%d failed), on every node; cluster configuration %s throughout", w.count(), len(w.failures), confID)
+}
+
+// formPlaintext forms the Galera cluster with no sidecar: g1 bootstraps,
+// the others join (rsync SST), in plaintext, as a running group does.
+func (g *mariaGroup) formPlaintext(nodes []string) {
+	g.t.Helper()
+	for _, n := range nodes {
+		g.initNode(n, g.myCnf(n, nodes))
+	}
+	g.start("g1", "--wsrep-new-cluster")
+	g.waitStatus("g1", "wsrep_ready", "ON")
+	g.sql("g1", "CREATE DATABASE gw; CREATE TABLE gw.w (id INT PRIMARY KEY, at BIGINT)")
+	for _, n := range nodes[1:] {
+		g.start(n)
+	}
+	for _, n := range nodes {
+		g.waitStatus(n, "wsrep_cluster_size", "3")
+		g.waitStatus(n, "wsrep_local_state_comment", "Synced")
+	}
+}
+
+// reloadSidecar writes node's cluster file anew and waits until its
+// sidecar has applied it.
+func (g *mariaGroup) reloadSidecar(node string, p *netnsProc, content string) {
+	g.t.Helper()
+	before := strings.Count(p.out.String(), `"message":"cluster file reloaded"`)
+	if err := os.WriteFile(filepath.Join(g.dir, node+".yaml"), []byte(content), 0o644); err != nil {
+		g.t.Fatal(err)
+	}
+	g.waitFor(15*time.Second, node+"'s sidecar reloads its cluster file", func() (bool, string) {
+		return strings.Count(p.out.String(), `"message":"cluster file reloaded"`) > before, "no reload logged yet"
+	})
+}
+
+// galeraWriter inserts rows with consecutive ids through one node, one at
+// a time, and keeps count of the acknowledged ones: every id up to last()
+// that was acknowledged must be on every node.
+type galeraWriter struct {
+	g          *mariaGroup
+	node       string
+	stop, done chan struct{}
+
+	mu       sync.Mutex
+	acked    []int
+	failures []string
+}
+
+func startGaleraWriter(g *mariaGroup, node string) *galeraWriter {
+	w := &galeraWriter{g: g, node: node, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for id := 1; ; id++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			_, err := g.query(node, fmt.Sprintf("INSERT INTO gw.w VALUES (%d, %d)", id, time.Now().UnixNano()))
+			w.mu.Lock()
+			if err == nil {
+				w.acked = append(w.acked, id)
+			} else {
+				w.failures = append(w.failures, fmt.Sprintf("row %d: %v", id, err))
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+// count is how many rows were acknowledged; last the highest id tried.
+func (w *galeraWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+func (w *galeraWriter) last() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.acked) == 0 {
+		return 0
+	}
+	return w.acked[len(w.acked)-1]
+}
+
+// progress waits until n more rows are acknowledged.
+func (w *galeraWriter) progress(n int, during string) {
+	w.g.t.Helper()
+	want := w.count() + n
+	w.g.waitFor(60*time.Second, fmt.Sprintf("%d rows acknowledged %s", n, during), func() (bool, string) {
+		return w.count() >= want, fmt.Sprintf("%d of %d; failures: %v", w.count(), want, w.failures)
+	})
+}
+
+func (w *galeraWriter) finish() {
+	close(w.stop)
+	<-w.done
 }
