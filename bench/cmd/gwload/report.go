@@ -58,6 +58,9 @@ var rows = []row{
 	{"pp-1", "wakeups_per_msg", "wake-ups per message, 1 link (pair)", false},
 	{"pp-16", "sc_all_per_msg", "syscalls per message, 16 links (pair)", false},
 	{"pp-16", "wakeups_per_msg", "wake-ups per message, 16 links (pair)", false},
+	{"etcd-put", "puts_s", "etcd puts/s (256 B values, through the leader)", true},
+	{"etcd-put", "p50_ms", "etcd put p50 (ms)", false},
+	{"etcd-put", "p99_ms", "etcd put p99 (ms)", false},
 }
 
 // syscallKinds are the syscalls broken down per test in the profile table.

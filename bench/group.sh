@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# bench/group.sh: what groupwire costs a real group against the database's
+# own TLS. A three-member etcd cluster (Debian's etcd 3.4) runs in network
+# namespaces on a bridge, data on tmpfs, once per configuration and round
+# (rounds alternate), and bench/cmd/gwetcd puts 256-byte values with 8
+# writers through the leader; writes bench/RESULTS-group.md. Needs root.
+#
+# Configurations:
+#   plain        etcd's peer URLs in http, no TLS: the floor
+#   etcd-tls     etcd's own peer TLS: https peer URLs, --peer-client-cert-auth,
+#                --peer-crl-file (the reference)
+#   gw-dropin    etcd as plain, behind drop-in groupwire (VERIFY_IDENTITY, CRL)
+#   gw-loopback  etcd's peers on 127.0.0.1:238N, groupwire in loopback mode
+#   haproxy      the same loopback scheme with a mesh of haproxy mTLS tunnels
+#                (verify required, verifyhost, CRL): the best peer's mesh
+#
+# Environment: ROUNDS (2), DURATION (10s), WRITERS (8), CONFIGS (a subset),
+# OUT, GW_BIN, GW_TREE (as bench/run.sh).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-10s}
+WRITERS=${WRITERS:-8}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$ROOT/bench/RESULTS-group.md}
+CONFIGS=${CONFIGS:-"plain etcd-tls gw-dropin gw-loopback haproxy"}
+WORK=$(mktemp -d /tmp/gwgroup.XXXXXX)
+MEMBERS=(e1 e2 e3)
+NET=10.97.0
+# shellcheck source=lib.sh
+. "$ROOT/bench/lib.sh"
+cleanup_extra() {
+	del_topology
+	umount "$WORK/data" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+((EUID == 0)) || { log "bench/group.sh makes network namespaces: run it as root"; exit 1; }
+need etcd etcd-server
+need etcdctl etcd-client
+need haproxy haproxy
+build_tools "$ROOT"
+(cd "$SRC" && go build -o "$WORK/gwetcd" ./bench/cmd/gwetcd)
+PKI=$WORK/pki
+"$GW" certs init --dir "$PKI" --members e1,e2,e3 --ip e1=$NET.1 --ip e2=$NET.2 --ip e3=$NET.3 >/dev/null
+for m in "${MEMBERS[@]}"; do cat "$PKI/$m.pem" "$PKI/$m-key.pem" >"$PKI/$m-haproxy.pem"; done
+mkdir -p "$WORK/data"
+mount -t tmpfs -o size=512m tmpfs "$WORK/data" # the network is measured, not fsync
+
+addr() { echo "$NET.${1#e}"; }     # addr e2 → 10.97.0.2
+peerport() { echo "238${1#e}"; }   # the loopback scheme's per-member port
+
+# new_topology: a bridge in gwg-sw and one namespace per member on it.
+new_topology() {
+	del_topology
+	ip netns add gwg-sw
+	ip -n gwg-sw link add br0 type bridge
+	ip -n gwg-sw link set br0 up
+	local m
+	for m in "${MEMBERS[@]}"; do
+		ip netns add "gwg-$m"
+		ip link add "v-$m" netns "gwg-$m" type veth peer name "b-$m" netns gwg-sw
+		ip -n gwg-sw link set "b-$m" master br0 up
+		ip -n "gwg-$m" addr add "$(addr "$m")/24" dev "v-$m"
+		ip -n "gwg-$m" link set "v-$m" up
+		ip -n "gwg-$m" link set lo up
+	done
+}
+
+del_topology() {
+	local ns
+	for ns in gwg-sw gwg-e1 gwg-e2 gwg-e3; do ip netns del "$ns" 2>/dev/null || true; done
+}
+
+# start_etcd CONFIG M: member M's etcd as CONFIG has it.
+start_etcd() {
+	local cfg=$1 m=$2 scheme=http host initial=() args=()
+	host=$(addr "$m")
+	[[ $cfg == etcd-tls ]] && scheme=https
+	local p
+	for p in "${MEMBERS[@]}"; do
+		case $cfg in
+		gw-loopback | haproxy) initial+=("$p=http://127.0.0.1:$(peerport "$p")") ;;
+		*) initial+=("$p=$scheme://$(addr "$p"):2380") ;;
+		esac
+	done
+	local peer="$scheme://$host:2380"
+	[[ $cfg == gw-loopback || $cfg == haproxy ]] && peer="http://127.0.0.1:$(peerport "$m")"
+	if [[ $cfg == etcd-tls ]]; then
+		args=(--peer-cert-file "$PKI/$m.pem" --peer-key-file "$PKI/$m-key.pem" --peer-trusted-ca-file "$PKI/ca.pem"
+			--peer-client-cert-auth --peer-crl-file "$PKI/crl.pem")
+	fi
+	rm -rf "$WORK/data/$m"
+	start "etcd-$m" ip netns exec "gwg-$m" etcd --name "$m" --data-dir "$WORK/data/$m" \
+		--listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
+		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+		--initial-cluster "$(IFS=,; echo "${initial[*]}")" --initial-cluster-state new --initial-cluster-token gwbench \
+		--heartbeat-interval 100 --election-timeout 1000 --logger zap --log-level error "${args[@]}"
+}
+
+# gw_file MODE: the cluster file of groupwire's configuration MODE.
+gw_file() {
+	echo "group: bench-etcd"
+	[[ $1 == gw-dropin ]] && echo "capture: transparent"
+	cat <<YAML
+tls:
+  ssl_mode: VERIFY_IDENTITY
+  ssl_ca: $PKI/ca.pem
+  ssl_cert: $PKI/\${GROUPWIRE_MEMBER}.pem
+  ssl_key: $PKI/\${GROUPWIRE_MEMBER}-key.pem
+  ssl_crl: $PKI/crl.pem
+channels: {peer: {}}
+members:
+YAML
+	local m
+	for m in "${MEMBERS[@]}"; do
+		if [[ $1 == gw-dropin ]]; then
+			echo "  $m: {address: \"$(addr "$m"):24900\", identity: $m, ports: {peer: 2380}}"
+		else
+			echo "  $m: {address: \"$(addr "$m"):24900\", identity: $m, local_ip: 127.0.0.1, ports: {peer: $(peerport "$m")}}"
+		fi
+	done
+}
+
+# haproxy_conf M: member M's haproxy: a frontend on 127.0.0.1 per peer that
+# tunnels to the peer's haproxy over mTLS, and one that takes the peers'.
+haproxy_conf() {
+	local m=$1 p
+	printf 'global\n\tmaxconn 4000\n\tssl-default-bind-options ssl-min-ver TLSv1.3\n\tssl-default-server-options ssl-min-ver TLSv1.3\n'
+	printf 'defaults\n\tmode tcp\n\ttimeout connect 5s\n\ttimeout client 1h\n\ttimeout server 1h\n'
+	for p in "${MEMBERS[@]}"; do
+		[[ $p == "$m" ]] && continue
+		printf 'frontend to-%s\n\tbind 127.0.0.1:%s\n\tdefault_backend to-%s\nbackend to-%s\n' "$p" "$(peerport "$p")" "$p" "$p"
+		printf '\tserver %s %s:24900 ssl crt %s ca-file %s crl-file %s verify required verifyhost %s sni str(%s)\n' \
+			"$p" "$(addr "$p")" "$PKI/$m-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem" "$p" "$p"
+	done
+	printf 'frontend from-peers\n\tbind %s:24900 ssl crt %s ca-file %s crl-file %s verify required\n\tdefault_backend local\n' \
+		"$(addr "$m")" "$PKI/$m-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem"
+	printf 'backend local\n\tserver etcd 127.0.0.1:%s\n' "$(peerport "$m")"
+}
+
+# start_config CONFIG: the topology, the tunnels and the etcd cluster.
+start_config() {
+	local cfg=$1 m
+	new_topology
+	case $cfg in
+	gw-dropin | gw-loopback)
+		gw_file "$cfg" >"$WORK/$cfg.yaml"
+		for m in "${MEMBERS[@]}"; do
+			start "gw-$m" ip netns exec "gwg-$m" "$GW" run --config "$WORK/$cfg.yaml" --member "$m" --log-level warn --log-format json
+		done
+		for m in "${MEMBERS[@]}"; do wait_listen "$m" 24900; done
+		;;
+	haproxy)
+		for m in "${MEMBERS[@]}"; do
+			haproxy_conf "$m" >"$WORK/haproxy-$m.cfg"
+			start "haproxy-$m" ip netns exec "gwg-$m" haproxy -db -f "$WORK/haproxy-$m.cfg"
+		done
+		for m in "${MEMBERS[@]}"; do wait_listen "$m" 24900; done
+		;;
+	esac
+	for m in "${MEMBERS[@]}"; do start_etcd "$cfg" "$m"; done
+	for m in "${MEMBERS[@]}"; do wait_healthy "$m"; done
+	lead_from e1
+}
+
+# stop_all: every process this round started.
+stop_all() {
+	local pid
+	for pid in "${STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+	for pid in "${STARTED[@]}"; do
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	done
+	STARTED=()
+}
+
+wait_listen() { # wait_listen M PORT
+	for _ in $(seq 100); do
+		ip netns exec "gwg-$1" ss -Hltn "sport = :$2" | grep -q . && return 0
+		sleep 0.1
+	done
+	log "nothing listens on port $2 in gwg-$1"; tail -n 20 "$WORK"/*.log >&2; exit 1
+}
+
+ctl() { local m=$1; shift; ip netns exec "gwg-$m" etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=5s "$@"; }
+
+wait_healthy() { # a linearizable read on M needs the leader, so the peer links
+	for _ in $(seq 300); do
+		ctl "$1" get probe --consistency=l >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	log "etcd $1 never served a linearizable read"; tail -n 20 "$WORK"/*.log >&2; exit 1
+}
+
+lead_from() { # make member $1 the leader: the writers put through it
+	local id m
+	id=$(ctl "$1" endpoint status | cut -d, -f2 | tr -d ' ') # the member ID, in hex
+	for _ in $(seq 50); do
+		[[ $(ctl "$1" endpoint status | cut -d, -f5 | tr -d ' ') == true ]] && return 0
+		for m in "${MEMBERS[@]}"; do ctl "$m" move-leader "$id" >/dev/null 2>&1 && break; done
+		sleep 0.2
+	done
+	log "could not make $1 the leader"; exit 1
+}
+
+RESULTS=$WORK/results.jsonl
+read -r -a order <<<"$CONFIGS"
+log "$ROUNDS round(s) of $DURATION, $WRITERS writers; configurations: $CONFIGS"
+for round in $(seq "$ROUNDS"); do
+	for cfg in "${order[@]}"; do
+		log "round $round: $cfg"
+		start_config "$cfg"
+		if ! ip netns exec gwg-e1 "$WORK/gwetcd" -pair "$cfg" -round "$round" -duration "$DURATION" -writers "$WRITERS" >>"$RESULTS"; then
+			log "FAILED: $cfg (logs in $WORK)"
+		fi
+		stop_all
+	done
+	order=("${order[@]:1}" "${order[0]}")
+done
+
+{
+	echo "- $ROUNDS round(s) of $DURATION, $WRITERS writers putting 256-byte values through the leader (e1), data on tmpfs"
+	echo "- three members in network namespaces on a bridge (veth, MTU 1500); heartbeat 100 ms, election timeout 1 s"
+	echo "- etcd: $(etcd --version 2>/dev/null | head -1); haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p')"
+	echo "- groupwire: ${GW_BIN:-$REV}, VERIFY_IDENTITY with a CRL, at warn"
+} >"$WORK/notes.md"
+"$WORK/gwload" report -in "$RESULTS" -out "$OUT" -pairs "${CONFIGS// /,}" -notes "$WORK/notes.md" \
+	-title "groupwire group-workload benchmark: etcd" -script bench/group.sh -peers "" \
+	-ratios "gw-dropin/etcd-tls,gw-loopback/etcd-tls,haproxy/etcd-tls,gw-dropin/haproxy"
+cp "$RESULTS" "${OUT%.md}.jsonl"
+log "wrote $OUT"
