@@ -27,6 +27,7 @@ CONFIGS=${CONFIGS:-"plain etcd-tls gw-dropin gw-loopback haproxy"}
 WORK=$(mktemp -d /tmp/gwgroup.XXXXXX)
 MEMBERS=(e1 e2 e3)
 NET=10.97.0
+NS=gwg # the namespaces: gwg-sw (the bridge), gwg-e1 ...
 # shellcheck source=lib.sh
 . "$ROOT/bench/lib.sh"
 cleanup_extra() {
@@ -48,30 +49,7 @@ for m in "${MEMBERS[@]}"; do cat "$PKI/$m.pem" "$PKI/$m-key.pem" >"$PKI/$m-hapro
 mkdir -p "$WORK/data"
 mount -t tmpfs -o size=512m tmpfs "$WORK/data" # the network is measured, not fsync
 
-addr() { echo "$NET.${1#e}"; }     # addr e2 → 10.97.0.2
 peerport() { echo "238${1#e}"; }   # the loopback scheme's per-member port
-
-# new_topology: a bridge in gwg-sw and one namespace per member on it.
-new_topology() {
-	del_topology
-	ip netns add gwg-sw
-	ip -n gwg-sw link add br0 type bridge
-	ip -n gwg-sw link set br0 up
-	local m
-	for m in "${MEMBERS[@]}"; do
-		ip netns add "gwg-$m"
-		ip link add "v-$m" netns "gwg-$m" type veth peer name "b-$m" netns gwg-sw
-		ip -n gwg-sw link set "b-$m" master br0 up
-		ip -n "gwg-$m" addr add "$(addr "$m")/24" dev "v-$m"
-		ip -n "gwg-$m" link set "v-$m" up
-		ip -n "gwg-$m" link set lo up
-	done
-}
-
-del_topology() {
-	local ns
-	for ns in gwg-sw gwg-e1 gwg-e2 gwg-e3; do ip netns del "$ns" 2>/dev/null || true; done
-}
 
 # start_etcd CONFIG M: member M's etcd as CONFIG has it.
 start_etcd() {
@@ -92,7 +70,7 @@ start_etcd() {
 			--peer-client-cert-auth --peer-crl-file "$PKI/crl.pem")
 	fi
 	rm -rf "$WORK/data/$m"
-	start "etcd-$m" ip netns exec "gwg-$m" etcd --name "$m" --data-dir "$WORK/data/$m" \
+	start "etcd-$m" ip netns exec "$NS-$m" etcd --name "$m" --data-dir "$WORK/data/$m" \
 		--listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
 		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
 		--initial-cluster "$(IFS=,; echo "${initial[*]}")" --initial-cluster-state new --initial-cluster-token gwbench \
@@ -148,14 +126,14 @@ start_config() {
 	gw-dropin | gw-loopback)
 		gw_file "$cfg" >"$WORK/$cfg.yaml"
 		for m in "${MEMBERS[@]}"; do
-			start "gw-$m" ip netns exec "gwg-$m" "$GW" run --config "$WORK/$cfg.yaml" --member "$m" --log-level warn --log-format json
+			start "gw-$m" ip netns exec "$NS-$m" "$GW" run --config "$WORK/$cfg.yaml" --member "$m" --log-level warn --log-format json
 		done
 		for m in "${MEMBERS[@]}"; do wait_listen "$m" 24900; done
 		;;
 	haproxy)
 		for m in "${MEMBERS[@]}"; do
 			haproxy_conf "$m" >"$WORK/haproxy-$m.cfg"
-			start "haproxy-$m" ip netns exec "gwg-$m" haproxy -db -f "$WORK/haproxy-$m.cfg"
+			start "haproxy-$m" ip netns exec "$NS-$m" haproxy -db -f "$WORK/haproxy-$m.cfg"
 		done
 		for m in "${MEMBERS[@]}"; do wait_listen "$m" 24900; done
 		;;
@@ -165,26 +143,7 @@ start_config() {
 	lead_from e1
 }
 
-# stop_all: every process this round started.
-stop_all() {
-	local pid
-	for pid in "${STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-	for pid in "${STARTED[@]}"; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL -- "-$pid" 2>/dev/null || true
-	done
-	STARTED=()
-}
-
-wait_listen() { # wait_listen M PORT
-	for _ in $(seq 100); do
-		ip netns exec "gwg-$1" ss -Hltn "sport = :$2" | grep -q . && return 0
-		sleep 0.1
-	done
-	log "nothing listens on port $2 in gwg-$1"; tail -n 20 "$WORK"/*.log >&2; exit 1
-}
-
-ctl() { local m=$1; shift; ip netns exec "gwg-$m" etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=5s "$@"; }
+ctl() { local m=$1; shift; ip netns exec "$NS-$m" etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=5s "$@"; }
 
 wait_healthy() { # a linearizable read on M needs the leader, so the peer links
 	for _ in $(seq 300); do

@@ -60,3 +60,52 @@ build_tools() {
 	GW=${GW_BIN:-$WORK/groupwire}
 	[[ -n "${GW_BIN:-}" ]] || (cd "$SRC" && go build -o "$GW" .)
 }
+
+# The group benchmarks' topology: a bridge in namespace $NS-sw and one
+# namespace per member of MEMBERS ($NS-NAME) on it, at $NET.N, N being the
+# digits of the member's name. The caller sets NS, NET and MEMBERS.
+addr() { echo "$NET.${1//[!0-9]/}"; } # addr e2 → $NET.2
+
+new_topology() {
+	del_topology
+	ip netns add "$NS-sw"
+	ip -n "$NS-sw" link add br0 type bridge
+	ip -n "$NS-sw" link set br0 up
+	local m
+	for m in "${MEMBERS[@]}"; do
+		ip netns add "$NS-$m"
+		ip link add "v-$m" netns "$NS-$m" type veth peer name "b-$m" netns "$NS-sw"
+		ip -n "$NS-sw" link set "b-$m" master br0 up
+		ip -n "$NS-$m" addr add "$(addr "$m")/24" dev "v-$m"
+		ip -n "$NS-$m" link set "v-$m" up
+		ip -n "$NS-$m" link set lo up
+	done
+}
+
+del_topology() {
+	local m
+	ip netns del "$NS-sw" 2>/dev/null || true
+	for m in "${MEMBERS[@]}"; do ip netns del "$NS-$m" 2>/dev/null || true; done
+}
+
+# stop_all stops every process started so far, and forgets them.
+stop_all() {
+	local pid
+	for pid in "${STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+	for pid in "${STARTED[@]}"; do
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	done
+	STARTED=()
+}
+
+# wait_listen M PORT: until something listens on PORT in M's namespace.
+wait_listen() {
+	for _ in $(seq 100); do
+		ip netns exec "$NS-$1" ss -Hltn "sport = :$2" | grep -q . && return 0
+		sleep 0.1
+	done
+	log "nothing listens on port $2 in $NS-$1"
+	tail -n 20 "$WORK"/*.log >&2
+	exit 1
+}

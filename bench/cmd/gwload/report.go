@@ -61,6 +61,8 @@ var rows = []row{
 	{"etcd-put", "puts_s", "etcd puts/s (256 B values, through the leader)", true},
 	{"etcd-put", "p50_ms", "etcd put p50 (ms)", false},
 	{"etcd-put", "p99_ms", "etcd put p99 (ms)", false},
+	{"galera-oltp", "tps", "Galera sysbench oltp_write_only TPS", true},
+	{"galera-oltp", "p95_ms", "Galera sysbench p95 latency (ms)", false},
 }
 
 // syscallKinds are the syscalls broken down per test in the profile table.

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# bench/galera.sh: what groupwire costs MariaDB Galera against Galera's own
+# TLS. Three nodes in network namespaces on a bridge, data on tmpfs, formed
+# afresh for each configuration and round (rounds alternate); sysbench
+# oltp_write_only with 8 threads on g1. Writes bench/RESULTS-galera.md.
+# Needs root.
+#
+# Configurations:
+#   plain      gcomm in plaintext: the floor
+#   galera-ssl Galera's own socket.ssl (the CA, each node's certificate and
+#              key): the reference
+#   gw-dropin  gcomm as plain, behind drop-in groupwire (VERIFY_IDENTITY, CRL)
+#
+# Environment: ROUNDS (2), DURATION (10, seconds), THREADS (8), CONFIGS,
+# OUT, GW_BIN, GW_TREE (as bench/run.sh).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-10}
+THREADS=${THREADS:-8}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$ROOT/bench/RESULTS-galera.md}
+CONFIGS=${CONFIGS:-"plain galera-ssl gw-dropin"}
+WORK=$(mktemp -d /tmp/gwgalera.XXXXXX)
+MEMBERS=(g1 g2 g3)
+NET=10.95.0
+NS=gwb # the namespaces: gwb-sw (the bridge), gwb-g1 ...
+# shellcheck source=lib.sh
+. "$ROOT/bench/lib.sh"
+cleanup_extra() {
+	del_topology
+	umount "$WORK/data" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+((EUID == 0)) || { log "bench/galera.sh makes network namespaces: run it as root"; exit 1; }
+if ! command -v mariadbd >/dev/null || [[ ! -e /usr/lib/galera/libgalera_smm.so ]]; then
+	mkdir -p /usr/sbin && printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+	need mariadbd mariadb-server
+	need rsync rsync
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq galera-4 >/dev/null
+	rm -f /usr/sbin/policy-rc.d # the packaged server stays stopped: the benchmark runs its own
+fi
+need sysbench sysbench
+build_tools "$ROOT"
+mkdir -p "$WORK/data"
+mount -t tmpfs -o size=1g tmpfs "$WORK/data" # the network is measured, not fsync
+chmod 755 "$WORK" "$WORK/data"
+PKI=$WORK/data/pki # readable by mysql: Galera's socket.ssl reads it
+"$GW" certs init --dir "$PKI" --members g1,g2,g3 --ip g1=$NET.1 --ip g2=$NET.2 --ip g3=$NET.3 >/dev/null
+chown -R mysql:mysql "$PKI"
+
+# node_cnf CONFIG N: node N's configuration, as a plain install writes it.
+node_cnf() {
+	local cfg=$1 n=$2 d="$WORK/data/$2" opts="gcache.size=64M"
+	[[ $cfg == galera-ssl ]] && opts="$opts;socket.ssl=yes;socket.ssl_ca=$PKI/ca.pem;socket.ssl_cert=$PKI/$n.pem;socket.ssl_key=$PKI/$n-key.pem"
+	cat <<CNF
+[mysqld]
+user = mysql
+datadir = $d/data
+socket = $d/mysqld.sock
+pid-file = $d/mysqld.pid
+log-error = $d/error.log
+port = 3306
+bind-address = $(addr "$n")
+skip-name-resolve
+binlog_format = ROW
+default_storage_engine = InnoDB
+innodb_autoinc_lock_mode = 2
+innodb_flush_log_at_trx_commit = 0
+innodb_buffer_pool_size = 128M
+wsrep_on = ON
+wsrep_provider = /usr/lib/galera/libgalera_smm.so
+wsrep_cluster_name = gw-bench
+wsrep_cluster_address = gcomm://$NET.1,$NET.2,$NET.3
+wsrep_node_address = $(addr "$n")
+wsrep_node_name = $n
+wsrep_sst_method = rsync
+wsrep_provider_options = "$opts"
+CNF
+}
+
+gw_file() {
+	cat <<YAML
+group: bench-galera
+capture: transparent
+tls:
+  ssl_mode: VERIFY_IDENTITY
+  ssl_ca: $PKI/ca.pem
+  ssl_cert: $PKI/\${GROUPWIRE_MEMBER}.pem
+  ssl_key: $PKI/\${GROUPWIRE_MEMBER}-key.pem
+  ssl_crl: $PKI/crl.pem
+channels: {gcomm: {}, ist: {}, sst: {}}
+members:
+YAML
+	local m
+	for m in "${MEMBERS[@]}"; do
+		echo "  $m: {address: \"$(addr "$m"):24900\", identity: $m, ports: {gcomm: 4567, ist: 4568, sst: 4444}}"
+	done
+}
+
+sql() { local n=$1; shift; mariadb --socket="$WORK/data/$n/mysqld.sock" -uroot -N -B -e "$*"; }
+
+# wait_status N VAR WANT: until node N's status variable reads WANT (2 min).
+wait_status() {
+	for _ in $(seq 1200); do
+		[[ $(sql "$1" "SHOW STATUS LIKE '$2'" 2>/dev/null | cut -f2) == "$3" ]] && return 0
+		sleep 0.1
+	done
+	log "$1: $2 never became $3"
+	tail -n 30 "$WORK/data/$1/error.log" >&2
+	exit 1
+}
+
+# start_config CONFIG: the topology, the sidecars, and a synced cluster.
+start_config() {
+	local cfg=$1 n
+	new_topology
+	if [[ $cfg == gw-dropin ]]; then
+		gw_file >"$WORK/gw.yaml"
+		for n in "${MEMBERS[@]}"; do
+			start "gw-$n" ip netns exec "$NS-$n" "$GW" run --config "$WORK/gw.yaml" --member "$n" --log-level warn --log-format json
+		done
+		for n in "${MEMBERS[@]}"; do wait_listen "$n" 24901; done
+	fi
+	for n in "${MEMBERS[@]}"; do
+		rm -rf "$WORK/data/$n"
+		mkdir -p "$WORK/data/$n"
+		node_cnf "$cfg" "$n" >"$WORK/data/$n/my.cnf"
+		chown -R mysql:mysql "$WORK/data/$n"
+		mariadb-install-db --defaults-file="$WORK/data/$n/my.cnf" --user=mysql --skip-test-db \
+			--auth-root-authentication-method=socket >"$WORK/install-$n.log" 2>&1
+	done
+	start "mariadbd-g1" ip netns exec "$NS-g1" mariadbd --defaults-file="$WORK/data/g1/my.cnf" --wsrep-new-cluster
+	wait_status g1 wsrep_ready ON
+	for n in g2 g3; do
+		start "mariadbd-$n" ip netns exec "$NS-$n" mariadbd --defaults-file="$WORK/data/$n/my.cnf"
+		wait_status "$n" wsrep_local_state_comment Synced
+	done
+	wait_status g1 wsrep_cluster_size 3
+}
+
+# sysbench_run CONFIG ROUND: prepare, run, and print one JSON result.
+sysbench_run() {
+	local sb=(sysbench oltp_write_only --mysql-socket="$WORK/data/g1/mysqld.sock" --mysql-user=root
+		--tables=4 --table-size=10000 --threads="$THREADS")
+	sql g1 "CREATE DATABASE sbtest"
+	"${sb[@]}" prepare >"$WORK/prepare.log" 2>&1
+	"${sb[@]}" --time="$DURATION" --report-interval=0 run >"$WORK/run-$1-$2.log" 2>&1
+	local tps p95
+	tps=$(sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.).*/\1/p' "$WORK/run-$1-$2.log")
+	p95=$(sed -n 's/.*95th percentile: *\([0-9.]*\).*/\1/p' "$WORK/run-$1-$2.log")
+	[[ -n $tps && -n $p95 ]] || { log "sysbench via $1: no result"; cat "$WORK/run-$1-$2.log" >&2; return 1; }
+	printf '{"pair":"%s","round":%d,"test":"galera-oltp","metrics":{"tps":%s,"p95_ms":%s}}\n' "$1" "$2" "$tps" "$p95"
+}
+
+RESULTS=$WORK/results.jsonl
+read -r -a order <<<"$CONFIGS"
+log "$ROUNDS round(s) of ${DURATION}s, $THREADS threads; configurations: $CONFIGS"
+for round in $(seq "$ROUNDS"); do
+	for cfg in "${order[@]}"; do
+		log "round $round: $cfg"
+		start_config "$cfg"
+		sysbench_run "$cfg" "$round" >>"$RESULTS" || log "FAILED: $cfg (logs in $WORK)"
+		stop_all
+	done
+	order=("${order[@]:1}" "${order[0]}")
+done
+
+{
+	echo "- $ROUNDS round(s) of sysbench oltp_write_only, ${DURATION}s, $THREADS threads on g1 (4 tables of 10,000 rows), data on tmpfs"
+	echo "- three nodes in network namespaces on a bridge (veth, MTU 1500), rsync SST"
+	echo "- MariaDB: $(mariadbd --version 2>/dev/null | head -1); sysbench: $(sysbench --version)"
+	echo "- groupwire: ${GW_BIN:-$REV}, drop-in, VERIFY_IDENTITY with a CRL, at warn; galera-ssl: socket.ssl with the same CA and certificates"
+} >"$WORK/notes.md"
+"$WORK/gwload" report -in "$RESULTS" -out "$OUT" -pairs "${CONFIGS// /,}" -notes "$WORK/notes.md" \
+	-title "groupwire group-workload benchmark: MariaDB Galera" -script bench/galera.sh -peers "" \
+	-ratios "gw-dropin/galera-ssl,galera-ssl/plain"
+cp "$RESULTS" "${OUT%.md}.jsonl"
+log "wrote $OUT"
