@@ -12,14 +12,16 @@ import (
 // below it, unless a more specific part names the subfolder. The
 // direction is main → internal/localgroup → proxy → proxy/cluster →
 // transport → transport/tlsopt, with certs beneath all of them, and
-// proxy → proxy/relay, which stands alone. bench and deploy may use
+// proxy → proxy/relay, which stands alone; transport and proxy/relay share
+// internal/rawio, a leaf, for their sockets' raw reads and writes. bench and deploy may use
 // anything but main; nothing imports bench.
 var mayImport = map[string][]string{
 	"certs":               {"internal/testutil"},
 	"transport/tlsopt":    {},
-	"transport":           {"transport/tlsopt", "certs"},
+	"transport":           {"transport/tlsopt", "certs", "internal/rawio"},
 	"proxy/cluster":       {"transport", "certs"},
-	"proxy/relay":         {},
+	"proxy/relay":         {"internal/rawio"},
+	"internal/rawio":      {},
 	"proxy":               {"proxy/cluster", "proxy/relay", "transport", "certs"},
 	"internal/testutil":   {},
 	"internal/localgroup": {"proxy", "transport", "certs"},

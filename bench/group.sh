@@ -15,7 +15,9 @@
 #                (verify required, verifyhost, CRL): the best peer's mesh
 #
 # Environment: ROUNDS (2), DURATION (10s), WRITERS (8), CONFIGS (a subset),
-# OUT, GW_BIN, GW_TREE (as bench/run.sh).
+# OUT, GW_BIN, GW_TREE (as bench/run.sh); BASE (a git revision) builds
+# groupwire at it too, and adds gw-dropin-base and gw-loopback-base: an A/B
+# in one run.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-2}
@@ -43,6 +45,13 @@ need etcdctl etcd-client
 need haproxy haproxy
 build_tools "$ROOT"
 (cd "$SRC" && go build -o "$WORK/gwetcd" ./bench/cmd/gwetcd)
+if [[ -n "${BASE:-}" ]]; then
+	mkdir -p "$WORK/base"
+	(cd "$ROOT" && git archive "$BASE") | tar -x -C "$WORK/base"
+	(cd "$WORK/base" && go build -o "$WORK/groupwire-base" .)
+	GW_BASE=$WORK/groupwire-base
+	CONFIGS="$CONFIGS gw-dropin-base gw-loopback-base"
+fi
 PKI=$WORK/pki
 "$GW" certs init --dir "$PKI" --members e1,e2,e3 --ip e1=$NET.1 --ip e2=$NET.2 --ip e3=$NET.3 >/dev/null
 for m in "${MEMBERS[@]}"; do cat "$PKI/$m.pem" "$PKI/$m-key.pem" >"$PKI/$m-haproxy.pem"; done
@@ -122,11 +131,13 @@ haproxy_conf() {
 start_config() {
 	local cfg=$1 m
 	new_topology
+	local bin=$GW
+	[[ $cfg == *-base ]] && bin=$GW_BASE cfg=${cfg%-base}
 	case $cfg in
 	gw-dropin | gw-loopback)
 		gw_file "$cfg" >"$WORK/$cfg.yaml"
 		for m in "${MEMBERS[@]}"; do
-			start "gw-$m" ip netns exec "$NS-$m" "$GW" run --config "$WORK/$cfg.yaml" --member "$m" --log-level warn --log-format json
+			start "gw-$m" ip netns exec "$NS-$m" "$bin" run --config "$WORK/$cfg.yaml" --member "$m" --log-level warn --log-format json
 		done
 		for m in "${MEMBERS[@]}"; do wait_listen "$m" 24900; done
 		;;

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/groupwire/groupwire/internal/rawio"
 )
 
 // Socket is the TCP socket under a link's tls.Conn. It does three things
@@ -40,7 +42,8 @@ type Socket struct {
 	readyCall func(uintptr) bool // s.callReady, made once
 
 	mu    sync.Mutex
-	batch []byte // non-nil between BeginBatch and EndBatch
+	batch []byte        // non-nil between BeginBatch and EndBatch
+	raw   *rawio.Writer // guarded by mu: every write goes through it
 }
 
 // ErrWouldBlock is what a read inside ReadReady's callback returns when
@@ -61,6 +64,7 @@ func (wouldBlock) WouldBlock() bool { return true }
 func NewSocket(c *net.TCPConn) *Socket {
 	s := &Socket{TCPConn: c}
 	s.rc, _ = c.SyscallConn() // a live *net.TCPConn always has one
+	s.raw = rawio.NewWriter(s.rc)
 	s.readyFD = -1
 	s.readyCall = s.callReady
 	return s
@@ -104,14 +108,14 @@ func (s *Socket) callReady(fd uintptr) bool {
 // readNow reads the socket once without waiting.
 func (s *Socket) readNow(p []byte) (int, error) {
 	for {
-		n, err := syscall.Read(s.readyFD, p)
+		n, errno := rawio.Read(s.readyFD, p)
 		switch {
-		case err == syscall.EINTR:
+		case errno == syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case errno == syscall.EAGAIN:
 			return 0, ErrWouldBlock
-		case err != nil:
-			return 0, os.NewSyscallError("read", err)
+		case errno != 0:
+			return 0, os.NewSyscallError("read", errno)
 		case n == 0:
 			return 0, io.EOF
 		}
@@ -125,14 +129,14 @@ func (s *Socket) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.batch == nil {
-		return s.TCPConn.Write(p)
+		return s.raw.Write(p)
 	}
 	if len(s.batch)+len(p) > cap(s.batch) {
 		if err := s.flushLocked(); err != nil {
 			return 0, err
 		}
 		if len(p) > cap(s.batch) {
-			return s.TCPConn.Write(p)
+			return s.raw.Write(p)
 		}
 	}
 	s.batch = append(s.batch, p...)
@@ -160,7 +164,7 @@ func (s *Socket) flushLocked() error {
 	if len(s.batch) == 0 {
 		return nil
 	}
-	nw, err := s.TCPConn.Write(s.batch)
+	nw, err := s.raw.Write(s.batch)
 	if err == nil && nw != len(s.batch) {
 		err = io.ErrShortWrite
 	}

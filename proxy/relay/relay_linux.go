@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/groupwire/groupwire/internal/rawio"
 )
 
 // copyFromTCP is the member→TLS leg. It reads inside the socket's
@@ -103,15 +105,15 @@ func (r *tcpReader) readFD(fd uintptr) bool {
 		buf = buf[:LargeBufferSize-batchSlack]
 	}
 	for {
-		n, err := unix.Read(int(fd), buf)
+		n, errno := rawio.Read(int(fd), buf)
 		switch {
-		case err == unix.EINTR:
+		case errno == unix.EINTR:
 			continue
-		case err == unix.EAGAIN:
+		case errno == unix.EAGAIN:
 			r.release()
 			return false
-		case err != nil:
-			r.err = os.NewSyscallError("read", err)
+		case errno != 0:
+			r.err = os.NewSyscallError("read", errno)
 		case n == 0:
 			r.err = io.EOF
 		default:
@@ -140,6 +142,7 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, ep Endpoint, pool *Pool) (int64, 
 	if ep.Socket == nil {
 		return 0, errors.New("relay: a TLS endpoint needs the Socket under its tls.Conn")
 	}
+	dst = rawWriter(dst)
 	g := gatherer{src: src, pool: pool}
 	g.fn = g.readReady
 	var total int64
@@ -154,6 +157,17 @@ func copyFromTLS(dst io.Writer, src *tls.Conn, ep Endpoint, pool *Pool) (int64, 
 			return total, endOfStream(err)
 		}
 	}
+}
+
+// rawWriter writes to a plain TCP member socket with raw system calls
+// (package rawio); any other writer is used as it is.
+func rawWriter(w io.Writer) io.Writer {
+	if tc, ok := w.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			return rawio.NewWriter(rc)
+		}
+	}
+	return w
 }
 
 // gatherer moves decrypted records from a tls.Conn to the member. Its
