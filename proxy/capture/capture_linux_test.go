@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -92,6 +94,18 @@ func captureChecks(t *testing.T) {
 	if present, err := Present(); err != nil || present {
 		t.Fatalf("Present before any Install: %v, %v; want false", present, err)
 	}
+	direct := map[string]net.Listener{}
+	for _, a := range []string{"127.0.0.2:4567", "127.0.0.3:4567", "127.0.0.9:4567"} {
+		direct[a] = listen(t, a)
+	}
+	// A connection to a target opened before any rule (untracked until
+	// then) keeps working once the rules are in force: only new
+	// connections are captured.
+	before := dial(t, "127.0.0.3:4567", 0)
+	beforePeer, err := accept(t, direct["127.0.0.3:4567"])
+	if err != nil {
+		t.Fatal(err)
+	}
 	rules := testRules(m2, m3)
 	if err := Install(rules); err != nil {
 		t.Fatal(err)
@@ -99,11 +113,8 @@ func captureChecks(t *testing.T) {
 	if present, err := Present(); err != nil || !present {
 		t.Fatalf("Present after Install: %v, %v; want true", present, err)
 	}
+	wantDelivered(t, before, beforePeer, "a connection opened before the rules")
 	capture := listen(t, rules.Listen())
-	direct := map[string]net.Listener{}
-	for _, a := range []string{"127.0.0.2:4567", "127.0.0.3:4567", "127.0.0.9:4567"} {
-		direct[a] = listen(t, a)
-	}
 	// A target is captured, and its original destination read back.
 	wantCaptured(t, capture, rules, "127.0.0.2:4567", m2)
 	// The sidecar's own marked socket, and an address no member has, pass.
@@ -116,7 +127,12 @@ func captureChecks(t *testing.T) {
 	}
 	wantDirect(t, direct["127.0.0.2:4567"], "127.0.0.2:4567", 0)
 	wantCaptured(t, capture, rules, "127.0.0.3:4567", m3)
-	checkText(t, testRules(m2, m3))
+	open := testRules(m2, Target{Member: m3.Member, Channel: m3.Channel, Addr: m3.Addr, Open: true})
+	open.Open = []uint16{4567}
+	for _, r := range []*Rules{testRules(m2, m3), open} {
+		checkText(t, r)
+		checkInstalledIsText(t, r)
+	}
 	withoutPrivilege(t, rules)
 }
 
@@ -213,6 +229,60 @@ func checkText(t *testing.T, rules *Rules) {
 	if out, err := exec.Command(nft, "-c", "-f", file).CombinedOutput(); err != nil {
 		t.Fatalf("nft -c rejects the rules' text: %v\n%s\n%s", err, out, rules.Text())
 	}
+}
+
+// wantDelivered: bytes written on c reach peer, within a bound so that a
+// connection the rules broke fails instead of hanging.
+func wantDelivered(t *testing.T, c, peer net.Conn, what string) {
+	t.Helper()
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatalf("%s: write: %v", what, err)
+	}
+	if _, err := io.ReadFull(peer, b[:]); err != nil {
+		t.Fatalf("%s: the byte written did not arrive: %v", what, err)
+	}
+}
+
+// checkInstalledIsText installs rules and has nft list them: every chain
+// holds as many rules as Rules.Text prints for it, so the text operators
+// install with capture_rules: external is what a managed sidecar installs.
+func checkInstalledIsText(t *testing.T, rules *Rules) {
+	t.Helper()
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		t.Log("nft not installed: the installed rules are not compared with the text")
+		return
+	}
+	if err := Install(rules); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(nft, "list", "table", "inet", Table).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list table: %v\n%s", err, out)
+	}
+	if got, want := rulesPerChain(string(out)), rulesPerChain(rules.Text()); !maps.Equal(got, want) {
+		t.Fatalf("installed rules per chain %v, the text prints %v\ninstalled:\n%s\ntext:\n%s", got, want, out, rules.Text())
+	}
+}
+
+// rulesPerChain counts the rule lines of each chain of an nft listing.
+func rulesPerChain(listing string) map[string]int {
+	counts, chain := map[string]int{}, ""
+	for _, line := range strings.Split(listing, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "chain "):
+			chain = strings.Fields(line)[1]
+			counts[chain] = 0
+		case line == "}":
+			chain = ""
+		case chain != "" && line != "" && !strings.HasPrefix(line, "type "):
+			counts[chain]++
+		}
+	}
+	return counts
 }
 
 // withoutPrivilege drops root (and with it CAP_NET_ADMIN) for the rest of

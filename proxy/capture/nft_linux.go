@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -44,51 +45,22 @@ func Install(r *Rules) error {
 // peer with no sidecar yet, during the onboarding window, or one made
 // before the rules) are left alone.
 func (r *Rules) addReplyRoute(c *nftables.Conn, t *nftables.Table) {
-	accept := nftables.ChainPolicyAccept
-	ch := c.AddChain(&nftables.Chain{Name: "reply_route", Table: t, Type: nftables.ChainTypeRoute,
-		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityMangle, Policy: &accept})
+	ch := addChain(c, t, "reply_route", nftables.ChainTypeRoute, nftables.ChainHookOutput, nftables.ChainPriorityMangle)
 	mark := binaryutil.NativeEndian.PutUint32(ReplyMark)
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark},
-		&expr.Immediate{Register: 1, Data: mark},
-		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true},
-	}})
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark},
-		&expr.Immediate{Register: 1, Data: mark},
-		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
-	}})
+	addRule(c, ch, "", markIs(ReplyMark), &expr.Immediate{Register: 1, Data: mark},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true})
+	addRule(c, ch, "", []expr.Any{&expr.Ct{Key: expr.CtKeyMARK, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark}},
+		&expr.Immediate{Register: 1, Data: mark}, &expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
 }
 
 // addCapture adds the output chain: the sidecar's own sockets pass, every
-// target is redirected to the capture listener.
+// target's new connections are redirected to the capture listener.
 func (r *Rules) addCapture(c *nftables.Conn, t *nftables.Table) {
-	accept := nftables.ChainPolicyAccept
-	ch := c.AddChain(&nftables.Chain{Name: "capture_out", Table: t, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest, Policy: &accept})
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(r.Mark)},
-		&expr.Verdict{Kind: expr.VerdictReturn},
-	}})
+	ch := addChain(c, t, "capture_out", nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest)
+	addRule(c, ch, "", markIs(r.Mark), &expr.Verdict{Kind: expr.VerdictReturn})
 	for _, target := range r.Targets {
-		ip := target.Addr.Addr().As4()
-		exprs := append(ipv4TCP(), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip[:]})
-		exprs = append(exprs, dport(target.Addr.Port())...)
-		exprs = append(exprs, synOnly()...)
-		exprs = append(exprs, &expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(r.Port)},
-			&expr.Redir{RegisterProtoMin: 1})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs,
-			UserData: userdata.AppendString(nil, userdata.TypeComment, target.Member+"/"+target.Channel)})
-	}
-	for _, p := range r.closedPorts() {
-		exprs := append(ipv4TCP(), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(p)},
-			&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+		addRule(c, ch, target.Member+"/"+target.Channel, append(toTarget(target), synOnly()...),
+			&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(r.Port)}, &expr.Redir{RegisterProtoMin: 1})
 	}
 }
 
@@ -97,30 +69,15 @@ func (r *Rules) addCapture(c *nftables.Conn, t *nftables.Table) {
 // whose onboarding window is open, and every other host's connection to
 // the member's channel ports is reset.
 func (r *Rules) addGuard(c *nftables.Conn, t *nftables.Table) {
-	accept := nftables.ChainPolicyAccept
-	ch := c.AddChain(&nftables.Chain{Name: "guard_in", Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
-		&expr.Verdict{Kind: expr.VerdictAccept},
-	}})
+	ch := addChain(c, t, "guard_in", nftables.ChainTypeFilter, nftables.ChainHookInput, nftables.ChainPriorityFilter)
+	addRule(c, ch, "", ifIs(expr.MetaKeyIIFNAME, "lo"), acceptIt)
 	for _, p := range r.Open {
 		for _, a := range r.PeerAddrs() {
-			ip := a.As4()
-			exprs := append(ipv4TCP(), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip[:]})
-			exprs = append(append(exprs, dport(p)...), &expr.Verdict{Kind: expr.VerdictAccept})
-			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: userdata.AppendString(nil, userdata.TypeComment, "onboarding window")})
+			addRule(c, ch, "onboarding window", concat(ipv4TCP(), addrIs(srcAddr, a), portIs(dstPort, p)), acceptIt)
 		}
 	}
-	for _, p := range r.Guarded {
-		exprs := append([]expr.Any{
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-		}, dport(p)...)
-		exprs = append(exprs, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+	for _, p := range r.Guarded { // IPv4 and IPv6 alike: the member's ports stay closed to both
+		addRule(c, ch, "", concat(tcpOnly(), portIs(dstPort, p)), resetIt)
 	}
 }
 
@@ -132,55 +89,99 @@ func (r *Rules) addGuard(c *nftables.Conn, t *nftables.Table) {
 // connections it delivered carry marks; captured connections reach this
 // chain already redirected to 127.0.0.1.
 func (r *Rules) addGuardOut(c *nftables.Conn, t *nftables.Table) {
-	accept := nftables.ChainPolicyAccept
-	ch := c.AddChain(&nftables.Chain{Name: "guard_out", Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
-	for _, m := range []uint32{r.Mark, ReplyMark} {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(m)},
-			&expr.Verdict{Kind: expr.VerdictAccept},
-		}})
-	}
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
-		&expr.Verdict{Kind: expr.VerdictAccept},
-	}})
+	ch := addChain(c, t, "guard_out", nftables.ChainTypeFilter, nftables.ChainHookOutput, nftables.ChainPriorityFilter)
+	addRule(c, ch, "", markIs(r.Mark), acceptIt)
+	addRule(c, ch, "", markIs(ReplyMark), acceptIt)
+	addRule(c, ch, "", ifIs(expr.MetaKeyOIFNAME, "lo"), acceptIt)
 	for _, target := range r.Targets {
-		if target.Open {
-			continue
+		if !target.Open {
+			addRule(c, ch, target.Member+"/"+target.Channel, toTarget(target), resetIt)
 		}
-		ip := target.Addr.Addr().As4()
-		exprs := append(ipv4TCP(), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip[:]})
-		exprs = append(append(exprs, dport(target.Addr.Port())...), &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs,
-			UserData: userdata.AppendString(nil, userdata.TypeComment, target.Member+"/"+target.Channel)})
 	}
 	for _, p := range r.closedPorts() {
-		exprs := append(ipv4TCP(), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(p)},
-			&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+		addRule(c, ch, "", concat(ipv4TCP(), portIs(srcPort, p)), resetIt)
 	}
+}
+
+// Verdicts the chains share.
+var (
+	acceptIt = &expr.Verdict{Kind: expr.VerdictAccept}
+	resetIt  = &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}
+)
+
+// addChain adds a base chain of type typ on hook at prio, policy accept.
+func addChain(c *nftables.Conn, t *nftables.Table, name string, typ nftables.ChainType, hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
+	policy := nftables.ChainPolicyAccept
+	return c.AddChain(&nftables.Chain{Name: name, Table: t, Type: typ, Hooknum: hook, Priority: prio, Policy: &policy})
+}
+
+// addRule adds a rule to ch: the matches, then the statements, with a
+// comment when it is not "" (nft list shows it, as Rules.Text does).
+func addRule(c *nftables.Conn, ch *nftables.Chain, comment string, matches []expr.Any, statements ...expr.Any) {
+	rule := &nftables.Rule{Table: ch.Table, Chain: ch, Exprs: append(matches, statements...)}
+	if comment != "" {
+		rule.UserData = userdata.AppendString(nil, userdata.TypeComment, comment)
+	}
+	c.AddRule(rule)
+}
+
+func concat(parts ...[]expr.Any) []expr.Any {
+	var out []expr.Any
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// toTarget matches IPv4 TCP to the target's address and port.
+func toTarget(target Target) []expr.Any {
+	return concat(ipv4TCP(), addrIs(dstAddr, target.Addr.Addr()), portIs(dstPort, target.Addr.Port()))
+}
+
+// markIs matches packets carrying mark m.
+func markIs(m uint32) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(m)}}
+}
+
+// ifIs matches the input or output interface (key) named name.
+func ifIs(key expr.MetaKey, name string) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: key, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(name)}}
+}
+
+// Offsets of the fields the rules match: in the IPv4 header, and in the
+// TCP header.
+const (
+	srcAddr, dstAddr = 12, 16
+	srcPort, dstPort = 0, 2
+)
+
+// addrIs matches the IPv4 address a at offset (srcAddr or dstAddr).
+func addrIs(offset uint32, a netip.Addr) []expr.Any {
+	ip := a.As4()
+	return []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip[:]}}
+}
+
+// portIs matches the TCP port p at offset (srcPort or dstPort).
+func portIs(offset uint32, p uint16) []expr.Any {
+	return []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: offset, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(p)}}
 }
 
 // ipv4TCP matches IPv4 TCP packets.
 func ipv4TCP() []expr.Any {
-	return []expr.Any{
+	return append([]expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-	}
+	}, tcpOnly()...)
 }
 
-// dport matches the TCP destination port p.
-func dport(p uint16) []expr.Any {
+// tcpOnly matches TCP packets of either IP family.
+func tcpOnly() []expr.Any {
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(p)},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
 	}
 }
 
