@@ -145,7 +145,7 @@ func (s *Sidecar) probeLoop(ctx context.Context, rl *routeListener) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.health.probed(r.Peer, r.Channel, time.Now(), setup, cert, err, err != nil && r.Direct != "" && noSidecar(err))
+		s.health.probed(r.Peer, r.Channel, time.Now(), setup, cert, err, r.goesDirect(err))
 		if err == nil {
 			s.metrics.probeSeconds.WithLabelValues(r.Peer, r.Channel).Observe(setup.Seconds())
 		}

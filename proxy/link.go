@@ -31,7 +31,7 @@ func (s *Sidecar) serveOutbound(ctx context.Context, member *net.TCPConn, r *out
 	start := time.Now()
 	link, err := r.dialer.Dial(ctx)
 	pending()
-	if err != nil && r.Direct != "" && noSidecar(err) {
+	if r.goesDirect(err) {
 		s.serveDirect(ctx, member, r, releaseLink)
 		return
 	}

@@ -110,11 +110,20 @@ func (d *directLinks) forgetClosed(open func(pairKey) bool) {
 	}
 }
 
-// noSidecar reports whether a link dial failed because nothing listens on
-// the peer's link port: the peer has no sidecar yet. A timeout, a TLS
-// failure or a refusal by a sidecar is never that, so a peer that has a
-// sidecar is never reached around it.
-func noSidecar(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+// goesDirect reports whether a connection whose link dial failed with err
+// goes straight to the peer member: the channel's onboarding window is
+// open and nothing listens on the peer's link port (ECONNREFUSED: no
+// sidecar there yet). A timeout, a TLS failure or a refusal by a sidecar
+// never does, so a peer that has a sidecar is never reached around it.
+func (r *outboundRoute) goesDirect(err error) bool {
+	return err != nil && r.Direct != "" && errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// windowOpen reports whether the pair's onboarding window is open in g.
+func (g *generation) windowOpen(k pairKey) bool {
+	r := g.routes[k]
+	return r != nil && r.Direct != ""
+}
 
 // serveDirect relays a captured connection straight to the peer member's
 // own address, the connection's original destination, in plaintext. It
@@ -160,8 +169,7 @@ func (s *Sidecar) dialDirect(ctx context.Context, member *net.TCPConn) (*net.TCP
 		return nil, fmt.Errorf("direct to %s: %w", dst, err)
 	}
 	remote := c.(*net.TCPConn)
-	s.setMemberSocketOptions(remote)
-	s.setMemberSocketOptions(member)
+	s.setMemberSocketOptions(remote) // the member's side has them already (serveOutbound)
 	return remote, nil
 }
 
@@ -202,14 +210,17 @@ func closedReason(r string) string {
 	return r
 }
 
-// cutDirect cuts the direct links whose channel's onboarding window g
-// closed (or whose pair g no longer has), counted as reason mode.
-func (s *Sidecar) cutDirect(g *generation) int {
-	open := func(k pairKey) bool { r := g.routes[k]; return r != nil && r.Direct != "" }
-	s.direct.forgetClosed(open)
+// closeWindows ends the onboarding window of every pair whose window g
+// closed (or that g no longer has): its direct links are cut, counted as
+// reason mode; its pair is no longer shown direct; and its next direct
+// link, should the window open again, is logged anew. It returns how many
+// links it cut.
+func (s *Sidecar) closeWindows(g *generation) int {
+	s.direct.forgetClosed(g.windowOpen)
+	s.health.clearDirect(g.windowOpen)
 	cut := 0
 	for _, l := range s.direct.all() {
-		if open(pairKey{l.peer, l.channel}) {
+		if g.windowOpen(pairKey{l.peer, l.channel}) {
 			continue
 		}
 		if l.kill("onboarding window closed: direct plaintext links end") {

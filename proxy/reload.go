@@ -154,8 +154,7 @@ func (s *Sidecar) apply(old, g *generation, bound map[pairKey]*routeListener) {
 	for _, ch := range g.plan.Channels {
 		d.cut += s.recheckChannel(ch.Name)
 	}
-	d.directCut = s.cutDirect(g)
-	s.health.clearDirect(func(k pairKey) bool { r := g.routes[k]; return r != nil && r.Direct != "" })
+	d.directCut = s.closeWindows(g)
 	if !slices.Equal(old.storeList(), g.storeList()) || old.plan.ReloadInterval != g.plan.ReloadInterval {
 		s.certWatch.stop()
 		s.certWatch = s.startCertWatch(s.serveCtx, g)
