@@ -87,11 +87,7 @@ func TestEtcdDropIn(t *testing.T) {
 	t.Parallel()
 	three := []string{"e1", "e2", "e3"}
 	hosts := append(three, "outsider")
-	eg := &etcdGroup{t: t, top: newNetnsTopology(t, ipPath, hosts), dir: t.TempDir(), bin: testutil.Groupwire(t),
-		etcd: etcd, etcdctl: etcdctl, sidecars: map[string]*netnsProc{}, etcds: map[string]*netnsProc{}}
-	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(eg.dir, "pki"), "--members", strings.Join(three, ",")); err != nil {
-		t.Fatalf("certs init: %v\n%s", err, out)
-	}
+	eg := newEtcdGroup(t, ipPath, etcd, etcdctl, hosts, three)
 	wire := watchBridge(t, eg.top, nft, []string{dropInPeerPort, dropInWhoamiPort}, "outsider")
 	for _, m := range three {
 		eg.writeConfig(m, dropInClusterFile(three))

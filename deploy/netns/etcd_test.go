@@ -54,6 +54,25 @@ type etcdGroup struct {
 	all      []*netnsProc // every process started, for failure output
 }
 
+// newEtcdGroup makes the topology of hosts and a development PKI for
+// members in the group's folder (pki/). The caller has found the programs
+// (netnsIPCommand, etcdBinaries) before it went parallel.
+func newEtcdGroup(t *testing.T, ipPath, etcd, etcdctl string, hosts, members []string) *etcdGroup {
+	t.Helper()
+	eg := &etcdGroup{t: t, top: newNetnsTopology(t, ipPath, hosts), dir: t.TempDir(), bin: testutil.Groupwire(t),
+		etcd: etcd, etcdctl: etcdctl, sidecars: map[string]*netnsProc{}, etcds: map[string]*netnsProc{}}
+	devPKI(t, eg.dir, members)
+	return eg
+}
+
+// devPKI issues a development CA and members' certificates in dir/pki.
+func devPKI(t *testing.T, dir string, members []string) {
+	t.Helper()
+	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(dir, "pki"), "--members", strings.Join(members, ",")); err != nil {
+		t.Fatalf("certs init: %v\n%s", err, out)
+	}
+}
+
 // etcdBinaries returns the paths of etcd and etcdctl, installing Debian's
 // etcd-server and etcd-client when they are missing. When they cannot be
 // had the test is skipped, or fails under GROUPWIRE_NETNS=1.
@@ -224,12 +243,9 @@ func (eg *etcdGroup) reconfigure(member, content string) {
 func (eg *etcdGroup) linksRunAt(member, mode string) {
 	eg.t.Helper()
 	eg.waitFor(15*time.Second, member+"'s links all run "+mode, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		out, _ := exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, eg.bin, "status", "--admin", "127.0.0.1:9900", "-o", "json").Output()
-		var st proxy.Status
-		if err := json.Unmarshal(out, &st); err != nil {
-			return false, fmt.Sprintf("status: %v: %s", err, out)
+		st, err := eg.status(member)
+		if err != nil {
+			return false, err.Error()
 		}
 		modes := map[string]int{}
 		for _, l := range st.Links {
@@ -237,6 +253,19 @@ func (eg *etcdGroup) linksRunAt(member, mode string) {
 		}
 		return len(st.Links) > 0 && modes[mode] == len(st.Links), fmt.Sprintf("links by mode: %v", modes)
 	})
+}
+
+// status is member's sidecar status, from `groupwire status -o json` run
+// inside its host.
+func (eg *etcdGroup) status(member string) (proxy.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, eg.bin, "status", "--admin", "127.0.0.1:9900", "-o", "json").Output()
+	var st proxy.Status
+	if err := json.Unmarshal(out, &st); err != nil {
+		return st, fmt.Errorf("status: %v: %s", err, out)
+	}
+	return st, nil
 }
 
 // keepLogs writes every process's whole output into the folder named by
@@ -361,11 +390,7 @@ func TestEtcdThroughSidecars(t *testing.T) {
 	t.Parallel()
 	all := []string{"e1", "e2", "e3", "e4"}
 	three := all[:3]
-	eg := &etcdGroup{t: t, top: newNetnsTopology(t, ipPath, all), dir: t.TempDir(), bin: testutil.Groupwire(t),
-		etcd: etcd, etcdctl: etcdctl, sidecars: map[string]*netnsProc{}, etcds: map[string]*netnsProc{}}
-	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(eg.dir, "pki"), "--members", strings.Join(all, ",")); err != nil {
-		t.Fatalf("certs init: %v\n%s", err, out)
-	}
+	eg := newEtcdGroup(t, ipPath, etcd, etcdctl, all, all)
 	for _, m := range three {
 		eg.writeConfig(m, etcdClusterFile(three, "VERIFY_IDENTITY", nil))
 		eg.startSidecar(m)

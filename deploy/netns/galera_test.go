@@ -32,6 +32,16 @@ type mariaGroup struct {
 	all   []*netnsProc
 }
 
+// newMariaGroup makes the topology of nodes, a folder the servers (user
+// mysql) can reach, and a development PKI for the nodes in it (pki/).
+func newMariaGroup(t *testing.T, ipPath string, bins galeraBins, nodes []string) *mariaGroup {
+	t.Helper()
+	g := &mariaGroup{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
+	openPath(t, g.dir) // the server runs as mysql
+	devPKI(t, g.dir, nodes)
+	return g
+}
+
 // galeraBins are the programs the test runs.
 type galeraBins struct{ mariadbd, installDB, client, provider string }
 
@@ -129,11 +139,7 @@ func TestGaleraDropIn(t *testing.T) {
 	nft := nftCommand(t)
 	t.Parallel()
 	nodes := []string{"g1", "g2", "g3"}
-	g := &mariaGroup{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
-	openPath(t, g.dir) // the server runs as mysql
-	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(g.dir, "pki"), "--members", strings.Join(nodes, ",")); err != nil {
-		t.Fatalf("certs init: %v\n%s", err, out)
-	}
+	g := newMariaGroup(t, ipPath, bins, nodes)
 	wire := watchBridge(t, g.top, nft, []string{galeraPorts["gcomm"], galeraPorts["ist"], galeraPorts["sst"]}, "")
 	for _, n := range nodes {
 		g.startSidecar(n, nodes)

@@ -1,11 +1,8 @@
 package netns
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/groupwire/groupwire/proxy"
 )
 
@@ -58,11 +54,7 @@ func TestEtcdOnboarding(t *testing.T) {
 	nft := nftCommand(t)
 	t.Parallel()
 	three := []string{"e1", "e2", "e3"}
-	eg := &etcdGroup{t: t, top: newNetnsTopology(t, ipPath, append(three, "outsider")), dir: t.TempDir(), bin: testutil.Groupwire(t),
-		etcd: etcd, etcdctl: etcdctl, sidecars: map[string]*netnsProc{}, etcds: map[string]*netnsProc{}}
-	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(eg.dir, "pki"), "--members", strings.Join(three, ",")); err != nil {
-		t.Fatalf("certs init: %v\n%s", err, out)
-	}
+	eg := newEtcdGroup(t, ipPath, etcd, etcdctl, append(three, "outsider"), three)
 	wire := watchBridge(t, eg.top, nft, []string{dropInPeerPort}, "outsider")
 	for _, m := range three {
 		eg.startEtcdAsInstalled(m, three)
@@ -189,12 +181,9 @@ func onboardingReadBack(t *testing.T, eg *etcdGroup, w *etcdWriter, members []st
 func (eg *etcdGroup) pathsAre(member string, members []string, want func(peer string) string) {
 	eg.t.Helper()
 	eg.waitFor(15*time.Second, member+"'s pair table shows the expected paths", func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		out, _ := exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, eg.bin, "status", "--admin", "127.0.0.1:9900", "-o", "json").Output()
-		var st proxy.Status
-		if err := json.Unmarshal(out, &st); err != nil {
-			return false, fmt.Sprintf("status: %v: %s", err, out)
+		st, err := eg.status(member)
+		if err != nil {
+			return false, err.Error()
 		}
 		got, ok := map[string]string{}, len(st.Peers) == len(members)-1
 		for _, p := range st.Peers {
@@ -221,11 +210,7 @@ func TestGaleraOnboarding(t *testing.T) {
 	nft := nftCommand(t)
 	t.Parallel()
 	nodes := []string{"g1", "g2", "g3"}
-	g := &mariaGroup{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
-	openPath(t, g.dir) // the server runs as mysql
-	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(g.dir, "pki"), "--members", strings.Join(nodes, ",")); err != nil {
-		t.Fatalf("certs init: %v\n%s", err, out)
-	}
+	g := newMariaGroup(t, ipPath, bins, nodes)
 	wire := watchBridge(t, g.top, nft, []string{galeraPorts["gcomm"], galeraPorts["ist"], galeraPorts["sst"]}, "")
 	g.formPlaintext(nodes)
 	confID := g.sql("g1", "SHOW STATUS LIKE 'wsrep_cluster_conf_id'")

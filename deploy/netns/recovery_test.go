@@ -46,11 +46,7 @@ func TestRecoveryChannelDropIn(t *testing.T) {
 	nft := nftCommand(t)
 	t.Parallel()
 	nodes := []string{"donor", "replica"}
-	g := &mariaGroup{t: t, top: newNetnsTopology(t, ipPath, nodes), dir: t.TempDir(), bins: bins, nodes: map[string]*netnsProc{}}
-	openPath(t, g.dir)
-	if out, err := runCmd(t, "certs", "init", "--dir", filepath.Join(g.dir, "pki"), "--members", strings.Join(nodes, ",")); err != nil {
-		t.Fatalf("certs init: %v\n%s", err, out)
-	}
+	g := newMariaGroup(t, ipPath, bins, nodes)
 	wire := watchBridge(t, g.top, nft, []string{"3306"}, "")
 	for _, n := range nodes {
 		g.startSidecarWith(n, recoveryClusterFile(nodes))
