@@ -212,8 +212,5 @@ done
 	echo "- groupwire: ${GW_BIN:-$REV}, VERIFY_IDENTITY, TLS 1.3 AES-128-GCM, CRL loaded, at warn"
 	echo "- CPU columns count every process on the path: both sidecars, and both stunnels where the pair has them"
 } >"$WORK/notes.md"
-"$WORK/gwload" report -in "$RESULTS" -out "$OUT" -pairs "${PAIRS// /,}" -notes "$WORK/notes.md" \
-	-title "groupwire drop-in benchmark" -script bench/dropin.sh -peers "" \
-	-ratios "gw-dropin/gw-loopback,gw-dropin+member-tls/gw-dropin,gw-dropin+member-tls/member-tls"
-cp "$RESULTS" "${OUT%.md}.jsonl"
-log "wrote $OUT"
+report "$PAIRS" "groupwire drop-in benchmark" bench/dropin.sh \
+	"gw-dropin/gw-loopback,gw-dropin+member-tls/gw-dropin,gw-dropin+member-tls/member-tls"

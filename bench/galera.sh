@@ -156,17 +156,8 @@ sysbench_run() {
 }
 
 RESULTS=$WORK/results.jsonl
-read -r -a order <<<"$CONFIGS"
 log "$ROUNDS round(s) of ${DURATION}s, $THREADS threads; configurations: $CONFIGS"
-for round in $(seq "$ROUNDS"); do
-	for cfg in "${order[@]}"; do
-		log "round $round: $cfg"
-		start_config "$cfg"
-		sysbench_run "$cfg" "$round" >>"$RESULTS" || log "FAILED: $cfg (logs in $WORK)"
-		stop_all
-	done
-	order=("${order[@]:1}" "${order[0]}")
-done
+alternate "$CONFIGS" sysbench_run
 
 {
 	echo "- $ROUNDS round(s) of sysbench oltp_write_only, ${DURATION}s, $THREADS threads on g1 (4 tables of 10,000 rows), data on tmpfs"
@@ -174,8 +165,4 @@ done
 	echo "- MariaDB: $(mariadbd --version 2>/dev/null | head -1); sysbench: $(sysbench --version)"
 	echo "- groupwire: ${GW_BIN:-$REV}, drop-in, VERIFY_IDENTITY with a CRL, at warn; galera-ssl: socket.ssl with the same CA and certificates"
 } >"$WORK/notes.md"
-"$WORK/gwload" report -in "$RESULTS" -out "$OUT" -pairs "${CONFIGS// /,}" -notes "$WORK/notes.md" \
-	-title "groupwire group-workload benchmark: MariaDB Galera" -script bench/galera.sh -peers "" \
-	-ratios "gw-dropin/galera-ssl,galera-ssl/plain"
-cp "$RESULTS" "${OUT%.md}.jsonl"
-log "wrote $OUT"
+report "$CONFIGS" "groupwire group-workload benchmark: MariaDB Galera" bench/galera.sh "gw-dropin/galera-ssl,galera-ssl/plain"

@@ -176,19 +176,9 @@ lead_from() { # make member $1 the leader: the writers put through it
 }
 
 RESULTS=$WORK/results.jsonl
-read -r -a order <<<"$CONFIGS"
 log "$ROUNDS round(s) of $DURATION, $WRITERS writers; configurations: $CONFIGS"
-for round in $(seq "$ROUNDS"); do
-	for cfg in "${order[@]}"; do
-		log "round $round: $cfg"
-		start_config "$cfg"
-		if ! ip netns exec gwg-e1 "$WORK/gwetcd" -pair "$cfg" -round "$round" -duration "$DURATION" -writers "$WRITERS" >>"$RESULTS"; then
-			log "FAILED: $cfg (logs in $WORK)"
-		fi
-		stop_all
-	done
-	order=("${order[@]:1}" "${order[0]}")
-done
+put() { ip netns exec "$NS-e1" "$WORK/gwetcd" -pair "$1" -round "$2" -duration "$DURATION" -writers "$WRITERS"; }
+alternate "$CONFIGS" put
 
 {
 	echo "- $ROUNDS round(s) of $DURATION, $WRITERS writers putting 256-byte values through the leader (e1), data on tmpfs"
@@ -196,8 +186,5 @@ done
 	echo "- etcd: $(etcd --version 2>/dev/null | head -1); haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p')"
 	echo "- groupwire: ${GW_BIN:-$REV}, VERIFY_IDENTITY with a CRL, at warn"
 } >"$WORK/notes.md"
-"$WORK/gwload" report -in "$RESULTS" -out "$OUT" -pairs "${CONFIGS// /,}" -notes "$WORK/notes.md" \
-	-title "groupwire group-workload benchmark: etcd" -script bench/group.sh -peers "" \
-	-ratios "gw-dropin/etcd-tls,gw-loopback/etcd-tls,haproxy/etcd-tls,gw-dropin/haproxy"
-cp "$RESULTS" "${OUT%.md}.jsonl"
-log "wrote $OUT"
+report "$CONFIGS" "groupwire group-workload benchmark: etcd" bench/group.sh \
+	"gw-dropin/etcd-tls,gw-loopback/etcd-tls,haproxy/etcd-tls,gw-dropin/haproxy"

@@ -109,3 +109,30 @@ wait_listen() {
 	tail -n 20 "$WORK"/*.log >&2
 	exit 1
 }
+
+# alternate CONFIGS MEASURE: ROUNDS rounds; in each, every configuration
+# is started (start_config), measured (MEASURE CONFIG ROUND, its JSON line
+# appended to $RESULTS) and stopped; the order rotates between rounds.
+alternate() {
+	local measure=$2 round cfg order
+	read -r -a order <<<"$1"
+	for round in $(seq "$ROUNDS"); do
+		for cfg in "${order[@]}"; do
+			log "round $round: $cfg"
+			start_config "$cfg"
+			"$measure" "$cfg" "$round" >>"$RESULTS" || log "FAILED: $cfg (logs in $WORK)"
+			stop_all
+		done
+		order=("${order[@]:1}" "${order[0]}")
+	done
+}
+
+# report PAIRS TITLE SCRIPT RATIOS: the Markdown report of $RESULTS in
+# $OUT, with $WORK/notes.md under the machine and the PAIR/REF ratio
+# tables; the raw results go beside it (.jsonl).
+report() {
+	"$WORK/gwload" report -in "$RESULTS" -out "$OUT" -pairs "${1// /,}" -notes "$WORK/notes.md" \
+		-title "$2" -script "$3" -peers "" -ratios "$4"
+	cp "$RESULTS" "${OUT%.md}.jsonl"
+	log "wrote $OUT"
+}
