@@ -28,6 +28,7 @@ FUZZ_TARGETS := \
 	./certs:FuzzParseCertsPEM \
 	./certs:FuzzParsePrivateKeyPEM \
 	./certs:FuzzIndexCRL \
+	./certs:FuzzParseFetchedCRL \
 	./transport:FuzzReadFrame \
 	./transport:FuzzParseHello \
 	./transport:FuzzNameMatches

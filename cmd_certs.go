@@ -16,8 +16,8 @@ import (
 )
 
 const certsUsage = `Usage:
-  groupwire certs init   --dir DIR --members a,b,c [--ca-name NAME] [--ip a=127.0.0.11 ...] [--validity 8760h] [--force]
-  groupwire certs issue  --dir DIR NAME [--ip NAME=ADDR ...] [--validity 8760h] [--force]
+  groupwire certs init   --dir DIR --members a,b,c [--ca-name NAME] [--ip a=127.0.0.11 ...] [--validity 8760h] [--crl-url URL] [--force]
+  groupwire certs issue  --dir DIR NAME [--ip NAME=ADDR ...] [--validity 8760h] [--crl-url URL] [--force]
   groupwire certs revoke --dir DIR NAME
   groupwire certs crl    --dir DIR          (re-sign the CRL, e.g. before it expires)
   groupwire certs bundle --out FILE [--crl-out FILE] DIR|FILE...
@@ -123,6 +123,7 @@ func parseCertsArgs(sub string, args []string, stderr io.Writer) (certsRequest, 
 func addIssueFlags(fs *flag.FlagSet, req *certsRequest) {
 	fs.BoolVar(&req.opts.Force, "force", false, "overwrite existing files")
 	fs.DurationVar(&req.opts.Validity, "validity", 0, "member certificate lifetime (default 1 year)")
+	fs.StringVar(&req.opts.CRLURL, "crl-url", "", "http:// URL where DIR/crl.pem will be published: certificates name it as their CRL distribution point (ssl_crl_fetch); init keeps it for later issues")
 	fs.Func("ip", "NAME=ADDR: add an IP SAN to NAME's certificate (repeatable)", func(v string) error {
 		name, addr, ok := strings.Cut(v, "=")
 		ip := net.ParseIP(addr)

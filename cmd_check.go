@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/proxy/capture"
 	"github.com/groupwire/groupwire/proxy/cluster"
 )
@@ -65,8 +67,83 @@ func checkMembers(cfg *cluster.Config, members []string, stdout io.Writer) int {
 			}
 		}
 		failed += printCaptureRules(stdout, plan)
+		failed += printDistributionPoints(stdout, plan)
 	}
 	return failed
+}
+
+// printDistributionPoints fetches, for every channel with ssl_crl_fetch,
+// the CRL of each distribution point of the member's own chain, and says
+// whether it answers with a CRL its issuer signed. It returns the errors
+// it printed: an unanswered point is an error unless the channel fails
+// open.
+func printDistributionPoints(w io.Writer, plan *cluster.Plan) int {
+	failed := 0
+	for _, ch := range plan.Channels {
+		if !ch.Source.CRLFetch {
+			continue
+		}
+		chain, err := ownChain(ch.Source)
+		if err != nil {
+			fmt.Fprintf(w, "  channels.%s.tls.ssl_crl_fetch: cannot list distribution points: %v\n", ch.Name, err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(w, "\nCRL distribution points (channel %s)\n", ch.Name)
+		for i := 0; i+1 < len(chain); i++ {
+			failed += printDistributionPoint(w, ch, chain[i], chain[i+1])
+		}
+	}
+	return failed
+}
+
+// ownChain is the member's own certificate chain, leaf to root, as its
+// peers verify it.
+func ownChain(src certs.Source) ([]*x509.Certificate, error) {
+	snap, err := certs.Load(certs.Source{CA: src.CA, CAPath: src.CAPath, Cert: src.Cert, Key: src.Key})
+	if err != nil {
+		return nil, err
+	}
+	if snap.Cert == nil || snap.Roots == nil {
+		return nil, errors.New("needs ssl_cert and ssl_ca (or ssl_capath)")
+	}
+	var sent []*x509.Certificate
+	for _, der := range snap.Cert.Certificate {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, err
+		}
+		sent = append(sent, c)
+	}
+	return snap.VerifyPeer(sent, []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, time.Now())
+}
+
+// printDistributionPoint fetches the CRL of each distribution point of c
+// once and prints what came back; it returns 1 when none of them gave a
+// usable CRL and the channel fails closed.
+func printDistributionPoint(w io.Writer, ch cluster.ChannelPlan, c, issuer *x509.Certificate) int {
+	urls := certs.DistributionPoints(c)
+	if len(urls) == 0 {
+		fmt.Fprintf(w, "  %s: names no http:// distribution point; its CRL must come from ssl_crl or ssl_crlpath\n", c.Subject)
+		return 0
+	}
+	good := false
+	for _, u := range urls {
+		ctx, cancel := context.WithTimeout(context.Background(), certs.DefaultCRLFetchTimeout)
+		info, err := certs.FetchCRL(ctx, u, issuer, certs.CRLFetchOptions{})
+		cancel()
+		if err != nil {
+			fmt.Fprintf(w, "  %s: %s: %v\n", c.Subject, u, err)
+			continue
+		}
+		good = true
+		fmt.Fprintf(w, "  %s: %s: answers: CRL of %s, %d revoked, nextUpdate %s\n", c.Subject, u, info.Issuer, info.Revoked, info.NextUpdate.UTC().Format(time.RFC3339))
+	}
+	if good || ch.Source.CRLFetchFailOpen {
+		return 0
+	}
+	fmt.Fprintf(w, "  channels.%s.tls.ssl_crl_fetch: no distribution point of %s answers: peers will refuse this member's certificate (fail closed)\n", ch.Name, c.Subject)
+	return 1
 }
 
 // printCaptureRules prints, in drop-in mode, the nftables rules the member's

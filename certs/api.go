@@ -20,6 +20,13 @@ type Source struct {
 	Key     string // ssl_key: PEM private key matching Cert
 	CRL     string // ssl_crl: PEM (one or many CRLs) or DER file
 	CRLPath string // ssl_crlpath: folder of CRL files (OpenSSL hashed .rN names included)
+	// CRLFetch (ssl_crl_fetch) fetches the CRL of every certificate of a
+	// peer's chain from the http:// distribution point it names.
+	CRLFetch bool
+	// CRLFetchFailOpen (ssl_crl_fetch_fail_open) lets a certificate pass
+	// whose fetched CRL cannot be had or is past its nextUpdate, counting
+	// each in FailOpens; a listed certificate is refused all the same.
+	CRLFetchFailOpen bool
 }
 
 // Snapshot is one complete, validated set of key material. It is immutable
@@ -47,4 +54,6 @@ type Snapshot struct {
 	// snapshot's CAs and CRLs; nil disables it. Snapshots that share CAs
 	// and CRLs may share it.
 	verified *verifyCache
+	// fetch is the store's CRL fetcher under ssl_crl_fetch, else nil.
+	fetch *crlFetcher
 }

@@ -18,6 +18,13 @@ func (s *CRLSet) Check(chain []*x509.Certificate, now time.Time) error {
 	if s == nil {
 		return nil
 	}
+	return checkChain(chain, now, func(c, issuer *x509.Certificate) error { return s.checkOne(c, issuer, nil, nil, now) })
+}
+
+// checkChain calls checkOne for every certificate of chain but a
+// self-signed root, with the certificate above it as issuer (nil at the
+// top of a rootless chain), and returns the first failure.
+func checkChain(chain []*x509.Certificate, now time.Time, checkOne func(c, issuer *x509.Certificate) error) error {
 	for i, c := range chain {
 		last := i == len(chain)-1
 		if last && bytes.Equal(c.RawSubject, c.RawIssuer) {
@@ -27,27 +34,51 @@ func (s *CRLSet) Check(chain []*x509.Certificate, now time.Time) error {
 		if !last {
 			issuer = chain[i+1]
 		}
-		if err := s.checkOne(c, issuer, now); err != nil {
+		if err := checkOne(c, issuer); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// checkOne checks one certificate. issuer is nil when the chain ends below
+// checkOne checks one certificate against the loaded CRLs of its issuer
+// and fetched, a CRL from its distribution point (nil when none); the
+// most current of them decides. issuer is nil when the chain ends below
 // a root; then any CRL of a configured CA that signed c will do.
-func (s *CRLSet) checkOne(c, issuer *x509.Certificate, now time.Time) error {
+// fetchErr says why no CRL could be fetched, for the error.
+func (s *CRLSet) checkOne(c, issuer *x509.Certificate, fetched *crlIndex, fetchErr error, now time.Time) error {
 	var best *crlIndex
-	for _, idx := range s.byIssuer[string(c.RawIssuer)] {
-		if !crlCovers(idx, c, issuer) {
-			continue
-		}
+	consider := func(idx *crlIndex) {
 		if best == nil || (!crlCurrent(best, now) && crlCurrent(idx, now)) {
 			best = idx
 		}
 	}
+	if s != nil {
+		for _, idx := range s.byIssuer[string(c.RawIssuer)] {
+			if crlCovers(idx, c, issuer) {
+				consider(idx)
+			}
+		}
+	}
+	if fetched != nil {
+		consider(fetched)
+	}
 	if best == nil {
-		return fmt.Errorf("%w for %q: no CRL of its issuer %q is loaded", ErrCRLMissing, c.Subject, issuerName(c, issuer))
+		why := "no CRL of its issuer %q is loaded"
+		if fetchErr != nil {
+			return fmt.Errorf("%w for %q: "+why+" and none could be fetched: %v", ErrCRLMissing, c.Subject, issuerName(c, issuer), fetchErr)
+		}
+		return fmt.Errorf("%w for %q: "+why, ErrCRLMissing, c.Subject, issuerName(c, issuer))
+	}
+	// A revocation counts even in a CRL past its nextUpdate, so that no
+	// fail-open policy ever lets a listed certificate through.
+	if best.revokes(c.SerialNumber) {
+		return &RevokedError{
+			Subject: c.Subject.String(),
+			Serial:  c.SerialNumber,
+			Issuer:  best.issuer.Subject.String(),
+			CRL:     best.file,
+		}
 	}
 	switch {
 	case best.critical != "":
@@ -58,14 +89,6 @@ func (s *CRLSet) checkOne(c, issuer *x509.Certificate, now time.Time) error {
 	case !best.nextUpdate.IsZero() && now.After(best.nextUpdate):
 		return fmt.Errorf("%w: CRL %s of %q had nextUpdate %s", ErrCRLExpired,
 			best.file, best.issuer.Subject, best.nextUpdate.UTC().Format(time.RFC3339))
-	}
-	if best.revokes(c.SerialNumber) {
-		return &RevokedError{
-			Subject: c.Subject.String(),
-			Serial:  c.SerialNumber,
-			Issuer:  best.issuer.Subject.String(),
-			CRL:     best.file,
-		}
 	}
 	return nil
 }

@@ -114,3 +114,28 @@ func checkIndexAgainstParse(t *testing.T, idx *crlIndex, der []byte) {
 		t.Fatalf("the index holds %d serials, the CRL lists %d", len(idx.revoked), len(distinct))
 	}
 }
+
+// FuzzParseFetchedCRL feeds what a distribution point could send to the
+// fetched CRL's parse-and-verify step: anything it accepts is a CRL the
+// issuer really signed, naming the issuer, with a nextUpdate.
+func FuzzParseFetchedCRL(f *testing.F) {
+	p := newTestPKI(f)
+	f.Add(crl(f, p.inter, big.NewInt(0x1002), big.NewInt(7)))
+	f.Add(crl(f, p.root))
+	f.Add([]byte{0x30, 0x82, 0x01})
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ParseFetchedCRL(data, "http://ca.test/inter.crl", p.inter.Cert, now)
+		if err != nil {
+			return
+		}
+		der, derr := oneCRLDER(data)
+		rl, perr := x509.ParseRevocationList(der)
+		if derr != nil || perr != nil || rl.CheckSignatureFrom(p.inter.Cert) != nil {
+			t.Fatal("accepted a CRL its issuer did not sign")
+		}
+		if got.idx.nextUpdate.IsZero() || got.idx.issuer != p.inter.Cert || got.idx.critical != "" {
+			t.Fatalf("accepted an unusable CRL: %+v", got.idx)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -27,6 +28,8 @@ type Store struct {
 
 	statusMu sync.Mutex
 	lastErr  error
+
+	fetch *crlFetcher // ssl_crl_fetch; nil when off
 }
 
 // NewStore loads src; the first load must succeed. name says what the
@@ -37,8 +40,88 @@ func NewStore(name string, src Source) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	s := &Store{name: name, src: src, filesDigest: snap.Digest}
+	if src.CRLFetch {
+		s.fetch = newCRLFetcher(CRLFetchOptions{}, src.CRLFetchFailOpen)
+		s.fetch.onSwap = s.renewVerifications
+	}
+	snap.fetch = s.fetch
 	s.cur.Store(snap)
 	return s, nil
+}
+
+// renewVerifications swaps in a copy of the snapshot in force with an
+// empty verification cache, after a fetched CRL changed, so that no peer
+// passes on a verification made under the old CRL.
+func (s *Store) renewVerifications() {
+	for {
+		cur := s.cur.Load()
+		next := *cur
+		next.verified = newVerifyCache()
+		if s.cur.CompareAndSwap(cur, &next) {
+			return
+		}
+	}
+}
+
+// SetCRLFetchOptions replaces the fetch's time-out, size bound or HTTP
+// client (for tests and tuning); the CRLs fetched so far are kept. It is
+// a no-op without ssl_crl_fetch and must be called before the store is
+// used.
+func (s *Store) SetCRLFetchOptions(opts CRLFetchOptions) {
+	if s.fetch == nil {
+		return
+	}
+	f := newCRLFetcher(opts, s.src.CRLFetchFailOpen)
+	f.onSwap = s.renewVerifications
+	s.fetch = f
+	cur := s.cur.Load()
+	next := *cur
+	next.fetch, next.verified = f, newVerifyCache()
+	s.cur.Store(&next)
+}
+
+// FetchesCRLs reports whether the store fetches CRLs (ssl_crl_fetch).
+func (s *Store) FetchesCRLs() bool { return s.fetch != nil }
+
+// RunCRLFetch refreshes the fetched CRLs ahead of their nextUpdate until
+// ctx ends, calling onChange (when not nil) after a CRL in force changed,
+// so that live links can be checked again, and onError with each failed
+// refresh (the last good CRL stays in force). It returns at once without
+// ssl_crl_fetch.
+func (s *Store) RunCRLFetch(ctx context.Context, onChange func(), onError func(error)) {
+	if s.fetch != nil {
+		s.fetch.run(ctx, onChange, onError)
+	}
+}
+
+// RefreshCRLs fetches the CRL of every distribution point seen so far
+// again now, as on SIGHUP, and returns the failures; each failed one
+// keeps its last good CRL.
+func (s *Store) RefreshCRLs(ctx context.Context) error {
+	if s.fetch == nil {
+		return nil
+	}
+	if err := s.fetch.refreshAll(ctx); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	return nil
+}
+
+// FetchedCRLs describes the distribution points seen so far, by URL.
+func (s *Store) FetchedCRLs() []FetchedCRLInfo {
+	if s.fetch == nil {
+		return nil
+	}
+	return s.fetch.info()
+}
+
+// FailOpens counts the certificates let through without a current
+// fetched CRL under ssl_crl_fetch_fail_open.
+func (s *Store) FailOpens() uint64 {
+	if s.fetch == nil {
+		return 0
+	}
+	return s.fetch.opened.Load()
 }
 
 // Name returns the name given to NewStore.
@@ -60,7 +143,7 @@ func (s *Store) Reload() (changed bool, err error) {
 	snap, err := Load(s.src)
 	if err != nil {
 		err = fmt.Errorf("reload %s: %w", s.name, err)
-	} else if s.filesDigest = snap.Digest; s.withExternal(snap) != s.cur.Load().Digest {
+	} else if snap.fetch, s.filesDigest = s.fetch, snap.Digest; s.withExternal(snap) != s.cur.Load().Digest {
 		s.cur.Store(snap)
 		changed = true
 	}

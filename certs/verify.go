@@ -41,7 +41,7 @@ func (s *Snapshot) VerifyPeer(peer []*x509.Certificate, usages []x509.ExtKeyUsag
 	}
 	var best error
 	for _, chain := range chains {
-		err := s.CRLs.Check(chain, now)
+		err := s.checkRevocation(chain, now)
 		if err == nil {
 			s.verified.put(key, chain, s.validUntil(chain))
 			return chain, nil
@@ -199,5 +199,31 @@ func (s *Snapshot) validUntil(chain []*x509.Certificate) time.Time {
 			earlier(info.NextUpdate)
 		}
 	}
+	if s.fetch != nil {
+		earlier(s.fetch.validUntil(chain))
+	}
 	return until
+}
+
+// checkRevocation checks chain against the loaded CRLs and, under
+// ssl_crl_fetch, the CRLs of the certificates' distribution points. With
+// CRLFetchFailOpen, a certificate whose CRL is missing or past its
+// nextUpdate passes and is counted.
+func (s *Snapshot) checkRevocation(chain []*x509.Certificate, now time.Time) error {
+	if s.fetch == nil {
+		return s.CRLs.Check(chain, now)
+	}
+	return checkChain(chain, now, func(c, issuer *x509.Certificate) error {
+		var fetched *crlIndex
+		var fetchErr error
+		if issuer != nil {
+			fetched, fetchErr = s.fetch.lookup(c, issuer, now)
+		}
+		err := s.CRLs.checkOne(c, issuer, fetched, fetchErr, now)
+		if err != nil && s.fetch.failOpen && (errors.Is(err, ErrCRLMissing) || errors.Is(err, ErrCRLExpired)) {
+			s.fetch.opened.Add(1)
+			return nil
+		}
+		return err
+	})
 }

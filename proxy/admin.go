@@ -102,12 +102,18 @@ type CertStatus struct {
 	Source   string    `json:"source,omitempty"` // the ssl_cert file, or "acme"
 }
 
-// CRLStatus describes one loaded CRL.
+// CRLStatus describes one loaded CRL, or one distribution point whose
+// CRL is fetched (ssl_crl_fetch; URL set instead of File).
 type CRLStatus struct {
-	File       string    `json:"file"`
+	File       string    `json:"file,omitempty"`
+	URL        string    `json:"url,omitempty"`
 	Issuer     string    `json:"issuer"`
 	NextUpdate time.Time `json:"next_update,omitzero"`
 	Revoked    int       `json:"revoked"`
+	FetchedAt  time.Time `json:"fetched_at,omitzero"`  // of the fetched CRL in force
+	Fetches    uint64    `json:"fetches,omitempty"`    // attempts
+	Failures   uint64    `json:"failures,omitempty"`   // failed attempts
+	LastError  string    `json:"last_error,omitempty"` // of the latest attempt
 }
 
 // ReloadStatus says how the last reload of a channel's material went.
@@ -176,6 +182,10 @@ func channelStatus(ch cluster.ChannelPlan, store *certs.Store) ChannelStatus {
 		for _, info := range snap.CRLs.Info() {
 			cs.CRLs = append(cs.CRLs, CRLStatus{File: info.File, Issuer: info.Issuer, NextUpdate: info.NextUpdate, Revoked: info.Revoked})
 		}
+	}
+	for _, f := range store.FetchedCRLs() {
+		cs.CRLs = append(cs.CRLs, CRLStatus{URL: f.URL, Issuer: f.Issuer, NextUpdate: f.NextUpdate, Revoked: f.Revoked,
+			FetchedAt: f.FetchedAt, Fetches: f.Fetches, Failures: f.Failures, LastError: f.LastError})
 	}
 	return cs
 }

@@ -3,7 +3,9 @@ package proxy
 import (
 	"maps"
 	"sync"
+	"time"
 
+	"github.com/groupwire/groupwire/certs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -175,6 +177,12 @@ var (
 		"Bytes relayed, by peer, channel and direction (to_peer, to_member), live links included.", []string{"peer", "channel", "direction"}, nil)
 	descPeerUp = prometheus.NewDesc("groupwire_peer_up",
 		"1 when the pair with this peer on this channel is up (its last probe or link succeeded), 0 when down.", []string{"peer", "channel"}, nil)
+	descCRLFetches = prometheus.NewDesc("groupwire_crl_fetches_total",
+		"Fetches of CRLs from distribution points (ssl_crl_fetch), by store, URL and result (ok, failed).", []string{"store", "url", "result"}, nil)
+	descCRLFetchAge = prometheus.NewDesc("groupwire_crl_fetch_age_seconds",
+		"Seconds since the fetched CRL in force was fetched, by store and distribution point; absent until one was.", []string{"store", "url"}, nil)
+	descCRLFailOpen = prometheus.NewDesc("groupwire_crl_fail_open_total",
+		"Peer certificates let through without a current fetched CRL under ssl_crl_fetch_fail_open. Any increase is a revocation check that did not happen.", []string{"store"}, nil)
 	descReloadOK = prometheus.NewDesc("groupwire_cert_reload_ok",
 		"1 if the last reload attempt of a store succeeded, 0 if it failed (the last good material stays in force).", []string{"store"}, nil)
 )
@@ -184,6 +192,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLinksActive
 	ch <- descCertNotAfter
 	ch <- descCRLNextUpdate
+	ch <- descCRLFetches
+	ch <- descCRLFetchAge
+	ch <- descCRLFailOpen
 	ch <- descReloadOK
 	ch <- descLinkBytes
 	ch <- descPeerUp
@@ -216,10 +227,28 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
+		c.fetchedCRLs(ch, st)
 		ok := 1.0
 		if st.LastError() != nil {
 			ok = 0
 		}
 		ch <- prometheus.MustNewConstMetric(descReloadOK, prometheus.GaugeValue, ok, st.Name())
+	}
+}
+
+// fetchedCRLs reports a store's CRL distribution points (ssl_crl_fetch).
+func (c *stateCollector) fetchedCRLs(ch chan<- prometheus.Metric, st *certs.Store) {
+	if !st.FetchesCRLs() {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descCRLFailOpen, prometheus.CounterValue, float64(st.FailOpens()), st.Name())
+	for _, f := range st.FetchedCRLs() {
+		ch <- prometheus.MustNewConstMetric(descCRLFetches, prometheus.CounterValue, float64(f.Fetches-f.Failures), st.Name(), f.URL, "ok")
+		ch <- prometheus.MustNewConstMetric(descCRLFetches, prometheus.CounterValue, float64(f.Failures), st.Name(), f.URL, "failed")
+		if f.FetchedAt.IsZero() {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(descCRLFetchAge, prometheus.GaugeValue, time.Since(f.FetchedAt).Seconds(), st.Name(), f.URL)
+		ch <- prometheus.MustNewConstMetric(descCRLNextUpdate, prometheus.GaugeValue, float64(f.NextUpdate.Unix()), st.Name(), f.Issuer, f.URL)
 	}
 }

@@ -81,7 +81,27 @@ func (m *memoryReleaser) observe(live int) {
 // Reload reloads every channel's key material at once (SIGHUP), then
 // checks the live links again.
 func (s *Sidecar) Reload() {
-	_ = certs.ReloadAll(s.current().storeList(), s.onReload) // onReload logs each failure
+	stores := s.current().storeList()
+	_ = certs.ReloadAll(stores, s.onReload) // onReload logs each failure
+	s.refreshCRLs(stores)
+}
+
+// refreshCRLs fetches every fetched CRL again (SIGHUP), bounded by the
+// fetch time-out; a changed one checks the links again through the
+// store's refresh loop.
+func (s *Sidecar) refreshCRLs(stores []*certs.Store) {
+	for _, st := range stores {
+		if err := st.RefreshCRLs(context.Background()); err != nil {
+			s.log.Error().Str("store", st.Name()).Err(err).Msg("CRL refresh failed; the last good CRL stays in force until its nextUpdate")
+		}
+	}
+}
+
+// onCRLFetched logs a changed fetched CRL and checks the live links of
+// the channels that use the store.
+func (s *Sidecar) onCRLFetched(st *certs.Store) {
+	s.log.Info().Str("store", st.Name()).Msg("fetched CRL changed; checking live links")
+	s.recheckStore(st)
 }
 
 // onReload logs a reload attempt and, when the material changed, checks
@@ -98,6 +118,11 @@ func (s *Sidecar) onReload(st *certs.Store, changed bool, err error) {
 	}
 	s.metrics.reloads.WithLabelValues(st.Name(), "changed").Inc()
 	s.log.Info().Str("store", st.Name()).Msg("certificates reloaded")
+	s.recheckStore(st)
+}
+
+// recheckStore checks the live links of every channel that uses st.
+func (s *Sidecar) recheckStore(st *certs.Store) {
 	for name, cs := range s.current().stores {
 		if cs == st {
 			s.recheckChannel(name)

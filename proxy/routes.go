@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 
 	"github.com/groupwire/groupwire/certs"
@@ -143,21 +144,26 @@ func (s *Sidecar) stopRoutes() {
 	s.serveCtx = nil
 }
 
-// certWatch is a running watch of one generation's certificate files.
+// certWatch is a running watch of one generation's certificate files,
+// with the refresh of the CRLs its stores fetch (ssl_crl_fetch).
 type certWatch struct {
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
-// startCertWatch watches the files of g's stores until ctx ends or it is
-// stopped; nil when there is nothing to watch or the watch cannot be set
-// up (logged: SIGHUP and the periodic re-check still reload). It is set up
-// before it returns, so no change made after it is missed.
+// startCertWatch watches the files of g's stores and keeps their fetched
+// CRLs fresh until ctx ends or it is stopped; nil when there is nothing
+// to watch. A file watch that cannot be set up is logged (SIGHUP and the
+// periodic re-check still reload). It is set up before it returns, so no
+// change made after it is missed.
 func (s *Sidecar) startCertWatch(ctx context.Context, g *generation) *certWatch {
 	stores := g.storeList()
 	if len(stores) == 0 {
 		return nil
 	}
+	wctx, cancel := context.WithCancel(ctx)
+	cw := &certWatch{cancel: cancel}
+	s.startCRLFetches(wctx, stores, &cw.wg)
 	w, err := certs.NewWatcher(stores, certs.WatchOptions[*certs.Store]{
 		Interval: g.plan.ReloadInterval,
 		OnReload: s.onReload,
@@ -167,17 +173,29 @@ func (s *Sidecar) startCertWatch(ctx context.Context, g *generation) *certWatch 
 	})
 	if err != nil {
 		s.log.Error().Err(err).Msg("certificate watcher not started; changes are picked up by SIGHUP only")
-		return nil
+		return cw
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	cw := &certWatch{cancel: cancel, done: make(chan struct{})}
-	s.wg.Go(func() {
-		defer close(cw.done)
+	cw.wg.Go(func() {
 		if err := w.Run(wctx); err != nil && wctx.Err() == nil {
 			s.log.Error().Err(err).Msg("certificate watcher stopped; changes are picked up by SIGHUP only")
 		}
 	})
 	return cw
+}
+
+// startCRLFetches keeps the fetched CRLs of every store that fetches them
+// fresh until ctx ends; a changed CRL checks the live links again.
+func (s *Sidecar) startCRLFetches(ctx context.Context, stores []*certs.Store, wg *sync.WaitGroup) {
+	for _, st := range stores {
+		if !st.FetchesCRLs() {
+			continue
+		}
+		wg.Go(func() {
+			st.RunCRLFetch(ctx, func() { s.onCRLFetched(st) }, func(err error) {
+				s.log.Error().Str("store", st.Name()).Err(err).Msg("CRL refresh failed; the last good CRL stays in force until its nextUpdate")
+			})
+		})
+	}
 }
 
 // stop ends the watch and waits for it; a nil watch is a no-op.
@@ -186,5 +204,5 @@ func (w *certWatch) stop() {
 		return
 	}
 	w.cancel()
-	<-w.done
+	w.wg.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,10 +29,21 @@ type DirOptions struct {
 	Validity time.Duration
 	// CAName is the CA's common name for Init; empty means DefaultCAName.
 	CAName string
+	// CRLURL is the http:// URL where the CA's CRL will be published
+	// (crl.pem served as it is): member certificates name it as their
+	// CRL distribution point, for ssl_crl_fetch. Init records it in
+	// state.json, so later issues keep it; Issue may set a new one.
+	CRLURL string
 }
 
-// validity returns the member certificate lifetime.
+// validity returns the member certificate lifetime, after checking the
+// CRL URL too.
 func (o DirOptions) validity() (time.Duration, error) {
+	if o.CRLURL != "" {
+		if u, err := url.Parse(o.CRLURL); err != nil || u.Scheme != "http" || u.Host == "" {
+			return 0, fmt.Errorf("devpki: CRL URL %q is not an http:// URL (distribution points are fetched over plain HTTP; the CRL is signed)", o.CRLURL)
+		}
+	}
 	switch {
 	case o.Validity < 0:
 		return 0, fmt.Errorf("devpki: validity %v is negative", o.Validity)
@@ -193,11 +205,12 @@ func openWithState(dir string) (*CA, *dirState, error) {
 func issueMember(ca *CA, st *dirState, opts DirOptions, member string, validity time.Duration) error {
 	now := time.Now()
 	leaf, err := ca.Issue(LeafTemplate{
-		CommonName: member,
-		DNSNames:   []string{member},
-		IPs:        opts.IPs[member],
-		NotBefore:  now.Add(-backdate),
-		NotAfter:   now.Add(validity),
+		CommonName:            member,
+		DNSNames:              []string{member},
+		IPs:                   opts.IPs[member],
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(validity),
+		CRLDistributionPoints: crlURLs(opts.CRLURL, st.CRLURL),
 	})
 	if err != nil {
 		return err
@@ -214,8 +227,23 @@ func issueMember(ca *CA, st *dirState, opts DirOptions, member string, validity 
 		st.Members[member] = m
 	}
 	m.Current = serialHex(leaf.Cert.SerialNumber)
+	if opts.CRLURL != "" {
+		st.CRLURL = opts.CRLURL
+	}
 	m.Issued = append(m.Issued, issuedCert{Serial: m.Current, NotBefore: leaf.Cert.NotBefore, NotAfter: leaf.Cert.NotAfter})
 	return nil
+}
+
+// crlURLs is the distribution point of a new certificate: the one asked
+// for, else the folder's.
+func crlURLs(asked, folder string) []string {
+	if asked == "" {
+		asked = folder
+	}
+	if asked == "" {
+		return nil
+	}
+	return []string{asked}
 }
 
 // writeCRL signs st's revoked list as the next CRL and writes crl.pem.

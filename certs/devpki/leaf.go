@@ -32,6 +32,8 @@ type LeafTemplate struct {
 	ServerAuthOnly bool
 	// Serial is the serial number; nil means a random 128-bit number.
 	Serial *big.Int
+	// CRLDistributionPoints are URLs where the issuer's CRL is published.
+	CRLDistributionPoints []string
 }
 
 // Leaf is an issued end-entity certificate with its key.
@@ -101,6 +103,7 @@ func (ca *CA) issue(t LeafTemplate) (*Leaf, error) {
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           usages,
 		BasicConstraintsValid: true,
+		CRLDistributionPoints: t.CRLDistributionPoints,
 	}
 	cert, certPEM, err := createCertificate(tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {

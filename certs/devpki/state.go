@@ -20,6 +20,7 @@ type dirState struct {
 	NextCRLNumber int64                   `json:"next_crl_number"`
 	Members       map[string]*memberState `json:"members"`
 	Revoked       []revokedCert           `json:"revoked"`
+	CRLURL        string                  `json:"crl_url,omitempty"` // distribution point of new certificates
 }
 
 // memberState records the certificates issued to one member.

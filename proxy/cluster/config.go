@@ -22,6 +22,14 @@ type TLSOptions struct {
 	TLSCiphersuites string `yaml:"tls_ciphersuites"`
 	TLSVersion      string `yaml:"tls_version"`
 	TLSKex          string `yaml:"tls_kex"`
+	// SSLCRLFetch, "true" or "false" (default), fetches the CRL of every
+	// certificate of a peer's chain from the http:// distribution point
+	// the certificate names, besides ssl_crl and ssl_crlpath.
+	SSLCRLFetch string `yaml:"ssl_crl_fetch"`
+	// SSLCRLFetchFailOpen, "true" or "false" (default), lets a certificate
+	// pass whose fetched CRL cannot be had or is past its nextUpdate,
+	// counted in groupwire_crl_fail_open_total. The default refuses it.
+	SSLCRLFetchFailOpen string `yaml:"ssl_crl_fetch_fail_open"`
 	// AcceptModes, during a rolling ssl_mode change, are the modes the
 	// member takes from dialing peers (and keeps live links at) besides
 	// its own ssl_mode, which it still dials with; it must list ssl_mode.

@@ -37,6 +37,8 @@ var tlsFields = []tlsField{
 	{"tls_ciphersuites", func(o *TLSOptions) *string { return &o.TLSCiphersuites }, nil},
 	{"tls_version", func(o *TLSOptions) *string { return &o.TLSVersion }, nil},
 	{"tls_kex", func(o *TLSOptions) *string { return &o.TLSKex }, nil},
+	{"ssl_crl_fetch", func(o *TLSOptions) *string { return &o.SSLCRLFetch }, nil},
+	{"ssl_crl_fetch_fail_open", func(o *TLSOptions) *string { return &o.SSLCRLFetchFailOpen }, nil},
 }
 
 // mergeTLS fills every unset key of the channel's options from the top-level
@@ -115,7 +117,36 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 			*f.source(&cp.Source) = resolvePath(dir, *f.get(&eff))
 		}
 	}
+	planCRLFetch(&cp, from, ps)
 	return cp
+}
+
+// planCRLFetch parses ssl_crl_fetch and ssl_crl_fetch_fail_open.
+func planCRLFetch(cp *ChannelPlan, from map[string]string, ps *problems) {
+	o := cp.Options
+	cp.Source.CRLFetch = parseBool(o.SSLCRLFetch, from["ssl_crl_fetch"], ps)
+	cp.Source.CRLFetchFailOpen = parseBool(o.SSLCRLFetchFailOpen, from["ssl_crl_fetch_fail_open"], ps)
+	switch {
+	case cp.Source.CRLFetchFailOpen && !cp.Source.CRLFetch:
+		ps.add(from["ssl_crl_fetch_fail_open"], "set, but ssl_crl_fetch is not true: there is no fetch to fail open")
+	case cp.Source.CRLFetchFailOpen:
+		ps.warn(from["ssl_crl_fetch_fail_open"], "a peer whose CRL cannot be fetched, or is past its nextUpdate, is let through (counted in groupwire_crl_fail_open_total); a revoked peer is still refused")
+	}
+	if cp.Source.CRLFetch && !cp.MaterialMode().VerifiesChain() {
+		ps.warn(from["ssl_crl_fetch"], "has no effect: no accepted ssl_mode verifies the peer's chain (VERIFY_CA or VERIFY_IDENTITY)")
+	}
+}
+
+// parseBool parses a true/false key (at path); "" is false.
+func parseBool(v, path string, ps *problems) bool {
+	switch strings.ToLower(v) {
+	case "", "false":
+		return false
+	case "true":
+		return true
+	}
+	ps.add(path, "%q is not true or false", v)
+	return false
 }
 
 // planAcceptModes parses accept_modes (at path): known modes, each once,

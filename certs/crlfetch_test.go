@@ -1,0 +1,329 @@
+package certs
+
+import (
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/groupwire/groupwire/certs/devpki"
+)
+
+// dpServer is a CRL distribution point: an HTTP server on loopback that
+// serves whatever the test puts in body, or fails as told.
+type dpServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	body     []byte
+	status   int           // 0 means 200
+	delay    time.Duration // before answering
+	redirect string        // answer 302 to this
+	hits     atomic.Int64
+}
+
+func newDPServer(t *testing.T) *dpServer {
+	d := &dpServer{}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.hits.Add(1)
+		d.mu.Lock()
+		body, status, delay, redirect := d.body, d.status, d.delay, d.redirect
+		d.mu.Unlock()
+		time.Sleep(delay)
+		switch {
+		case redirect != "":
+			http.Redirect(w, r, redirect, http.StatusFound)
+		case status != 0:
+			w.WriteHeader(status)
+		default:
+			w.Write(body)
+		}
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+func (d *dpServer) serve(body []byte) { d.set(func() { d.body, d.status = body, 0 }) }
+func (d *dpServer) fail(status int)   { d.set(func() { d.status = status }) }
+func (d *dpServer) set(f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f()
+}
+
+// fetchPKI is a root CA whose leaves name the server's /ca.crl as their
+// distribution point, and a store that trusts the root and fetches CRLs.
+type fetchPKI struct {
+	root  *devpki.CA
+	dp    *dpServer
+	url   string
+	store *Store
+}
+
+func newFetchPKI(t *testing.T, failOpen bool, opts CRLFetchOptions) *fetchPKI {
+	t.Helper()
+	root, err := devpki.NewRootCA("groupwire fetch test root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &fetchPKI{root: root, dp: newDPServer(t)}
+	p.url = p.dp.URL + "/ca.crl"
+	dir := t.TempDir()
+	writeFile(t, dir+"/ca.pem", root.CertPEM)
+	st, err := NewStore("channel group", Source{CA: dir + "/ca.pem", CRLFetch: true, CRLFetchFailOpen: failOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetCRLFetchOptions(opts)
+	p.store = st
+	return p
+}
+
+// leaf issues a leaf naming the distribution point.
+func (p *fetchPKI) leaf(t *testing.T, cn string) *x509.Certificate {
+	t.Helper()
+	l, err := p.root.Issue(devpki.LeafTemplate{CommonName: cn, CRLDistributionPoints: []string{p.url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Cert
+}
+
+// crl is a CRL of the root revoking serials, valid from now-1m for valid.
+func (p *fetchPKI) crl(t *testing.T, valid time.Duration, serials ...*big.Int) []byte {
+	t.Helper()
+	now := time.Now()
+	b, err := p.root.CRL(serials, now.Add(-time.Minute), now.Add(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (p *fetchPKI) verify(c *x509.Certificate) error {
+	_, err := p.store.Current().VerifyPeer([]*x509.Certificate{c}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, time.Now())
+	return err
+}
+
+func (p *fetchPKI) lastError() string {
+	for _, f := range p.store.FetchedCRLs() {
+		return f.LastError
+	}
+	return "no distribution point seen"
+}
+
+// TestFetchedCRLRevokes: the first handshake fetches the CRL from the
+// certificate's distribution point; after the CA revokes the certificate
+// there, a refresh (SIGHUP) puts the new CRL in force and the peer is
+// refused, naming the URL.
+func TestFetchedCRLRevokes(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{})
+	good, bad := p.leaf(t, "mysql-1"), p.leaf(t, "mysql-2")
+	p.dp.serve(p.crl(t, time.Hour))
+	for _, c := range []*x509.Certificate{good, bad} {
+		if err := p.verify(c); err != nil {
+			t.Fatalf("%s before revocation: %v", c.Subject, err)
+		}
+	}
+	if n := p.dp.hits.Load(); n != 1 {
+		t.Errorf("two peers of one issuer fetched %d times, want 1 (cached)", n)
+	}
+	p.dp.serve(p.crl(t, time.Hour, bad.SerialNumber))
+	if err := p.store.RefreshCRLs(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var revoked *RevokedError
+	if err := p.verify(bad); !errors.As(err, &revoked) || revoked.CRL != p.url {
+		t.Fatalf("revoked peer after refresh: %v, want revoked by CRL %s", err, p.url)
+	}
+	if err := p.verify(good); err != nil {
+		t.Fatalf("good peer after refresh: %v", err)
+	}
+}
+
+// TestFetchedCRLNoDistributionPoint: with ssl_crl_fetch on, a certificate
+// that names no distribution point and has no CRL file is refused, as
+// CRL checking always is without a CRL.
+func TestFetchedCRLNoDistributionPoint(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{})
+	l, err := p.root.Issue(devpki.LeafTemplate{CommonName: "mysql-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.verify(l.Cert); !errors.Is(err, ErrCRLMissing) {
+		t.Fatalf("no distribution point: %v, want %v", err, ErrCRLMissing)
+	}
+}
+
+// TestFetchedCRLOutages: the server down with a valid CRL cached keeps
+// peers working; past the CRL's nextUpdate, fail closed refuses them, and
+// fail open lets them through counted, though never a revoked one.
+func TestFetchedCRLOutages(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fail closed", true: "fail open"}[failOpen], func(t *testing.T) {
+			p := newFetchPKI(t, failOpen, CRLFetchOptions{})
+			good, bad := p.leaf(t, "mysql-1"), p.leaf(t, "mysql-2")
+			// Generous: the CRL must outlive the verifications below,
+			// which take milliseconds, and then expire.
+			const valid = 2 * time.Second
+			p.dp.serve(p.crl(t, valid, bad.SerialNumber))
+			if err := p.verify(good); err != nil {
+				t.Fatal(err)
+			}
+			p.dp.fail(http.StatusServiceUnavailable)
+			if err := p.store.RefreshCRLs(t.Context()); err == nil || !strings.Contains(err.Error(), "503") {
+				t.Fatalf("refresh from a down server: %v", err)
+			}
+			if err := p.verify(good); err != nil {
+				t.Fatalf("server down, CRL still valid: %v", err)
+			}
+			time.Sleep(valid + 100*time.Millisecond)
+			err := p.verify(good)
+			if failOpen {
+				if err != nil || p.store.FailOpens() == 0 {
+					t.Fatalf("fail open past nextUpdate: %v, %d counted", err, p.store.FailOpens())
+				}
+			} else if !errors.Is(err, ErrCRLExpired) {
+				t.Fatalf("fail closed past nextUpdate: %v, want %v", err, ErrCRLExpired)
+			}
+			var revoked *RevokedError
+			if err := p.verify(bad); !errors.As(err, &revoked) {
+				t.Fatalf("revoked peer past nextUpdate: %v, want revoked", err)
+			}
+		})
+	}
+}
+
+// TestFetchedCRLHostile: what a distribution point sends that must not be
+// taken is refused with the reason, and the last good CRL stays in force.
+func TestFetchedCRLHostile(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{Timeout: 300 * time.Millisecond, MaxBytes: 64 << 10})
+	good, bad := p.leaf(t, "mysql-1"), p.leaf(t, "mysql-2")
+	p.dp.serve(p.crl(t, time.Hour))
+	if err := p.verify(bad); err != nil {
+		t.Fatal(err)
+	}
+	impostor, err := devpki.NewRootCA("groupwire fetch test root") // same name, other key
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey, err := impostor.CRL([]*big.Int{good.SerialNumber}, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	older, err := p.root.CRL([]*big.Int{good.SerialNumber}, time.Now().Add(-2*time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		setup func()
+		want  string
+	}{
+		{"signed by another key", func() { p.dp.serve(wrongKey) }, "signature does not verify"},
+		{"malformed", func() { p.dp.serve([]byte("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")) }, "parse CRL"},
+		{"oversized", func() { p.dp.serve(make([]byte, 64<<10+1)) }, "larger than 65536 bytes"},
+		{"older than the one in force", func() { p.dp.serve(older) }, "older than that of the CRL in force"},
+		{"slow", func() {
+			p.dp.set(func() { p.dp.body, p.dp.delay = p.crl(t, time.Hour, good.SerialNumber), 2*time.Second })
+		}, "deadline exceeded"},
+		{"redirecting", func() { p.dp.set(func() { p.dp.delay, p.dp.redirect = 0, p.dp.URL+"/elsewhere.crl" }) }, "redirect to"},
+		{"not found", func() { p.dp.set(func() { p.dp.redirect, p.dp.status = "", http.StatusNotFound }) }, "404"},
+	}
+	for _, c := range cases {
+		c.setup()
+		err := p.store.RefreshCRLs(t.Context())
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(p.lastError(), c.want) {
+			t.Errorf("%s: refresh said %v, status says %q; want %q", c.name, err, p.lastError(), c.want)
+		}
+		if err := p.verify(good); err != nil {
+			t.Errorf("%s: the last good CRL is no longer in force: %v", c.name, err)
+		}
+	}
+}
+
+// TestFetchedCRLPartitionRefused: a CRL whose issuingDistributionPoint
+// covers only some certificates is not the issuer's whole list.
+func TestFetchedCRLPartitionRefused(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{})
+	good := p.leaf(t, "mysql-1")
+	// IssuingDistributionPoint { onlyContainsCACerts [2] TRUE }
+	idp := []byte{0x30, 0x03, 0x82, 0x01, 0xff}
+	now := time.Now()
+	partition, err := p.root.CRLFrom(&x509.RevocationList{ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: idpOID, Critical: true, Value: idp}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.dp.serve(partition)
+	if err := p.verify(good); !errors.Is(err, ErrCRLMissing) || !strings.Contains(err.Error(), "partition") {
+		t.Fatalf("partitioned CRL: %v", err)
+	}
+}
+
+// TestFetchedCRLOneFetchAtATime: handshakes that need the same issuer's
+// CRL at once share one fetch, and a failed fetch is not repeated by the
+// handshakes that follow while it backs off.
+func TestFetchedCRLOneFetchAtATime(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{})
+	peers := []*x509.Certificate{p.leaf(t, "a"), p.leaf(t, "b"), p.leaf(t, "c"), p.leaf(t, "d")}
+	p.dp.set(func() { p.dp.body, p.dp.delay = p.crl(t, time.Hour), 300*time.Millisecond })
+	var wg sync.WaitGroup
+	for _, c := range peers {
+		wg.Go(func() {
+			if err := p.verify(c); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := p.dp.hits.Load(); n != 1 {
+		t.Fatalf("%d concurrent handshakes fetched %d times, want 1", len(peers), n)
+	}
+
+	q := newFetchPKI(t, false, CRLFetchOptions{})
+	q.dp.fail(http.StatusInternalServerError)
+	peer := q.leaf(t, "a")
+	for range 5 {
+		if err := q.verify(peer); !errors.Is(err, ErrCRLMissing) {
+			t.Fatalf("no CRL to be had: %v", err)
+		}
+	}
+	if n := q.dp.hits.Load(); n != 1 {
+		t.Fatalf("5 handshakes during the back-off fetched %d times, want 1", n)
+	}
+}
+
+// TestRunCRLFetchRefreshesAhead: RunCRLFetch fetches a CRL again before
+// its nextUpdate, and reports the change, with no SIGHUP.
+func TestRunCRLFetchRefreshesAhead(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{})
+	bad := p.leaf(t, "mysql-2")
+	// Issued a minute ago and valid for a minute and 4 s: three quarters
+	// of its validity are over, so the refresh is due at once.
+	p.dp.serve(p.crl(t, 4*time.Second))
+	if err := p.verify(bad); err != nil {
+		t.Fatal(err)
+	}
+	p.dp.serve(p.crl(t, time.Hour, bad.SerialNumber))
+	changed := make(chan struct{}, 1)
+	go p.store.RunCRLFetch(t.Context(), func() { signal(changed) }, nil)
+	deadline := time.After(30 * time.Second) // generous: the refresh is due within a second
+	for {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("no refresh ahead of nextUpdate")
+		}
+		var revoked *RevokedError
+		if err := p.verify(bad); errors.As(err, &revoked) {
+			return
+		}
+	}
+}
