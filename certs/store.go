@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ type Store struct {
 	// certificate set by SetCertificate (nil when ssl_cert/ssl_key are used).
 	filesDigest [32]byte
 	ext         *tls.Certificate
+	extTrust    []*x509.Certificate // trust anchors set by SetSupplied (nil: ssl_ca/ssl_capath)
 
 	statusMu sync.Mutex
 	lastErr  error
@@ -221,20 +223,63 @@ func (s *Store) SetCertificate(cert *tls.Certificate) error {
 	return nil
 }
 
-// withExternal puts the supplied certificate, if any, into a snapshot of
-// the files (whose digest is s.filesDigest) and mixes it into the Digest,
-// so that TLS sessions tied to the old digest are not resumed after a
-// change. It returns the snapshot's Digest. The caller holds reloadMu.
+// SetSupplied makes cert the member's own certificate and trust the CA
+// certificates peers must chain to, in place of ssl_cert, ssl_key,
+// ssl_ca and ssl_capath, as the SPIFFE Workload API supplies an SVID and
+// its trust domain's bundle: both are swapped in at once, in one new
+// snapshot. trustChanged reports whether the trust anchors differ from
+// those in force, so that live links can be checked again. It is an error
+// when the Source names any of those files, when trust is empty, or when
+// the key does not match the leaf.
+func (s *Store) SetSupplied(cert *tls.Certificate, trust []*x509.Certificate) (trustChanged bool, err error) {
+	if s.src.Cert != "" || s.src.Key != "" || s.src.CA != "" || s.src.CAPath != "" {
+		return false, fmt.Errorf("%s: set supplied material: ssl_cert, ssl_key, ssl_ca or ssl_capath is configured; supplied material cannot replace them", s.name)
+	}
+	if len(trust) == 0 {
+		return false, fmt.Errorf("%s: set supplied material: no trust anchor", s.name)
+	}
+	if err := checkSuppliedCert(cert); err != nil {
+		return false, fmt.Errorf("%s: set supplied material: %w", s.name, err)
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	trustChanged = !slices.EqualFunc(s.extTrust, trust, func(a, b *x509.Certificate) bool { return a.Equal(b) })
+	s.ext, s.extTrust = cert, trust
+	cur := s.cur.Load()
+	next := *cur
+	s.withExternal(&next)
+	if next.Digest != cur.Digest {
+		next.LoadedAt = time.Now()
+		next.verified = newVerifyCache()
+		s.cur.Store(&next)
+	}
+	return trustChanged, nil
+}
+
+// withExternal puts the supplied certificate and trust anchors, if any,
+// into a snapshot of the files (whose digest is s.filesDigest) and mixes
+// them into the Digest, so that TLS sessions tied to the old digest are
+// not resumed after a change. It returns the snapshot's Digest. The
+// caller holds reloadMu.
 func (s *Store) withExternal(snap *Snapshot) [32]byte {
-	if s.ext == nil {
+	if s.ext == nil && s.extTrust == nil {
 		return snap.Digest
 	}
 	d := newDigester()
 	d.add("files", s.filesDigest[:])
-	for i, der := range s.ext.Certificate {
-		d.add(fmt.Sprintf("supplied certificate #%d", i), der)
+	if s.ext != nil {
+		for i, der := range s.ext.Certificate {
+			d.add(fmt.Sprintf("supplied certificate #%d", i), der)
+		}
+		snap.Cert = s.ext
 	}
-	snap.Cert = s.ext
+	if s.extTrust != nil {
+		snap.Roots, snap.Intermediates = x509.NewCertPool(), x509.NewCertPool()
+		for i, ca := range s.extTrust {
+			d.add(fmt.Sprintf("supplied trust anchor #%d", i), ca.Raw)
+			snap.Roots.AddCert(ca) // a bundle's authorities are all anchors
+		}
+	}
 	snap.Digest = d.sum()
 	return snap.Digest
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"time"
 )
 
@@ -32,6 +33,8 @@ type LeafTemplate struct {
 	ServerAuthOnly bool
 	// Serial is the serial number; nil means a random 128-bit number.
 	Serial *big.Int
+	// URIs are the URI subject alternative names (a SPIFFE ID).
+	URIs []*url.URL
 	// CRLDistributionPoints are URLs where the issuer's CRL is published.
 	CRLDistributionPoints []string
 }
@@ -64,7 +67,7 @@ func (ca *CA) issue(t LeafTemplate) (*Leaf, error) {
 	if ca.Key == nil {
 		return nil, fmt.Errorf("CA has no private key")
 	}
-	if t.CommonName == "" && len(t.DNSNames) == 0 && len(t.IPs) == 0 {
+	if t.CommonName == "" && len(t.DNSNames) == 0 && len(t.IPs) == 0 && len(t.URIs) == 0 {
 		return nil, fmt.Errorf("template has no common name, DNS name or IP")
 	}
 	now := time.Now()
@@ -98,6 +101,7 @@ func (ca *CA) issue(t LeafTemplate) (*Leaf, error) {
 		Subject:               pkix.Name{CommonName: t.CommonName},
 		DNSNames:              t.DNSNames,
 		IPAddresses:           t.IPs,
+		URIs:                  t.URIs,
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
