@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/groupwire/groupwire/certs"
@@ -68,6 +69,7 @@ func checkMembers(cfg *cluster.Config, members []string, stdout io.Writer) int {
 		}
 		failed += printCaptureRules(stdout, plan)
 		failed += printDistributionPoints(stdout, plan)
+		failed += printSPIFFE(stdout, plan)
 	}
 	return failed
 }
@@ -193,4 +195,37 @@ func printPlanError(w io.Writer, member string, err error, printed map[string]bo
 	}
 	fmt.Fprintf(w, "member %s: %v\n", member, &cluster.ConfigError{File: ce.File, Problems: fresh})
 	return len(fresh)
+}
+
+// printSPIFFE connects, for every channel with tls.spiffe, to the
+// Workload API and prints what it hands out: the SVID's SPIFFE ID and
+// expiry, and the trust bundle. It returns the errors it printed: a
+// socket that does not answer with a usable SVID within 5 s is one.
+func printSPIFFE(w io.Writer, plan *cluster.Plan) int {
+	failed := 0
+	for _, ch := range plan.Channels {
+		if ch.SPIFFE == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\nSPIFFE Workload API (channel %s, %s)\n", ch.Name, ch.SPIFFE.Socket)
+		store, err := certs.NewStore("channel "+ch.Name, certs.Source{})
+		if err != nil {
+			fmt.Fprintf(w, "  %v\n", err)
+			failed++
+			continue
+		}
+		src := certs.NewSPIFFE(*ch.SPIFFE, store)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = src.Fetch(ctx, nil)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(w, "  channels.%s.tls.spiffe: %v\n", ch.Name, err)
+			failed++
+			continue
+		}
+		info, _ := src.Info()
+		fmt.Fprintf(w, "  SVID %s, expires %s\n  trust domain %s: %d CA(s): %s\n", info.ID, info.NotAfter.UTC().Format(time.RFC3339),
+			info.TrustDomain, len(info.Authorities), strings.Join(info.Authorities, "; "))
+	}
+	return failed
 }

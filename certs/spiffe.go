@@ -38,7 +38,7 @@ type SPIFFE struct {
 	store *Store
 
 	mu      sync.Mutex
-	lastErr error     // guarded by mu; of the latest update or connection
+	lastErr error      // guarded by mu; of the latest update or connection
 	info    SPIFFEInfo // guarded by mu; of the material in force
 
 	applied, refused, failed atomic.Uint64

@@ -87,10 +87,26 @@ type ChannelStatus struct {
 	Mode string `json:"ssl_mode"`
 	// AcceptModes are the modes accepted during a rolling ssl_mode change
 	// (accept_modes); absent otherwise.
-	AcceptModes []string     `json:"accept_modes,omitempty"`
-	Certificate *CertStatus  `json:"certificate,omitempty"`
-	CRLs        []CRLStatus  `json:"crls,omitempty"`
-	Reload      ReloadStatus `json:"reload"`
+	AcceptModes []string    `json:"accept_modes,omitempty"`
+	Certificate *CertStatus `json:"certificate,omitempty"`
+	CRLs        []CRLStatus `json:"crls,omitempty"`
+	// SPIFFE describes the Workload API the certificate and trust bundle
+	// come from (tls.spiffe); absent for files and ACME.
+	SPIFFE *SPIFFEStatus `json:"spiffe,omitempty"`
+	Reload ReloadStatus  `json:"reload"`
+}
+
+// SPIFFEStatus describes a channel's SPIFFE Workload API source.
+type SPIFFEStatus struct {
+	Socket      string    `json:"socket"`
+	ID          string    `json:"spiffe_id"`
+	NotAfter    time.Time `json:"not_after,omitzero"`
+	TrustDomain string    `json:"trust_domain"`
+	Authorities []string  `json:"authorities"`          // the bundle's CA subjects
+	Updates     uint64    `json:"updates"`              // put in force
+	Refused     uint64    `json:"refused"`              // unusable updates
+	Failures    uint64    `json:"failures"`             // lost connections, garbage
+	LastError   string    `json:"last_error,omitempty"` // of the latest update or connection
 }
 
 // CertStatus describes a certificate: this member's, or the one a peer
@@ -150,7 +166,11 @@ func (s *Sidecar) Status() Status {
 	g := s.current()
 	st := Status{Group: g.plan.Group, Member: g.plan.Member, Serving: s.serving.Load(), Links: s.Links()}
 	for _, ch := range g.plan.Channels {
-		st.Channels = append(st.Channels, channelStatus(ch, g.stores[ch.Name]))
+		cs := channelStatus(ch, g.stores[ch.Name])
+		if src := s.spiffeOf(g.stores[ch.Name]); src != nil {
+			cs.SPIFFE = spiffeStatus(src)
+		}
+		st.Channels = append(st.Channels, cs)
 	}
 	sort.Slice(st.Channels, func(i, j int) bool { return st.Channels[i].Name < st.Channels[j].Name })
 	st.Peers = s.peerStatus(st.Links)
@@ -177,6 +197,9 @@ func channelStatus(ch cluster.ChannelPlan, store *certs.Store) ChannelStatus {
 		if ch.ACME != nil {
 			cs.Certificate.Source = "acme"
 		}
+		if ch.SPIFFE != nil {
+			cs.Certificate.Source = "spiffe " + ch.SPIFFE.Socket
+		}
 	}
 	if snap.CRLs != nil {
 		for _, info := range snap.CRLs.Info() {
@@ -188,6 +211,18 @@ func channelStatus(ch cluster.ChannelPlan, store *certs.Store) ChannelStatus {
 			FetchedAt: f.FetchedAt, Fetches: f.Fetches, Failures: f.Failures, LastError: f.LastError})
 	}
 	return cs
+}
+
+// spiffeStatus describes a Workload API source.
+func spiffeStatus(src *certs.SPIFFE) *SPIFFEStatus {
+	info, err := src.Info()
+	applied, refused, failed := src.Counts()
+	st := &SPIFFEStatus{Socket: src.Config().Socket, ID: info.ID, NotAfter: info.NotAfter, TrustDomain: info.TrustDomain,
+		Authorities: info.Authorities, Updates: applied, Refused: refused, Failures: failed}
+	if err != nil {
+		st.LastError = err.Error()
+	}
+	return st
 }
 
 // peerStatus joins each pair's health with its live links and bytes.

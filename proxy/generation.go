@@ -34,8 +34,9 @@ type outboundRoute struct {
 // whose files did not change, so their watch, their reload history and
 // their ACME attachment carry over.
 type storeReuse struct {
-	prev    *generation
-	newACME func(cluster.ChannelPlan, *certs.Store) error // nil: ACME cannot be set up (a reload)
+	prev      *generation
+	newACME   func(cluster.ChannelPlan, *certs.Store) error // nil: ACME cannot be set up (a reload)
+	newSPIFFE func(cluster.ChannelPlan, *certs.Store) error // nil: SPIFFE cannot be set up (a reload)
 }
 
 // buildGeneration loads every channel's key material (or keeps the
@@ -102,13 +103,21 @@ func (g *generation) newPolicy(ch cluster.ChannelPlan, reuse storeReuse) (*trans
 // channelStore returns the channel's credential store.
 func (g *generation) channelStore(ch cluster.ChannelPlan, reuse storeReuse) (*certs.Store, error) {
 	if prev := reuse.prev; prev != nil {
-		if old, ok := prev.channel(ch.Name); ok && prev.stores[ch.Name] != nil && old.Source == ch.Source && sameACME(old.ACME, ch.ACME) {
+		if old, ok := prev.channel(ch.Name); ok && prev.stores[ch.Name] != nil && old.Source == ch.Source && sameACME(old.ACME, ch.ACME) && samePtr(old.SPIFFE, ch.SPIFFE) {
 			return prev.stores[ch.Name], nil
 		}
 	}
 	store, err := certs.NewStore("channel "+ch.Name, ch.Source)
 	if err != nil {
 		return nil, err // names the store: "channel NAME: load ..."
+	}
+	if ch.SPIFFE != nil {
+		if reuse.newSPIFFE == nil {
+			return nil, fmt.Errorf("%w: channel %s: a new or changed tls.spiffe", ErrRestartNeeded, ch.Name)
+		}
+		if err := reuse.newSPIFFE(ch, store); err != nil {
+			return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
+		}
 	}
 	if ch.ACME != nil {
 		if reuse.newACME == nil {
@@ -123,7 +132,11 @@ func (g *generation) channelStore(ch cluster.ChannelPlan, reuse storeReuse) (*ce
 
 // sameACME reports whether two channels' tls.acme settings are the same
 // (both absent, or equal).
-func sameACME(a, b *certs.ACMEConfig) bool {
+func sameACME(a, b *certs.ACMEConfig) bool { return samePtr(a, b) }
+
+// samePtr reports whether two optional settings are the same: both
+// absent, or equal.
+func samePtr[T comparable](a, b *T) bool {
 	if a == nil || b == nil {
 		return a == b
 	}

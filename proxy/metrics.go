@@ -183,6 +183,10 @@ var (
 		"Seconds since the fetched CRL in force was fetched, by store and distribution point; absent until one was.", []string{"store", "url"}, nil)
 	descCRLFailOpen = prometheus.NewDesc("groupwire_crl_fail_open_total",
 		"Peer certificates let through without a current fetched CRL under ssl_crl_fetch_fail_open. Any increase is a revocation check that did not happen.", []string{"store"}, nil)
+	descCertSource = prometheus.NewDesc("groupwire_cert_source",
+		"1 for where a store's certificate and trust come from: files, acme or spiffe.", []string{"store", "source"}, nil)
+	descSPIFFEUpdates = prometheus.NewDesc("groupwire_spiffe_updates_total",
+		"Updates from the SPIFFE Workload API by result: applied, refused (unusable; the material in force stays), failed (connection lost, garbage).", []string{"store", "result"}, nil)
 	descReloadOK = prometheus.NewDesc("groupwire_cert_reload_ok",
 		"1 if the last reload attempt of a store succeeded, 0 if it failed (the last good material stays in force).", []string{"store"}, nil)
 )
@@ -195,6 +199,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCRLFetches
 	ch <- descCRLFetchAge
 	ch <- descCRLFailOpen
+	ch <- descCertSource
+	ch <- descSPIFFEUpdates
 	ch <- descReloadOK
 	ch <- descLinkBytes
 	ch <- descPeerUp
@@ -228,6 +234,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		c.fetchedCRLs(ch, st)
+		c.certSource(ch, st)
 		ok := 1.0
 		if st.LastError() != nil {
 			ok = 0
@@ -251,4 +258,31 @@ func (c *stateCollector) fetchedCRLs(ch chan<- prometheus.Metric, st *certs.Stor
 		ch <- prometheus.MustNewConstMetric(descCRLFetchAge, prometheus.GaugeValue, time.Since(f.FetchedAt).Seconds(), st.Name(), f.URL)
 		ch <- prometheus.MustNewConstMetric(descCRLNextUpdate, prometheus.GaugeValue, float64(f.NextUpdate.Unix()), st.Name(), f.Issuer, f.URL)
 	}
+}
+
+// certSource reports where a store's material comes from.
+func (c *stateCollector) certSource(ch chan<- prometheus.Metric, st *certs.Store) {
+	source := "files"
+	if src := c.s.spiffeOf(st); src != nil {
+		source = "spiffe"
+		applied, refused, failed := src.Counts()
+		for result, n := range map[string]uint64{"applied": applied, "refused": refused, "failed": failed} {
+			ch <- prometheus.MustNewConstMetric(descSPIFFEUpdates, prometheus.CounterValue, float64(n), st.Name(), result)
+		}
+	} else if c.s.usesACME(st) {
+		source = "acme"
+	}
+	ch <- prometheus.MustNewConstMetric(descCertSource, prometheus.GaugeValue, 1, st.Name(), source)
+}
+
+// usesACME reports whether a channel whose certificate comes from ACME
+// uses st.
+func (s *Sidecar) usesACME(st *certs.Store) bool {
+	g := s.current()
+	for _, ch := range g.plan.Channels {
+		if ch.ACME != nil && g.stores[ch.Name] == st {
+			return true
+		}
+	}
+	return false
 }

@@ -43,6 +43,7 @@ type Sidecar struct {
 	log     zerolog.Logger
 	gen     atomic.Pointer[generation] // the current plan and what is built from it
 	acme    []*certs.ACME              // one per distinct tls.acme configuration; Run keeps them renewing
+	spiffe  []spiffeStore              // one per tls.spiffe channel; Run keeps them following the Workload API
 	pool    *relay.Pool
 	links   *registry
 	direct  *directLinks // plaintext links to peers with no sidecar yet (onboarding window)
@@ -78,9 +79,12 @@ func New(plan *cluster.Plan, opts Options) (*Sidecar, error) {
 		listeners: make(map[pairKey]*routeListener),
 	}
 	acmeByConfig := make(map[certs.ACMEConfig]*certs.ACME)
-	g, err := buildGeneration(plan, storeReuse{newACME: func(ch cluster.ChannelPlan, st *certs.Store) error {
-		return s.attachACME(ch, st, acmeByConfig)
-	}})
+	g, err := buildGeneration(plan, storeReuse{
+		newACME: func(ch cluster.ChannelPlan, st *certs.Store) error {
+			return s.attachACME(ch, st, acmeByConfig)
+		},
+		newSPIFFE: s.attachSPIFFE,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +163,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	})
 	s.wg.Go(func() { s.housekeeping(serveCtx) })
 	s.startACME(serveCtx)
+	s.startSPIFFE(serveCtx)
 	s.serving.Store(true)
 	close(s.ready)
 	s.log.Info().Str("listen", g.plan.Listen).Int("routes", len(g.routes)).Str("admin", g.plan.Admin).Msg("sidecar running")

@@ -10,10 +10,14 @@ import (
 // does for MySQL's VERIFY_IDENTITY: an IP address must be an IP SAN; a DNS
 // name must match a DNS SAN (a leading "*." wildcard covers one label), and
 // the subject common name is consulted only when the certificate has no DNS
-// SAN at all.
+// SAN at all. A SPIFFE ID ("spiffe://...") must be the certificate's one
+// URI SAN, exactly, as an X.509-SVID carries it; nothing else counts.
 func NameMatches(cert *x509.Certificate, name string) bool {
 	if cert == nil || name == "" {
 		return false
+	}
+	if IsSPIFFEID(name) {
+		return len(cert.URIs) == 1 && cert.URIs[0].String() == name
 	}
 	if ip := net.ParseIP(strings.Trim(name, "[]")); ip != nil {
 		for _, san := range cert.IPAddresses {
@@ -53,6 +57,9 @@ func matchHostname(pattern, host string) bool {
 	return found && label != "" && suffix == rest
 }
 
+// IsSPIFFEID reports whether an identity is written as a SPIFFE ID.
+func IsSPIFFEID(name string) bool { return strings.HasPrefix(name, "spiffe://") }
+
 // certName describes a certificate for log lines and refusals.
 func certName(cert *x509.Certificate) string {
 	if cert == nil {
@@ -62,6 +69,9 @@ func certName(cert *x509.Certificate) string {
 	names = append(names, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
 		names = append(names, ip.String())
+	}
+	for _, u := range cert.URIs {
+		names = append(names, u.String())
 	}
 	if len(names) == 0 {
 		return "CN=" + cert.Subject.CommonName

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net"
+	"net/url"
 	"testing"
 )
 
@@ -44,6 +45,26 @@ func TestNameMatches(t *testing.T) {
 		{cert("", nil), "", false},
 		{nil, "mysql-1", false},
 	}
+	svid := func(uris ...string) *x509.Certificate {
+		c := &x509.Certificate{Subject: pkix.Name{CommonName: "spiffe://td/a"}, DNSNames: []string{"spiffe://td/a"}}
+		for _, u := range uris {
+			p, _ := url.Parse(u)
+			c.URIs = append(c.URIs, p)
+		}
+		return c
+	}
+	tests = append(tests, []struct {
+		cert *x509.Certificate
+		name string
+		want bool
+	}{
+		{svid("spiffe://td/galera/node-1"), "spiffe://td/galera/node-1", true},
+		{svid("spiffe://td/galera/node-2"), "spiffe://td/galera/node-1", false},
+		{svid("spiffe://td/galera/node-1/x"), "spiffe://td/galera/node-1", false},
+		{svid("spiffe://other/galera/node-1"), "spiffe://td/galera/node-1", false},
+		{svid("spiffe://td/a", "spiffe://td/b"), "spiffe://td/a", false}, // an SVID has exactly one URI SAN
+		{svid(), "spiffe://td/a", false},                                 // neither the CN nor a DNS SAN counts
+	}...)
 	for _, tc := range tests {
 		if got := NameMatches(tc.cert, tc.name); got != tc.want {
 			t.Errorf("NameMatches(%s, %q) = %v, want %v", certName(tc.cert), tc.name, got, tc.want)

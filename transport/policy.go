@@ -154,7 +154,7 @@ func (p *Policy) Validate() error {
 func (p *Policy) clientConfig(snap *certs.Snapshot, identity string, cache tls.ClientSessionCache) *tls.Config {
 	cfg := p.baseConfig()
 	cfg.NextProtos = []string{ALPN(p.Channel)}
-	if !parseHostIP(identity) {
+	if !parseHostIP(identity) && !IsSPIFFEID(identity) {
 		cfg.ServerName = identity
 	}
 	// Chains are verified in VerifyConnection against the current snapshot,

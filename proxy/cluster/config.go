@@ -37,6 +37,9 @@ type TLSOptions struct {
 	// ACME, when set, makes the member's certificate and key come from an
 	// ACME CA instead of ssl_cert/ssl_key (see ACMEOptions).
 	ACME *ACMEOptions `yaml:"acme"`
+	// SPIFFE, when set, makes the member's certificate and the CAs peers
+	// must chain to come from the SPIFFE Workload API (see SPIFFEOptions).
+	SPIFFE *SPIFFEOptions `yaml:"spiffe"`
 }
 
 // DefaultLocalIP is a member's local_ip when the file sets none. The other

@@ -96,7 +96,7 @@ func (x expander) expand(path, s string) string {
 
 // tls expands every option of a TLS block.
 func (x expander) tls(path string, o TLSOptions) TLSOptions {
-	out := TLSOptions{ACME: x.acme(path+".acme", o.ACME), AcceptModes: o.AcceptModes}
+	out := TLSOptions{ACME: x.acme(path+".acme", o.ACME), SPIFFE: x.spiffe(path+".spiffe", o.SPIFFE), AcceptModes: o.AcceptModes}
 	for _, f := range tlsFields {
 		*f.get(&out) = x.expand(path+"."+f.key, *f.get(&o))
 	}

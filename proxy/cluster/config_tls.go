@@ -24,7 +24,7 @@ type tlsField struct {
 // checked and printed. It is the one list: ${VAR} expansion, inheritance
 // from the top-level tls and the plan printer all walk it, and
 // TestTLSFieldsCoverTLSOptions holds it against TLSOptions by reflection.
-// The other keys (accept_modes, acme) are handled each on its own.
+// The other keys (accept_modes, acme, spiffe) are handled each on its own.
 var tlsFields = []tlsField{
 	{"ssl_mode", func(o *TLSOptions) *string { return &o.SSLMode }, nil},
 	{"ssl_ca", func(o *TLSOptions) *string { return &o.SSLCA }, func(s *certs.Source) *string { return &s.CA }},
@@ -102,12 +102,15 @@ func planChannel(name string, top, ch TLSOptions, dir string, failed map[string]
 		}
 		return cp
 	}
-	haveCA := eff.SSLCA != "" || eff.SSLCAPath != "" || broken("ssl_ca", "ssl_capath")
+	cp.SPIFFE = planSPIFFE(name, top, ch, &eff, from, ps)
+	haveCA := eff.SSLCA != "" || eff.SSLCAPath != "" || broken("ssl_ca", "ssl_capath") || cp.SPIFFE != nil
 	if missing := cp.MaterialMode().MissingMaterial(true, haveCA); missing != "" {
 		ps.add("channels."+name+".tls", "%s (in tls or in the channel)", missing)
 	}
-	cp.ACME = planACME(name, top, ch, &eff, dir, failed, ps)
-	if cp.ACME == nil && !broken("ssl_cert", "ssl_key") {
+	if cp.SPIFFE == nil {
+		cp.ACME = planACME(name, top, ch, &eff, dir, failed, ps)
+	}
+	if cp.ACME == nil && cp.SPIFFE == nil && !broken("ssl_cert", "ssl_key") {
 		checkKeyPair(name, cp.MaterialMode(), eff, from, ps)
 	}
 	cp.Options = eff

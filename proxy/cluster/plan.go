@@ -74,6 +74,11 @@ type ChannelPlan struct {
 	// uses tls.acme (Source then names no ssl_cert/ssl_key); nil otherwise.
 	// Its Name is filled in: the member's identity unless names sets it.
 	ACME *certs.ACMEConfig
+	// SPIFFE is where the member's certificate and the trust anchors come
+	// from when the channel uses tls.spiffe (Source then names no ssl_cert,
+	// ssl_key, ssl_ca or ssl_capath); nil otherwise. Its ID is the
+	// member's identity when that is a SPIFFE ID.
+	SPIFFE *certs.SPIFFEConfig
 
 	DroppedCiphers []string // ssl_cipher names Go cannot do, left out of CipherSuites
 }

@@ -107,6 +107,7 @@ func (c *Config) Plan(member string, env func(string) (string, bool)) (*Plan, er
 		fillRoutes(p, me, members)
 	}
 	fillACMENames(p.Channels, me.identity)
+	fillSPIFFEIDs(p.Channels, me.identity)
 	return p, nil
 }
 
@@ -172,6 +173,7 @@ func resolveMembers(raw *fileConfig, x expander) []member {
 		if m.identity == "" && !x.failed[path+".identity"] {
 			m.identity = m.host
 		}
+		checkIdentity(path+".identity", m.identity, x.ps)
 		if !x.failed[path+".local_ip"] {
 			ip, err := localIP(m.cfg.LocalIP, raw.AllowNonLoopback)
 			if err != nil {

@@ -126,7 +126,19 @@ func formatChannel(buf *bytes.Buffer, p *Plan, ch ChannelPlan) {
 		fmt.Fprintf(tw, "  acme\tcertificate for %s from %s (storage %s)\n", a.Name, a.Directory, a.Storage)
 		fmt.Fprintf(tw, "  \tpeers' serverAuth-only certificates accepted in the client role\n")
 	}
-	if ch.Source.CRL == "" && ch.Source.CRLPath == "" {
+	if sp := ch.SPIFFE; sp != nil {
+		id := sp.ID
+		if id == "" {
+			id = "the default SVID"
+		}
+		fmt.Fprintf(tw, "  spiffe\tcertificate (%s) and trust bundle from the Workload API at %s\n", id, sp.Socket)
+	}
+	switch {
+	case ch.Source.CRLFetch && ch.Source.CRLFetchFailOpen:
+		fmt.Fprintf(tw, "  revocation\tCRLs fetched from the certificates' distribution points; fails open when none can be had\n")
+	case ch.Source.CRLFetch:
+		fmt.Fprintf(tw, "  revocation\tCRLs fetched from the certificates' distribution points; fails closed\n")
+	case ch.Source.CRL == "" && ch.Source.CRLPath == "":
 		fmt.Fprintf(tw, "  revocation\tnot checked (no ssl_crl or ssl_crlpath)\n")
 	}
 	fmt.Fprintf(tw, "  tls_version\t%s\n", versionRange(ch.Params.MinVersion, ch.Params.MaxVersion))
