@@ -149,6 +149,7 @@ func TestSPIFFEWatch(t *testing.T) {
 	held := store.Current().Cert.Leaf
 	wrongID, _ := svidFrom(t, ca, "spiffe://prod.example/galera/node-2", ca.Cert)
 	foreign, _ := svidFrom(t, other, memberID, ca.Cert)
+	otherDomain, _ := svidFrom(t, ca, "spiffe://evil.example/galera/node-1", ca.Cert)
 	garbage := &workload.X509SVIDResponse{Svids: []*workload.X509SVID{{SpiffeId: memberID, X509Svid: []byte("garbage"), X509SvidKey: []byte("x"), Bundle: ca.Cert.Raw}}}
 	for _, c := range []struct {
 		name string
@@ -157,6 +158,7 @@ func TestSPIFFEWatch(t *testing.T) {
 	}{
 		{"an SVID for another SPIFFE ID", wrongID, "offers an SVID for spiffe://prod.example/galera/node-2, not for this member's identity " + memberID},
 		{"an SVID not signed by its bundle", foreign, "does not chain to its trust domain's bundle"},
+		{"an SVID of another trust domain", otherDomain, "offers an SVID for spiffe://evil.example/galera/node-1, not for this member's identity " + memberID},
 		{"garbage", garbage, "x509"},
 	} {
 		srv.Set(c.resp)

@@ -101,7 +101,7 @@ func TestSPIFFEGroup(t *testing.T) {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
 	waitReady(t, adminURL(sg.g, "mysql-3", "/readyz"), p3)
-	p1, _ := runFrom(t, sg.g, "mysql-1"), runFrom(t, sg.g, "mysql-2")
+	p1, p2 := runFrom(t, sg.g, "mysql-1"), runFrom(t, sg.g, "mysql-2")
 	pingAll(t, sg.g, members)
 	if _, body := httpGet(t, adminURL(sg.g, "mysql-1", "/status")); !strings.Contains(body, `"spiffe_id": "`+spiffeID("mysql-1")+`"`) ||
 		!strings.Contains(body, `"source": "spiffe unix://`) {
@@ -113,6 +113,11 @@ func TestSPIFFEGroup(t *testing.T) {
 	wrongIDFromAgentIsRefused(t, sg, p3)
 	pingAll(t, sg.g, members)
 	impostorIsRefused(t, sg, p3, p1)
+
+	// mysql-2's agent goes away: the sidecar says so and keeps its SVID.
+	sg.agents["mysql-2"].Close()
+	waitLog(t, p2, "SPIFFE Workload API; the SVID and bundle in force stay until they expire")
+	pingAll(t, sg.g, []string{"mysql-1", "mysql-2"})
 
 	// A new CA for mysql-1, and a bundle that holds only it: its peers'
 	// SVIDs no longer chain, so its live links are cut.
