@@ -327,3 +327,45 @@ func TestRunCRLFetchRefreshesAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchedCRLEveryCertificateOfTheChain: the intermediate's CRL comes
+// from the root's distribution point and the leaf's from the
+// intermediate's; revoking the intermediate at the root's point refuses
+// its leaves (CRL_CHECK_ALL).
+func TestFetchedCRLEveryCertificateOfTheChain(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{})
+	rootDP := newDPServer(t)
+	inter, err := p.root.NewIntermediate("groupwire fetch test intermediate", rootDP.URL+"/root.crl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := inter.Issue(devpki.LeafTemplate{CommonName: "mysql-1", CRLDistributionPoints: []string{p.url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	interCRL, err := inter.CRL(nil, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.dp.serve(interCRL)
+	rootDP.serve(p.crl(t, time.Hour))
+	chain := []*x509.Certificate{l.Cert, inter.Cert}
+	verify := func() error {
+		_, err := p.store.Current().VerifyPeer(chain, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, time.Now())
+		return err
+	}
+	if err := verify(); err != nil {
+		t.Fatal(err)
+	}
+	if rootDP.hits.Load() != 1 || p.dp.hits.Load() != 1 {
+		t.Fatalf("fetches: root's point %d, intermediate's %d; want 1 each", rootDP.hits.Load(), p.dp.hits.Load())
+	}
+	rootDP.serve(p.crl(t, time.Hour, inter.Cert.SerialNumber))
+	if err := p.store.RefreshCRLs(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var revoked *RevokedError
+	if err := verify(); !errors.As(err, &revoked) || revoked.Subject != inter.Cert.Subject.String() {
+		t.Fatalf("leaf under a revoked intermediate: %v, want the intermediate revoked", err)
+	}
+}

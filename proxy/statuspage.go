@@ -137,7 +137,11 @@ func channelExpiry(ch ChannelStatus, now time.Time) []pageExpiry {
 		add("certificate", c.Subject, c.NotAfter)
 	}
 	for _, crl := range ch.CRLs {
-		add("CRL "+crl.File, crl.Issuer, crl.NextUpdate)
+		where := crl.File
+		if crl.URL != "" {
+			where = crl.URL + " (fetched)"
+		}
+		add("CRL "+where, crl.Issuer, crl.NextUpdate)
 	}
 	return out
 }

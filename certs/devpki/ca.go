@@ -53,19 +53,20 @@ func NewRootCA(commonName string) (*CA, error) {
 }
 
 // NewIntermediate makes a CA signed by ca, valid for 5 years but never
-// past ca's own NotAfter.
-func (ca *CA) NewIntermediate(commonName string) (*CA, error) {
+// past ca's own NotAfter, naming crlURLs (if any) as the distribution
+// points of ca's CRL.
+func (ca *CA) NewIntermediate(commonName string, crlURLs ...string) (*CA, error) {
 	if ca.Key == nil {
 		return nil, fmt.Errorf("devpki: new intermediate %q: CA %q has no private key", commonName, ca.Cert.Subject.CommonName)
 	}
-	sub, err := newCA(commonName, ca, intermediateValidity)
+	sub, err := newCA(commonName, ca, intermediateValidity, crlURLs...)
 	if err != nil {
 		return nil, fmt.Errorf("devpki: new intermediate %q under %q: %w", commonName, ca.Cert.Subject.CommonName, err)
 	}
 	return sub, nil
 }
 
-func newCA(commonName string, parent *CA, validity time.Duration) (*CA, error) {
+func newCA(commonName string, parent *CA, validity time.Duration, crlURLs ...string) (*CA, error) {
 	if commonName == "" {
 		return nil, fmt.Errorf("empty common name")
 	}
@@ -86,6 +87,7 @@ func newCA(commonName string, parent *CA, validity time.Duration) (*CA, error) {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
+		CRLDistributionPoints: crlURLs,
 	}
 	issuer, signer := tmpl, crypto.Signer(key)
 	if parent != nil {
