@@ -10,6 +10,11 @@
 #   galera-ssl Galera's own socket.ssl (the CA, each node's certificate and
 #              key): the reference
 #   gw-dropin  gcomm as plain, behind drop-in groupwire (VERIFY_IDENTITY, CRL)
+#   gw-loopback  the loopback scheme: each node listens on 127.0.0.1 at ports
+#              of its own (gcomm 4567, 4667, 4767; IST and SST likewise) and
+#              reaches its peers at 127.0.0.1, through loopback-mode groupwire
+#   haproxy    the same loopback scheme through a mesh of haproxy mTLS tunnels
+#              (TLS 1.3, the same CA, certificates and CRL)
 #
 # Environment: ROUNDS (2), DURATION (10, seconds), THREADS (8), CONFIGS,
 # OUT, GW_BIN, GW_TREE (as bench/run.sh).
@@ -20,7 +25,7 @@ DURATION=${DURATION:-10}
 THREADS=${THREADS:-8}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/bench/RESULTS-galera.md}
-CONFIGS=${CONFIGS:-"plain galera-ssl gw-dropin"}
+CONFIGS=${CONFIGS:-"plain galera-ssl gw-dropin gw-loopback haproxy"}
 WORK=$(mktemp -d /tmp/gwgalera.XXXXXX)
 MEMBERS=(g1 g2 g3)
 NET=10.95.0
@@ -43,18 +48,40 @@ if ! command -v mariadbd >/dev/null || [[ ! -e /usr/lib/galera/libgalera_smm.so 
 	rm -f /usr/sbin/policy-rc.d # the packaged server stays stopped: the benchmark runs its own
 fi
 need sysbench sysbench
+need haproxy haproxy
 build_tools "$ROOT"
 mkdir -p "$WORK/data"
 mount -t tmpfs -o size=1g tmpfs "$WORK/data" # the network is measured, not fsync
 chmod 755 "$WORK" "$WORK/data"
 PKI=$WORK/data/pki # readable by mysql: Galera's socket.ssl reads it
 "$GW" certs init --dir "$PKI" --members g1,g2,g3 --ip g1=$NET.1 --ip g2=$NET.2 --ip g3=$NET.3 >/dev/null
+for m in "${MEMBERS[@]}"; do cat "$PKI/$m.pem" "$PKI/$m-key.pem" >"$PKI/$m-haproxy.pem"; done
 chown -R mysql:mysql "$PKI"
+
+# port N CHANNEL: node N's port for a channel in the loopback scheme, where
+# every node listens on 127.0.0.1 at ports of its own.
+port() {
+	local i=$((${1//[!0-9]/} - 1))
+	case $2 in
+	gcomm) echo $((4567 + 100 * i)) ;;
+	ist) echo $((4568 + 100 * i)) ;;
+	sst) echo $((4444 + 100 * i)) ;;
+	esac
+}
+loopback_scheme() { [[ $1 == gw-loopback || $1 == haproxy ]]; }
 
 # node_cnf CONFIG N: node N's configuration, as a plain install writes it.
 node_cnf() {
 	local cfg=$1 n=$2 d="$WORK/data/$2" opts="gcache.size=64M"
 	[[ $cfg == galera-ssl ]] && opts="$opts;socket.ssl=yes;socket.ssl_ca=$PKI/ca.pem;socket.ssl_cert=$PKI/$n.pem;socket.ssl_key=$PKI/$n-key.pem"
+	local cluster="$NET.1,$NET.2,$NET.3" node sst=""
+	node=$(addr "$n")
+	if loopback_scheme "$cfg"; then
+		cluster="127.0.0.1:$(port g1 gcomm),127.0.0.1:$(port g2 gcomm),127.0.0.1:$(port g3 gcomm)"
+		node="127.0.0.1:$(port "$n" gcomm)"
+		opts="$opts;gmcast.listen_addr=tcp://$node;ist.recv_addr=127.0.0.1:$(port "$n" ist)"
+		sst="wsrep_sst_receive_address = 127.0.0.1:$(port "$n" sst)"
+	fi
 	cat <<CNF
 [mysqld]
 user = mysql
@@ -73,18 +100,21 @@ innodb_buffer_pool_size = 128M
 wsrep_on = ON
 wsrep_provider = /usr/lib/galera/libgalera_smm.so
 wsrep_cluster_name = gw-bench
-wsrep_cluster_address = gcomm://$NET.1,$NET.2,$NET.3
-wsrep_node_address = $(addr "$n")
+wsrep_cluster_address = gcomm://$cluster
+wsrep_node_address = $node
 wsrep_node_name = $n
 wsrep_sst_method = rsync
+$sst
 wsrep_provider_options = "$opts"
 CNF
 }
 
 gw_file() {
+	local capture="capture: transparent"
+	[[ $1 == gw-loopback ]] && capture=""
 	cat <<YAML
 group: bench-galera
-capture: transparent
+$capture
 tls:
   ssl_mode: VERIFY_IDENTITY
   ssl_ca: $PKI/ca.pem
@@ -96,7 +126,31 @@ members:
 YAML
 	local m
 	for m in "${MEMBERS[@]}"; do
-		echo "  $m: {address: \"$(addr "$m"):24900\", identity: $m, ports: {gcomm: 4567, ist: 4568, sst: 4444}}"
+		if [[ $1 == gw-loopback ]]; then
+			echo "  $m: {address: \"$(addr "$m"):24900\", identity: $m, local_ip: 127.0.0.1, ports: {gcomm: $(port "$m" gcomm), ist: $(port "$m" ist), sst: $(port "$m" sst)}}"
+		else
+			echo "  $m: {address: \"$(addr "$m"):24900\", identity: $m, ports: {gcomm: 4567, ist: 4568, sst: 4444}}"
+		fi
+	done
+}
+
+# haproxy_conf M: node M's haproxy: per peer and channel a frontend on the
+# peer's 127.0.0.1 port that tunnels over mTLS to the peer's haproxy, which
+# listens at the port plus 20000 and hands the bytes to its node.
+haproxy_conf() {
+	local m=$1 p c
+	printf 'global\n\tmaxconn 4000\n\tssl-default-bind-options ssl-min-ver TLSv1.3\n\tssl-default-server-options ssl-min-ver TLSv1.3\n'
+	printf 'defaults\n\tmode tcp\n\ttimeout connect 5s\n\ttimeout client 1h\n\ttimeout server 1h\n'
+	for c in gcomm ist sst; do
+		for p in "${MEMBERS[@]}"; do
+			[[ $p == "$m" ]] && continue
+			printf 'frontend to-%s-%s\n\tbind 127.0.0.1:%s\n\tdefault_backend to-%s-%s\nbackend to-%s-%s\n' "$p" "$c" "$(port "$p" "$c")" "$p" "$c" "$p" "$c"
+			printf '\tserver %s %s:%s ssl crt %s ca-file %s crl-file %s verify required verifyhost %s sni str(%s)\n' \
+				"$p" "$(addr "$p")" $(($(port "$p" "$c") + 20000)) "$PKI/$m-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem" "$p" "$p"
+		done
+		printf 'frontend from-peers-%s\n\tbind %s:%s ssl crt %s ca-file %s crl-file %s verify required\n\tdefault_backend local-%s\n' \
+			"$c" "$(addr "$m")" $(($(port "$m" "$c") + 20000)) "$PKI/$m-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem" "$c"
+		printf 'backend local-%s\n\tserver node 127.0.0.1:%s\n' "$c" "$(port "$m" "$c")"
 	done
 }
 
@@ -117,13 +171,24 @@ wait_status() {
 start_config() {
 	local cfg=$1 n
 	new_topology
-	if [[ $cfg == gw-dropin ]]; then
-		gw_file >"$WORK/gw.yaml"
+	case $cfg in
+	gw-dropin | gw-loopback)
+		gw_file "$cfg" >"$WORK/gw.yaml"
 		for n in "${MEMBERS[@]}"; do
 			start "gw-$n" ip netns exec "$NS-$n" "$GW" run --config "$WORK/gw.yaml" --member "$n" --log-level warn --log-format json
 		done
-		for n in "${MEMBERS[@]}"; do wait_listen "$n" 24901; done
-	fi
+		for n in "${MEMBERS[@]}"; do # the capture listener, or the outbound listener of a peer
+			if [[ $cfg == gw-dropin ]]; then wait_listen "$n" 24901; else wait_listen "$n" "$(port "$([[ $n == g1 ]] && echo g2 || echo g1)" gcomm)"; fi
+		done
+		;;
+	haproxy)
+		for n in "${MEMBERS[@]}"; do
+			haproxy_conf "$n" >"$WORK/haproxy-$n.cfg"
+			start "haproxy-$n" ip netns exec "$NS-$n" haproxy -db -f "$WORK/haproxy-$n.cfg"
+		done
+		for n in "${MEMBERS[@]}"; do wait_listen "$n" $(($(port "$n" gcomm) + 20000)); done
+		;;
+	esac
 	for n in "${MEMBERS[@]}"; do
 		rm -rf "$WORK/data/$n"
 		mkdir -p "$WORK/data/$n"
@@ -163,6 +228,8 @@ alternate "$CONFIGS" sysbench_run
 	echo "- $ROUNDS round(s) of sysbench oltp_write_only, ${DURATION}s, $THREADS threads on g1 (4 tables of 10,000 rows), data on tmpfs"
 	echo "- three nodes in network namespaces on a bridge (veth, MTU 1500), rsync SST"
 	echo "- MariaDB: $(mariadbd --version 2>/dev/null | head -1); sysbench: $(sysbench --version)"
-	echo "- groupwire: ${GW_BIN:-$REV}, drop-in, VERIFY_IDENTITY with a CRL, at warn; galera-ssl: socket.ssl with the same CA and certificates"
+	echo "- groupwire: ${GW_BIN:-$REV}, drop-in and loopback mode, VERIFY_IDENTITY with a CRL, at warn; galera-ssl: socket.ssl with the same CA and certificates"
+	echo "- haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p'), a mesh of mTLS tunnels (TLS 1.3, the same CA, certificates and CRL) in the loopback scheme"
 } >"$WORK/notes.md"
-report "$CONFIGS" "groupwire group-workload benchmark: MariaDB Galera" bench/galera.sh "gw-dropin/galera-ssl,galera-ssl/plain"
+report "$CONFIGS" "groupwire group-workload benchmark: MariaDB Galera" bench/galera.sh \
+	"gw-dropin/galera-ssl,gw-loopback/galera-ssl,haproxy/galera-ssl,galera-ssl/plain,gw-dropin/haproxy"
