@@ -17,7 +17,10 @@
 #              (TLS 1.3, the same CA, certificates and CRL)
 #
 # Environment: ROUNDS (2), DURATION (10, seconds), THREADS (8), CONFIGS,
-# OUT, GW_BIN, GW_TREE (as bench/run.sh).
+# OUT, GW_BIN, GW_TREE (as bench/run.sh). PERF=1 records g1's sidecar with
+# perf (999 Hz, call graphs) during the first round of each groupwire
+# configuration and writes the top of the profile to
+# bench/PROFILE-galera-CONFIG.txt.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-2}
@@ -212,12 +215,40 @@ sysbench_run() {
 		--tables=4 --table-size=10000 --threads="$THREADS")
 	sql g1 "CREATE DATABASE sbtest"
 	"${sb[@]}" prepare >"$WORK/prepare.log" 2>&1
+	local perf=""
+	if [[ ${PERF:-} == 1 && $1 == gw-* && $2 == 1 ]]; then
+		perf record -q -F 999 -g -p "$(pid_of gw-g1)" -o "$WORK/perf-$1.data" -- sleep $((DURATION - 2)) 2>/dev/null &
+		perf=$!
+	fi
 	"${sb[@]}" --time="$DURATION" --report-interval=0 run >"$WORK/run-$1-$2.log" 2>&1
+	[[ -n $perf ]] && wait "$perf" && perf_top "$1"
 	local tps p95
 	tps=$(sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.).*/\1/p' "$WORK/run-$1-$2.log")
 	p95=$(sed -n 's/.*95th percentile: *\([0-9.]*\).*/\1/p' "$WORK/run-$1-$2.log")
 	[[ -n $tps && -n $p95 ]] || { log "sysbench via $1: no result"; cat "$WORK/run-$1-$2.log" >&2; return 1; }
 	printf '{"pair":"%s","round":%d,"test":"galera-oltp","metrics":{"tps":%s,"p95_ms":%s}}\n' "$1" "$2" "$tps" "$p95"
+}
+
+# perf_top CONFIG: g1's sidecar's samples under the load, by the system
+# call they were in (or user space), and the symbols with the most samples.
+perf_top() {
+	local data="$WORK/perf-$1.data" out="$ROOT/bench/PROFILE-galera-$1.txt"
+	{
+		echo "# perf record -F 999 -g of g1's sidecar ($1) under sysbench oltp_write_only, $THREADS threads, $((DURATION - 2)) s; groupwire $REV"
+		echo "# samples by the system call on the stack (user: none; its innermost Go function)"
+		perf script -i "$data" -F ip,sym 2>/dev/null | awk '
+			NF == 0 { if (n) { k = sys ? sys : "user " go; c[k]++; total++ } n = 0; sys = ""; go = ""; next }
+			{ n++ }
+			!sys && $2 ~ /^__x64_sys_/ { sys = "syscall " substr($2, 11) }
+			!sys && $2 ~ /^(ksys_|__sys_|do_sys_)/ { sys = "syscall " $2 }
+			!sys && $2 == "do_syscall_64" { sys = "syscall (other)" }
+			!go && $2 ~ /^(runtime\.|internal\/|crypto\/|github\.com|main\.|syscall\.|net\.)/ { go = $2 }
+			END { for (k in c) printf "%6.2f%%  %s\n", 100 * c[k] / total, k }' | sort -rn | head -n 25
+		echo "# symbols (self)"
+		perf report -i "$data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+	} >"$out"
+	cp "$data" "/tmp/perf-galera-$1.data" # for perf report by hand
+	log "wrote $out"
 }
 
 RESULTS=$WORK/results.jsonl
