@@ -110,6 +110,11 @@ func TestSPIFFEGroup(t *testing.T) {
 	to2 := holdLink(t, sg.g, "mysql-1", "mysql-2")
 
 	svidRotationKeepsLinks(t, sg, to2)
+	// A reload that leaves tls.spiffe alone keeps the SVID's store.
+	reloadWith(t, sg.g, "mysql-2", "ok", strings.Replace(sg.config("mysql-2", spiffeID("mysql-2")), "reload_interval: 1h", "reload_interval: 2h", 1))
+	if err := echoLine(to2.c, "mysql-2", "after reload"); err != nil {
+		t.Fatalf("held link after mysql-2 reloaded its cluster file: %v", err)
+	}
 	wrongIDFromAgentIsRefused(t, sg, p3)
 	pingAll(t, sg.g, members)
 	impostorIsRefused(t, sg, p3, p1)
