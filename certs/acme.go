@@ -324,10 +324,7 @@ func (a *ACME) onEvent(_ context.Context, event string, data map[string]any) err
 	switch event {
 	case "cert_obtained":
 		a.log.Info().Any("renewal", data["renewal"]).Any("issuer", data["issuer"]).Msg("acme: certificate obtained")
-		select {
-		case a.nudge <- struct{}{}:
-		default:
-		}
+		signal(a.nudge)
 	case "cert_failed":
 		err, _ := data["error"].(error)
 		a.log.Error().Err(err).Any("renewal", data["renewal"]).Any("remaining", data["remaining"]).Msg("acme: obtaining the certificate failed; certmagic retries")

@@ -3,7 +3,6 @@ package certs_test
 import (
 	"context"
 	"crypto/x509"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/internal/spiffetest"
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 )
 
@@ -21,15 +21,7 @@ const memberID = "spiffe://prod.example/galera/node-1"
 // answer with bundle.
 func svidFrom(t *testing.T, ca *devpki.CA, id string, bundle ...*x509.Certificate) (*workload.X509SVIDResponse, *devpki.Leaf) {
 	t.Helper()
-	u, err := url.Parse(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Issue(devpki.LeafTemplate{URIs: []*url.URL{u}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := spiffetest.Response(id, leaf, bundle...)
+	resp, leaf, err := spiffetest.Issue(ca, id, bundle...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,13 +171,9 @@ func TestSPIFFEWatch(t *testing.T) {
 	}
 }
 
+// waitLeaf waits for want to be the store's certificate. The bound is
+// generous: the push takes milliseconds.
 func waitLeaf(t *testing.T, store *certs.Store, want *x509.Certificate) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second) // generous: the push takes milliseconds
-	for !store.Current().Cert.Leaf.Equal(want) {
-		if time.Now().After(deadline) {
-			t.Fatal("the rotated SVID was not put in force")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 30*time.Second, "the rotated SVID in force", func() bool { return store.Current().Cert.Leaf.Equal(want) })
 }

@@ -103,7 +103,7 @@ func (g *generation) newPolicy(ch cluster.ChannelPlan, reuse storeReuse) (*trans
 // channelStore returns the channel's credential store.
 func (g *generation) channelStore(ch cluster.ChannelPlan, reuse storeReuse) (*certs.Store, error) {
 	if prev := reuse.prev; prev != nil {
-		if old, ok := prev.channel(ch.Name); ok && prev.stores[ch.Name] != nil && old.Source == ch.Source && sameACME(old.ACME, ch.ACME) && samePtr(old.SPIFFE, ch.SPIFFE) {
+		if old, ok := prev.channel(ch.Name); ok && prev.stores[ch.Name] != nil && old.Source == ch.Source && samePtr(old.ACME, ch.ACME) && samePtr(old.SPIFFE, ch.SPIFFE) {
 			return prev.stores[ch.Name], nil
 		}
 	}
@@ -129,10 +129,6 @@ func (g *generation) channelStore(ch cluster.ChannelPlan, reuse storeReuse) (*ce
 	}
 	return store, nil
 }
-
-// sameACME reports whether two channels' tls.acme settings are the same
-// (both absent, or equal).
-func sameACME(a, b *certs.ACMEConfig) bool { return samePtr(a, b) }
 
 // samePtr reports whether two optional settings are the same: both
 // absent, or equal.

@@ -89,7 +89,7 @@ func TestCRLDistributionPoints(t *testing.T) {
 	p1 := procs["mysql-1"]
 
 	point.set(true, nil)
-	refresh(t, g, p1, "HTTP status 503")
+	refresh(t, p1, "HTTP status 503")
 	pingAll(t, g, members) // the cached CRL is still valid
 
 	impostor, err := devpki.NewRootCA(devpki.DefaultCAName) // the CA's name, another key
@@ -101,7 +101,7 @@ func TestCRLDistributionPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	point.set(false, forged)
-	refresh(t, g, p1, "CRL signature does not verify with the key of its issuer")
+	refresh(t, p1, "CRL signature does not verify with the key of its issuer")
 	if _, body := httpGet(t, adminURL(g, "mysql-1", "/status")); !strings.Contains(body, "CRL signature does not verify") {
 		t.Errorf("/status does not report the forged CRL:\n%s", body)
 	}
@@ -122,6 +122,9 @@ func TestCRLDistributionPoints(t *testing.T) {
 	if err := echoLine(to2.c, "mysql-2", "after"); err != nil {
 		t.Fatalf("the link to mysql-2 after mysql-3 was revoked: %v", err)
 	}
+	if metricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_crl_fetch_age_seconds{store="channel group",url="`+url+`"}`) <= 0 {
+		t.Error("groupwire_crl_fetch_age_seconds is missing for the distribution point")
+	}
 	if failed := metricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_crl_fetches_total{result="failed",store="channel group",url="`+url+`"}`); failed < 2 {
 		t.Errorf("groupwire_crl_fetches_total failed = %v, want at least 2", failed)
 	}
@@ -129,7 +132,7 @@ func TestCRLDistributionPoints(t *testing.T) {
 
 // refresh sends SIGHUP to p and waits for the refresh to fail with want,
 // logged.
-func refresh(t *testing.T, g *localgroup.Group, p *process, want string) {
+func refresh(t *testing.T, p *process, want string) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, p, want)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"crypto/x509"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/groupwire/groupwire/internal/localgroup"
 	"github.com/groupwire/groupwire/internal/spiffetest"
+	"github.com/groupwire/groupwire/internal/testutil"
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 )
 
@@ -30,15 +30,7 @@ type spiffeGroup struct {
 // answer with bundle, and the leaf.
 func svid(t *testing.T, ca *devpki.CA, id string, bundle ...*x509.Certificate) (*workload.X509SVIDResponse, *devpki.Leaf) {
 	t.Helper()
-	u, err := url.Parse(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Issue(devpki.LeafTemplate{URIs: []*url.URL{u}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := spiffetest.Response(id, leaf, bundle...)
+	resp, leaf, err := spiffetest.Issue(ca, id, bundle...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +165,11 @@ func wrongIDFromAgentIsRefused(t *testing.T, sg *spiffeGroup, p3 *process) {
 	sg.agents["mysql-3"].Set(resp)
 	waitLog(t, p3, "offers an SVID for "+spiffeID("intruder")+", not for this member's identity "+spiffeID("mysql-3"))
 	waitStatus(t, sg.g, "mysql-3", `"spiffe_id": "`+spiffeID("mysql-3")+`"`)
+	metrics := adminURL(sg.g, "mysql-3", "/metrics")
+	if n := metricSum(t, metrics, `groupwire_cert_source{source="spiffe",store="channel group"}`); n != 1 {
+		t.Errorf("groupwire_cert_source for spiffe = %v, want 1", n)
+	}
+	waitMetricSum(t, metrics, `groupwire_spiffe_updates_total{result="refused",store="channel group"}`, 1)
 }
 
 // impostorIsRefused restarts mysql-3 as another SPIFFE ID (its own file
@@ -198,12 +195,8 @@ func impostorIsRefused(t *testing.T, sg *spiffeGroup, p3, p1 *process) {
 // generous: the update it waits for takes milliseconds.
 func waitStatus(t *testing.T, g *localgroup.Group, member, want string) {
 	t.Helper()
-	for range 200 {
-		if _, body := httpGet(t, adminURL(g, member, "/status")); strings.Contains(body, want) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_, body := httpGet(t, adminURL(g, member, "/status"))
-	t.Fatalf("%s's /status never held %s:\n%s", member, want, body)
+	testutil.WaitFor(t, 10*time.Second, member+"'s /status to hold "+want, func() bool {
+		_, body := httpGet(t, adminURL(g, member, "/status"))
+		return strings.Contains(body, want)
+	})
 }

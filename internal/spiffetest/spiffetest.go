@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -101,6 +102,21 @@ func (s *Server) FetchX509SVID(_ *workload.X509SVIDRequest, stream workload.Spif
 			return nil
 		}
 	}
+}
+
+// Issue issues an X.509-SVID for id from ca and returns the Workload
+// API's answer holding it with bundle, and the leaf.
+func Issue(ca *devpki.CA, id string, bundle ...*x509.Certificate) (*workload.X509SVIDResponse, *devpki.Leaf, error) {
+	u, err := url.Parse(id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spiffetest: %w", err)
+	}
+	leaf, err := ca.Issue(devpki.LeafTemplate{URIs: []*url.URL{u}})
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := Response(id, leaf, bundle...)
+	return resp, leaf, err
 }
 
 // Response is a Workload API answer holding one X.509-SVID for id: the
