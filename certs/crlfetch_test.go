@@ -161,6 +161,40 @@ func TestFetchedCRLNoDistributionPoint(t *testing.T) {
 	}
 }
 
+// TestFetchedCRLOnlyForTrustedChains: a certificate from a CA the store
+// does not trust is refused before its distribution point is fetched, so
+// a stranger cannot make the sidecar request a URL; a distribution point
+// other than http:// is never fetched.
+func TestFetchedCRLOnlyForTrustedChains(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{})
+	stranger, err := devpki.NewRootCA("stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := stranger.Issue(devpki.LeafTemplate{CommonName: "mysql-1", CRLDistributionPoints: []string{p.url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.verify(l.Cert); err == nil {
+		t.Fatal("a stranger's certificate was accepted")
+	}
+	if n := p.dp.hits.Load(); n != 0 {
+		t.Fatalf("a stranger's certificate made the sidecar fetch its distribution point %d time(s)", n)
+	}
+	https := strings.Replace(p.url, "http://", "https://", 1)
+	l, err = p.root.Issue(devpki.LeafTemplate{CommonName: "mysql-2", CRLDistributionPoints: []string{https, "ldap://ca.test/cn=crl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.verify(l.Cert)
+	if !errors.Is(err, ErrCRLMissing) || strings.Contains(err.Error(), "could be fetched") {
+		t.Fatalf("only https:// and ldap:// points: %v, want %v with no fetch tried", err, ErrCRLMissing)
+	}
+	if got := p.store.FetchedCRLs(); len(got) != 0 {
+		t.Fatalf("distribution points tracked: %+v, want none", got)
+	}
+}
+
 // TestFetchedCRLOutages: the server down with a valid CRL cached keeps
 // peers working; past the CRL's nextUpdate, fail closed refuses them, and
 // fail open lets them through counted, though never a revoked one.
@@ -221,12 +255,26 @@ func TestFetchedCRLHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	future, err := p.root.CRL([]*big.Int{good.SerialNumber}, time.Now().Add(time.Hour), time.Now().Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA, err := devpki.NewRootCA("another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherIssuer, err := otherCA.CRL([]*big.Int{good.SerialNumber}, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		setup func()
 		want  string
 	}{
 		{"signed by another key", func() { p.dp.serve(wrongKey) }, "signature does not verify"},
+		{"of another issuer", func() { p.dp.serve(otherIssuer) }, `CRL issuer "CN=another CA" is not the certificate's issuer`},
+		{"issued in the future", func() { p.dp.serve(future) }, "is in the future"},
 		{"malformed", func() { p.dp.serve([]byte("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")) }, "parse CRL"},
 		{"oversized", func() { p.dp.serve(make([]byte, 64<<10+1)) }, "larger than 65536 bytes"},
 		{"older than the one in force", func() { p.dp.serve(older) }, "older than that of the CRL in force"},

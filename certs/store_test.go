@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"crypto/x509"
 	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/groupwire/groupwire/certs/devpki"
 )
@@ -123,5 +125,49 @@ func TestReloadAll(t *testing.T) {
 	}
 	if strings.Join(seen, ",") != "good,broken" {
 		t.Errorf("onReload saw %v", seen)
+	}
+}
+
+// TestSetSuppliedReportsTrustChanges: supplied material (an SVID and its
+// bundle) swaps certificate and trust at once; only a different set of
+// trust anchors is reported as a trust change, which is what re-checks
+// live links; a store with file keys refuses supplied material.
+func TestSetSuppliedReportsTrustChanges(t *testing.T) {
+	p := newTestPKI(t)
+	st, err := NewStore("channel group", Source{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := p.leaf.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		trust []*x509.Certificate
+		want  bool
+	}{
+		{[]*x509.Certificate{p.root.Cert}, true}, // the first trust anchors
+		{[]*x509.Certificate{p.root.Cert}, false},
+		{[]*x509.Certificate{p.root.Cert, p.inter.Cert}, true},
+		{[]*x509.Certificate{p.inter.Cert}, true},
+	}
+	for i, s := range steps {
+		changed, err := st.SetSupplied(&cert, s.trust)
+		if err != nil || changed != s.want {
+			t.Fatalf("step %d: changed %v, %v; want %v", i, changed, err, s.want)
+		}
+	}
+	if _, err := st.Current().VerifyPeer([]*x509.Certificate{p.leaf.Cert}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, time.Now()); err != nil {
+		t.Fatalf("a peer under the supplied anchor: %v", err)
+	}
+	if _, err := st.SetSupplied(&cert, nil); err == nil {
+		t.Error("no trust anchor was accepted")
+	}
+	files, err := NewStore("channel files", p.writeBasic(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := files.SetSupplied(&cert, []*x509.Certificate{p.root.Cert}); err == nil || !strings.Contains(err.Error(), "ssl_ca or ssl_capath is configured") {
+		t.Errorf("supplied material over files: %v", err)
 	}
 }
