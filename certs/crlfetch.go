@@ -76,10 +76,18 @@ type fetchEntry struct {
 
 func newCRLFetcher(opts CRLFetchOptions, failOpen bool) *crlFetcher {
 	f := &crlFetcher{
-		opts: opts, failOpen: failOpen, client: opts.Client,
-		changed: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+		failOpen: failOpen,
+		changed:  make(chan struct{}, 1), wake: make(chan struct{}, 1),
 		entries: make(map[fetchKey]*fetchEntry),
 	}
+	f.configure(opts)
+	return f
+}
+
+// configure sets the fetch's options, defaults filled in; it is called
+// before the fetcher is used.
+func (f *crlFetcher) configure(opts CRLFetchOptions) {
+	f.opts, f.client = opts, opts.Client
 	if f.client == nil {
 		f.client = &http.Client{CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 			return fmt.Errorf("redirect to %s refused: a CRL is fetched from the URL its certificate names", req.URL)
@@ -91,7 +99,6 @@ func newCRLFetcher(opts CRLFetchOptions, failOpen bool) *crlFetcher {
 	if f.opts.MaxBytes <= 0 {
 		f.opts.MaxBytes = DefaultCRLFetchMaxBytes
 	}
-	return f
 }
 
 // lookup returns the CRL in force for c, issued by issuer, from the first
@@ -108,6 +115,18 @@ func (f *crlFetcher) lookup(c, issuer *x509.Certificate, now time.Time) (*crlInd
 		errs = append(errs, err)
 	}
 	return nil, errors.Join(errs...)
+}
+
+// held returns the CRL lookup would use for c now, without fetching:
+// that of the first of urls with one in force, or nil. The caller holds
+// f.mu.
+func (f *crlFetcher) held(urls []string, issuer *x509.Certificate) *crlIndex {
+	for _, u := range urls {
+		if e := f.entries[fetchKey{u, string(issuer.RawSubjectPublicKeyInfo)}]; e != nil && e.crl != nil {
+			return e.crl.idx
+		}
+	}
+	return nil
 }
 
 // get returns the entry's CRL in force, fetching it first when there is
@@ -145,22 +164,25 @@ func (f *crlFetcher) entry(key fetchKey, issuer *x509.Certificate) (*fetchEntry,
 }
 
 // validUntil is how long a verification of chain may be remembered: until
-// the first nextUpdate of the fetched CRLs its certificates name, or not
-// at all (now) when one of them has no CRL in force (it failed open).
+// the first nextUpdate of the fetched CRLs it was checked against, or not
+// at all (now) when a certificate that names distribution points has no
+// CRL from them in force (it failed open).
 func (f *crlFetcher) validUntil(chain []*x509.Certificate) time.Time {
 	now := time.Now()
 	var until time.Time
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := 0; i+1 < len(chain); i++ {
-		for _, u := range DistributionPoints(chain[i]) {
-			e := f.entries[fetchKey{u, string(chain[i+1].RawSubjectPublicKeyInfo)}]
-			if e == nil || e.crl == nil {
-				return now
-			}
-			if next := e.crl.idx.nextUpdate; until.IsZero() || next.Before(until) {
-				until = next
-			}
+		urls := DistributionPoints(chain[i])
+		if len(urls) == 0 {
+			continue // checked against files only
+		}
+		idx := f.held(urls, chain[i+1])
+		if idx == nil {
+			return now
+		}
+		if until.IsZero() || idx.nextUpdate.Before(until) {
+			until = idx.nextUpdate
 		}
 	}
 	return until

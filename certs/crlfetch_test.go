@@ -147,6 +147,32 @@ func TestFetchedCRLRevokes(t *testing.T) {
 	}
 }
 
+// TestFetchedCRLVerificationIsRemembered: a peer verified against a
+// fetched CRL is remembered until that CRL's nextUpdate, also when its
+// certificate names a second distribution point that was never needed.
+func TestFetchedCRLVerificationIsRemembered(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{})
+	l, err := p.root.Issue(devpki.LeafTemplate{CommonName: "mysql-1", CRLDistributionPoints: []string{p.url, p.dp.URL + "/mirror.crl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.dp.serve(p.crl(t, time.Hour))
+	// The first verification fetches, and the new CRL starts a new cache;
+	// the second is the one to remember.
+	for range 2 {
+		if err := p.verify(l.Cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	usages := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if _, ok := p.store.Current().verified.get(verifyKey([]*x509.Certificate{l.Cert}, usages), time.Now()); !ok {
+		t.Fatal("the verification was not remembered: every resumed link would verify the chain again")
+	}
+	if n := p.dp.hits.Load(); n != 1 {
+		t.Fatalf("%d fetches, want 1 (the second point is not needed)", n)
+	}
+}
+
 // TestFetchedCRLNoDistributionPoint: with ssl_crl_fetch on, a certificate
 // that names no distribution point and has no CRL file is refused, as
 // CRL checking always is without a CRL.

@@ -65,21 +65,13 @@ func (s *Store) renewVerifications() {
 	}
 }
 
-// SetCRLFetchOptions replaces the fetch's time-out, size bound or HTTP
-// client (for tests and tuning); the CRLs fetched so far are kept. It is
-// a no-op without ssl_crl_fetch and must be called before the store is
-// used.
+// SetCRLFetchOptions sets the fetch's time-out, size bound or HTTP client
+// (for tests and tuning). It is a no-op without ssl_crl_fetch and must be
+// called before the store is used.
 func (s *Store) SetCRLFetchOptions(opts CRLFetchOptions) {
-	if s.fetch == nil {
-		return
+	if s.fetch != nil {
+		s.fetch.configure(opts)
 	}
-	f := newCRLFetcher(opts, s.src.CRLFetchFailOpen)
-	f.onSwap = s.renewVerifications
-	s.fetch = f
-	cur := s.cur.Load()
-	next := *cur
-	next.fetch, next.verified = f, newVerifyCache()
-	s.cur.Store(&next)
 }
 
 // FetchesCRLs reports whether the store fetches CRLs (ssl_crl_fetch).
