@@ -111,18 +111,7 @@ for side in l d; do
 done
 
 # --- groupwire: the same TLS as bench/run.sh's gw-verify ------------------
-gwtls() {
-	cat <<YAML
-tls:
-  ssl_mode: VERIFY_IDENTITY
-  ssl_ca: $PKI/ca.pem
-  ssl_cert: $PKI/\${GROUPWIRE_MEMBER}.pem
-  ssl_key: $PKI/\${GROUPWIRE_MEMBER}-key.pem
-  ssl_crl: $PKI/crl.pem
-  tls_version: TLSv1.3
-  tls_ciphersuites: TLS_AES_128_GCM_SHA256
-YAML
-}
+gwtls() { gw_tls "  tls_version: TLSv1.3" "  tls_ciphersuites: TLS_AES_128_GCM_SHA256"; }
 {
 	echo "group: bench-loopback"
 	gwtls

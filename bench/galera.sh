@@ -35,14 +35,7 @@ NET=10.95.0
 NS=gwb # the namespaces: gwb-sw (the bridge), gwb-g1 ...
 # shellcheck source=lib.sh
 . "$ROOT/bench/lib.sh"
-cleanup_extra() {
-	del_topology
-	umount "$WORK/data" 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-((EUID == 0)) || { log "bench/galera.sh makes network namespaces: run it as root"; exit 1; }
+group_bench_setup bench/galera.sh
 if ! command -v mariadbd >/dev/null || [[ ! -e /usr/lib/galera/libgalera_smm.so ]]; then
 	mkdir -p /usr/sbin && printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 	need mariadbd mariadb-server
@@ -58,7 +51,7 @@ mount -t tmpfs -o size=1g tmpfs "$WORK/data" # the network is measured, not fsyn
 chmod 755 "$WORK" "$WORK/data"
 PKI=$WORK/data/pki # readable by mysql: Galera's socket.ssl reads it
 "$GW" certs init --dir "$PKI" --members g1,g2,g3 --ip g1=$NET.1 --ip g2=$NET.2 --ip g3=$NET.3 >/dev/null
-for m in "${MEMBERS[@]}"; do cat "$PKI/$m.pem" "$PKI/$m-key.pem" >"$PKI/$m-haproxy.pem"; done
+haproxy_pems
 chown -R mysql:mysql "$PKI"
 
 # port N CHANNEL: node N's port for a channel in the loopback scheme, where
@@ -113,20 +106,10 @@ CNF
 }
 
 gw_file() {
-	local capture="capture: transparent"
-	[[ $1 == gw-loopback ]] && capture=""
-	cat <<YAML
-group: bench-galera
-$capture
-tls:
-  ssl_mode: VERIFY_IDENTITY
-  ssl_ca: $PKI/ca.pem
-  ssl_cert: $PKI/\${GROUPWIRE_MEMBER}.pem
-  ssl_key: $PKI/\${GROUPWIRE_MEMBER}-key.pem
-  ssl_crl: $PKI/crl.pem
-channels: {gcomm: {}, ist: {}, sst: {}}
-members:
-YAML
+	echo "group: bench-galera"
+	[[ $1 == gw-dropin ]] && echo "capture: transparent"
+	gw_tls
+	printf 'channels: {gcomm: {}, ist: {}, sst: {}}\nmembers:\n'
 	local m
 	for m in "${MEMBERS[@]}"; do
 		if [[ $1 == gw-loopback ]]; then
@@ -142,18 +125,13 @@ YAML
 # listens at the port plus 20000 and hands the bytes to its node.
 haproxy_conf() {
 	local m=$1 p c
-	printf 'global\n\tmaxconn 4000\n\tssl-default-bind-options ssl-min-ver TLSv1.3\n\tssl-default-server-options ssl-min-ver TLSv1.3\n'
-	printf 'defaults\n\tmode tcp\n\ttimeout connect 5s\n\ttimeout client 1h\n\ttimeout server 1h\n'
+	haproxy_head
 	for c in gcomm ist sst; do
 		for p in "${MEMBERS[@]}"; do
 			[[ $p == "$m" ]] && continue
-			printf 'frontend to-%s-%s\n\tbind 127.0.0.1:%s\n\tdefault_backend to-%s-%s\nbackend to-%s-%s\n' "$p" "$c" "$(port "$p" "$c")" "$p" "$c" "$p" "$c"
-			printf '\tserver %s %s:%s ssl crt %s ca-file %s crl-file %s verify required verifyhost %s sni str(%s)\n' \
-				"$p" "$(addr "$p")" $(($(port "$p" "$c") + 20000)) "$PKI/$m-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem" "$p" "$p"
+			haproxy_out "$m" "to-$p-$c" "$(port "$p" "$c")" "$p" "$(addr "$p"):$(($(port "$p" "$c") + 20000))"
 		done
-		printf 'frontend from-peers-%s\n\tbind %s:%s ssl crt %s ca-file %s crl-file %s verify required\n\tdefault_backend local-%s\n' \
-			"$c" "$(addr "$m")" $(($(port "$m" "$c") + 20000)) "$PKI/$m-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem" "$c"
-		printf 'backend local-%s\n\tserver node 127.0.0.1:%s\n' "$c" "$(port "$m" "$c")"
+		haproxy_in "$m" "from-peers-$c" "$(addr "$m"):$(($(port "$m" "$c") + 20000))" "$(port "$m" "$c")"
 	done
 }
 

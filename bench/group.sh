@@ -32,14 +32,7 @@ NET=10.97.0
 NS=gwg # the namespaces: gwg-sw (the bridge), gwg-e1 ...
 # shellcheck source=lib.sh
 . "$ROOT/bench/lib.sh"
-cleanup_extra() {
-	del_topology
-	umount "$WORK/data" 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-((EUID == 0)) || { log "bench/group.sh makes network namespaces: run it as root"; exit 1; }
+group_bench_setup bench/group.sh
 need etcd etcd-server
 need etcdctl etcd-client
 need haproxy haproxy
@@ -54,7 +47,7 @@ if [[ -n "${BASE:-}" ]]; then
 fi
 PKI=$WORK/pki
 "$GW" certs init --dir "$PKI" --members e1,e2,e3 --ip e1=$NET.1 --ip e2=$NET.2 --ip e3=$NET.3 >/dev/null
-for m in "${MEMBERS[@]}"; do cat "$PKI/$m.pem" "$PKI/$m-key.pem" >"$PKI/$m-haproxy.pem"; done
+haproxy_pems
 mkdir -p "$WORK/data"
 mount -t tmpfs -o size=512m tmpfs "$WORK/data" # the network is measured, not fsync
 
@@ -90,16 +83,8 @@ start_etcd() {
 gw_file() {
 	echo "group: bench-etcd"
 	[[ $1 == gw-dropin ]] && echo "capture: transparent"
-	cat <<YAML
-tls:
-  ssl_mode: VERIFY_IDENTITY
-  ssl_ca: $PKI/ca.pem
-  ssl_cert: $PKI/\${GROUPWIRE_MEMBER}.pem
-  ssl_key: $PKI/\${GROUPWIRE_MEMBER}-key.pem
-  ssl_crl: $PKI/crl.pem
-channels: {peer: {}}
-members:
-YAML
+	gw_tls
+	printf 'channels: {peer: {}}\nmembers:\n'
 	local m
 	for m in "${MEMBERS[@]}"; do
 		if [[ $1 == gw-dropin ]]; then
@@ -114,17 +99,12 @@ YAML
 # tunnels to the peer's haproxy over mTLS, and one that takes the peers'.
 haproxy_conf() {
 	local m=$1 p
-	printf 'global\n\tmaxconn 4000\n\tssl-default-bind-options ssl-min-ver TLSv1.3\n\tssl-default-server-options ssl-min-ver TLSv1.3\n'
-	printf 'defaults\n\tmode tcp\n\ttimeout connect 5s\n\ttimeout client 1h\n\ttimeout server 1h\n'
+	haproxy_head
 	for p in "${MEMBERS[@]}"; do
 		[[ $p == "$m" ]] && continue
-		printf 'frontend to-%s\n\tbind 127.0.0.1:%s\n\tdefault_backend to-%s\nbackend to-%s\n' "$p" "$(peerport "$p")" "$p" "$p"
-		printf '\tserver %s %s:24900 ssl crt %s ca-file %s crl-file %s verify required verifyhost %s sni str(%s)\n' \
-			"$p" "$(addr "$p")" "$PKI/$m-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem" "$p" "$p"
+		haproxy_out "$m" "to-$p" "$(peerport "$p")" "$p" "$(addr "$p"):24900"
 	done
-	printf 'frontend from-peers\n\tbind %s:24900 ssl crt %s ca-file %s crl-file %s verify required\n\tdefault_backend local\n' \
-		"$(addr "$m")" "$PKI/$m-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem"
-	printf 'backend local\n\tserver etcd 127.0.0.1:%s\n' "$(peerport "$m")"
+	haproxy_in "$m" from-peers "$(addr "$m"):24900" "$(peerport "$m")"
 }
 
 # start_config CONFIG: the topology, the tunnels and the etcd cluster.

@@ -1,4 +1,4 @@
-# bench/lib.sh: helpers shared by bench/run.sh and bench/dropin.sh (sourced).
+# bench/lib.sh: helpers shared by the bench scripts (sourced).
 # The caller sets WORK (a scratch directory removed on exit) and may define
 # cleanup_extra, run on exit after every started process is stopped.
 
@@ -86,6 +86,66 @@ del_topology() {
 	local m
 	ip netns del "$NS-sw" 2>/dev/null || true
 	for m in "${MEMBERS[@]}"; do ip netns del "$NS-$m" 2>/dev/null || true; done
+}
+
+# group_bench_setup SCRIPT: what the group benchmarks (group.sh, galera.sh)
+# need before anything starts: root, and on exit the topology taken down
+# and the tmpfs at $WORK/data unmounted, after the processes are stopped.
+group_bench_setup() {
+	((EUID == 0)) || { log "$1 makes network namespaces: run it as root"; exit 1; }
+	cleanup_extra() {
+		del_topology
+		umount "$WORK/data" 2>/dev/null || true
+	}
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# gw_tls [LINE...]: groupwire's tls block for the benchmarks,
+# VERIFY_IDENTITY with the CA, each member's certificate and key and the
+# CRL of $PKI, then any extra lines (already indented).
+gw_tls() {
+	cat <<YAML
+tls:
+  ssl_mode: VERIFY_IDENTITY
+  ssl_ca: $PKI/ca.pem
+  ssl_cert: $PKI/\${GROUPWIRE_MEMBER}.pem
+  ssl_key: $PKI/\${GROUPWIRE_MEMBER}-key.pem
+  ssl_crl: $PKI/crl.pem
+YAML
+	local line
+	for line in "$@"; do echo "$line"; done
+}
+
+# haproxy_pems: each member's certificate and key in one file, as haproxy
+# takes them ($PKI/NAME-haproxy.pem).
+haproxy_pems() {
+	local m
+	for m in "${MEMBERS[@]}"; do cat "$PKI/$m.pem" "$PKI/$m-key.pem" >"$PKI/$m-haproxy.pem"; done
+}
+
+# haproxy_head: the global and defaults sections of a tunnel's haproxy
+# (TCP, TLS 1.3 only).
+haproxy_head() {
+	printf 'global\n\tmaxconn 4000\n\tssl-default-bind-options ssl-min-ver TLSv1.3\n\tssl-default-server-options ssl-min-ver TLSv1.3\n'
+	printf 'defaults\n\tmode tcp\n\ttimeout connect 5s\n\ttimeout client 1h\n\ttimeout server 1h\n'
+}
+
+# haproxy_out ME NAME PORT PEER ADDR: a frontend on 127.0.0.1:PORT that
+# tunnels to PEER's haproxy at ADDR over mTLS, as member ME, checking that
+# the peer's certificate names PEER.
+haproxy_out() {
+	printf 'frontend %s\n\tbind 127.0.0.1:%s\n\tdefault_backend %s\nbackend %s\n' "$2" "$3" "$2" "$2"
+	printf '\tserver %s %s ssl crt %s ca-file %s crl-file %s verify required verifyhost %s sni str(%s)\n' \
+		"$4" "$5" "$PKI/$1-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem" "$4" "$4"
+}
+
+# haproxy_in ME NAME ADDR PORT: a frontend at ADDR taking the peers' mTLS
+# tunnels, as member ME, and handing the bytes to 127.0.0.1:PORT.
+haproxy_in() {
+	printf 'frontend %s\n\tbind %s ssl crt %s ca-file %s crl-file %s verify required\n\tdefault_backend %s-local\n' \
+		"$2" "$3" "$PKI/$1-haproxy.pem" "$PKI/ca.pem" "$PKI/crl.pem" "$2"
+	printf 'backend %s-local\n\tserver member 127.0.0.1:%s\n' "$2" "$4"
 }
 
 # stop_all stops every process started so far, and forgets them.
