@@ -32,6 +32,22 @@ type mariaGroup struct {
 	all   []*netnsProc
 }
 
+// watchedMariaGroup is how the MariaDB tests start: it skips unless the
+// namespace tests are on and MariaDB, Galera and nft are installed, runs
+// the test in parallel, makes the group of nodes (newMariaGroup) and
+// watches its bridge for plaintext on ports.
+func watchedMariaGroup(t *testing.T, nodes, ports []string) (*mariaGroup, *bridgeWatch) {
+	ipPath := netnsIPCommand(t)
+	bins := galeraBinaries(t)
+	nft := nftCommand(t)
+	t.Parallel()
+	g := newMariaGroup(t, ipPath, bins, nodes)
+	return g, watchBridge(t, g.top, nft, ports, "")
+}
+
+// galeraWire is the ports Galera's traffic uses: gcomm, IST and SST.
+var galeraWire = []string{galeraPorts["gcomm"], galeraPorts["ist"], galeraPorts["sst"]}
+
 // newMariaGroup makes the topology of nodes, a folder the servers (user
 // mysql) can reach, and a development PKI for the nodes in it (pki/).
 func newMariaGroup(t *testing.T, ipPath string, bins galeraBins, nodes []string) *mariaGroup {
@@ -134,13 +150,8 @@ wsrep_provider_options = "gcache.size=64M"
 // peer's real source address is shown by TestEtcdDropIn: Galera here
 // logs no difference when delivery comes from the node's own address.)
 func TestGaleraDropIn(t *testing.T) {
-	ipPath := netnsIPCommand(t)
-	bins := galeraBinaries(t)
-	nft := nftCommand(t)
-	t.Parallel()
 	nodes := []string{"g1", "g2", "g3"}
-	g := newMariaGroup(t, ipPath, bins, nodes)
-	wire := watchBridge(t, g.top, nft, []string{galeraPorts["gcomm"], galeraPorts["ist"], galeraPorts["sst"]}, "")
+	g, wire := watchedMariaGroup(t, nodes, galeraWire)
 	for _, n := range nodes {
 		g.startSidecar(n, nodes)
 	}

@@ -205,13 +205,8 @@ func (eg *etcdGroup) pathsAre(member string, members []string, want func(peer st
 // state transfer, every acknowledged row is on every node, and once the
 // window is closed the bridge carries nothing on Galera's ports.
 func TestGaleraOnboarding(t *testing.T) {
-	ipPath := netnsIPCommand(t)
-	bins := galeraBinaries(t)
-	nft := nftCommand(t)
-	t.Parallel()
 	nodes := []string{"g1", "g2", "g3"}
-	g := newMariaGroup(t, ipPath, bins, nodes)
-	wire := watchBridge(t, g.top, nft, []string{galeraPorts["gcomm"], galeraPorts["ist"], galeraPorts["sst"]}, "")
+	g, wire := watchedMariaGroup(t, nodes, galeraWire)
 	g.formPlaintext(nodes)
 	confID := g.sql("g1", "SHOW STATUS LIKE 'wsrep_cluster_conf_id'")
 	servers, logLen := map[string]*netnsProc{}, map[string]int{}

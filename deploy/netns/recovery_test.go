@@ -41,13 +41,8 @@ ssl_key = %[3]s/%[4]s-key.pem
 // proves the donor saw a TLS session), the donor must see the replica's
 // own address, and no packet on 3306 may cross the bridge.
 func TestRecoveryChannelDropIn(t *testing.T) {
-	ipPath := netnsIPCommand(t)
-	bins := galeraBinaries(t)
-	nft := nftCommand(t)
-	t.Parallel()
 	nodes := []string{"donor", "replica"}
-	g := newMariaGroup(t, ipPath, bins, nodes)
-	wire := watchBridge(t, g.top, nft, []string{"3306"}, "")
+	g, wire := watchedMariaGroup(t, nodes, []string{"3306"})
 	for _, n := range nodes {
 		g.startSidecarWith(n, recoveryClusterFile(nodes))
 	}
