@@ -125,6 +125,9 @@ func TestCRLDistributionPoints(t *testing.T) {
 	if metricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_crl_fetch_age_seconds{store="channel group",url="`+url+`"}`) <= 0 {
 		t.Error("groupwire_crl_fetch_age_seconds is missing for the distribution point")
 	}
+	if metricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_crl_next_update_seconds{file="`+url+`"`) <= 0 {
+		t.Error("groupwire_crl_next_update_seconds does not name the distribution point")
+	}
 	if failed := metricSum(t, adminURL(g, "mysql-1", "/metrics"), `groupwire_crl_fetches_total{result="failed",store="channel group",url="`+url+`"}`); failed < 2 {
 		t.Errorf("groupwire_crl_fetches_total failed = %v, want at least 2", failed)
 	}

@@ -49,6 +49,24 @@ members:
 		t.Errorf("files channel: SPIFFE %+v, Source %+v; want its own files", f.SPIFFE, f.Source)
 	}
 
+	open := "group: g\ntls: {ssl_mode: VERIFY_CA, ssl_crl_fetch: true, ssl_crl_fetch_fail_open: true, spiffe: {socket: \"unix:///a.sock\"}}\nchannels: {group: {}}\n" +
+		"members:\n  n1: {address: \"n1:24900\", ports: {group: 1}}\n  n2: {address: \"n2:24900\", ports: {group: 2}}\n"
+	cfg, err = ParseConfig([]byte(open), "/x/cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err = cfg.Plan("n1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, w := range plan.Warnings {
+		warned = warned || (w.Path == "tls.ssl_crl_fetch_fail_open" && strings.Contains(w.Msg, "groupwire_crl_fail_open_total"))
+	}
+	if !warned || !plan.Channels[0].Source.CRLFetchFailOpen {
+		t.Errorf("fail open: warnings %+v, Source %+v; want a warning at tls.ssl_crl_fetch_fail_open", plan.Warnings, plan.Channels[0].Source)
+	}
+
 	for _, tc := range []struct{ tls, identity, want string }{
 		{`{ssl_mode: VERIFY_CA, ssl_ca: ca.pem, spiffe: {socket: "unix:///a.sock"}}`, "n1", "tls.spiffe: set together with tls.ssl_ca"},
 		{`{ssl_mode: VERIFY_CA, spiffe: {socket: "/run/agent.sock"}}`, "n1", `tls.spiffe.socket: "/run/agent.sock" is not a Workload API address`},
