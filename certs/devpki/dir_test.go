@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -401,5 +402,42 @@ func TestOpenDirErrors(t *testing.T) {
 	err = Issue(DirOptions{Dir: dir}, "x")
 	if err == nil || !strings.Contains(err.Error(), StateFile) || !strings.Contains(err.Error(), "next_crl_number") {
 		t.Errorf("Issue with bad state: err=%v", err)
+	}
+}
+
+// TestCRLURL: --crl-url puts the CRL's URL into every member certificate
+// as its distribution point, Init keeps it for later issues, and anything
+// but an http:// URL is refused before a file is written.
+func TestCRLURL(t *testing.T) {
+	dir := t.TempDir()
+	const url = "http://ca.test/crl.pem"
+	if err := Init(DirOptions{Dir: dir, CRLURL: url}, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Issue(DirOptions{Dir: dir}, "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"a", "b"} {
+		data, err := os.ReadFile(CertPath(dir, m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(data)
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.CRLDistributionPoints) != 1 || c.CRLDistributionPoints[0] != url {
+			t.Errorf("%s's distribution points: %v, want %s", m, c.CRLDistributionPoints, url)
+		}
+	}
+	bad := t.TempDir()
+	for _, u := range []string{"https://ca.test/crl.pem", "ldap://ca.test/crl", "ca.test/crl.pem"} {
+		if err := Init(DirOptions{Dir: bad, CRLURL: u}, []string{"a"}); err == nil || !strings.Contains(err.Error(), "is not an http:// URL") {
+			t.Errorf("CRL URL %s: %v", u, err)
+		}
+	}
+	if entries, _ := os.ReadDir(bad); len(entries) != 0 {
+		t.Errorf("a refused init wrote %d files", len(entries))
 	}
 }
