@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -418,16 +417,7 @@ func TestCRLURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []string{"a", "b"} {
-		data, err := os.ReadFile(CertPath(dir, m))
-		if err != nil {
-			t.Fatal(err)
-		}
-		block, _ := pem.Decode(data)
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(c.CRLDistributionPoints) != 1 || c.CRLDistributionPoints[0] != url {
+		if c := readLeaf(t, dir, m); len(c.CRLDistributionPoints) != 1 || c.CRLDistributionPoints[0] != url {
 			t.Errorf("%s's distribution points: %v, want %s", m, c.CRLDistributionPoints, url)
 		}
 	}
