@@ -154,6 +154,12 @@ func Pipe(dst, src Endpoint, pool *Pool) (int64, error) {
 // nothing else: a socket that timed out (ETIMEDOUT) has a Timeout() error
 // too, and ends the link.
 func wouldBlock(err error) bool {
+	if err == nil {
+		return false
+	}
+	if wb, ok := err.(interface{ WouldBlock() bool }); ok {
+		return wb.WouldBlock() // as crypto/tls returns it: no allocation
+	}
 	var wb interface{ WouldBlock() bool }
 	return errors.As(err, &wb) && wb.WouldBlock()
 }
