@@ -197,9 +197,19 @@ func BenchmarkRelayTLSToTCP(b *testing.B) { benchmarkRelay(b, tlsToTCP) }
 // both sidecars' relays (member → TLS → member and back): the latency path
 // of group messages, all four relay legs.
 func BenchmarkRelayPingPong(b *testing.B) {
-	memberFar, member := tcpPair(b)
-	client, server := tlsPair(b)
-	service, serviceFar := tcpPair(b)
+	pingPong := echoThroughLink(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	pingPong(b, b.N)
+}
+
+// echoThroughLink runs the four relay legs of a link between a member and
+// an echo service, and returns a function that sends n 256-byte messages
+// from the member, one at a time, each after the echo of the last.
+func echoThroughLink(tb testing.TB) func(tb testing.TB, n int) {
+	memberFar, member := tcpPair(tb)
+	client, server := tlsPair(tb)
+	service, serviceFar := tcpPair(tb)
 	pool := NewPool()
 	memberEnd := TCP(member)
 	serviceEnd := TCP(service)
@@ -209,14 +219,14 @@ func BenchmarkRelayPingPong(b *testing.B) {
 	go func() { _, _ = io.Copy(serviceFar, serviceFar) }() // the echo service
 	msg := make([]byte, 256)
 	got := make([]byte, 256)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := memberFar.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(memberFar, got); err != nil {
-			b.Fatal(err)
+	return func(tb testing.TB, n int) {
+		for range n {
+			if _, err := memberFar.Write(msg); err != nil {
+				tb.Fatal(err)
+			}
+			if _, err := io.ReadFull(memberFar, got); err != nil {
+				tb.Fatal(err)
+			}
 		}
 	}
 }
