@@ -15,9 +15,12 @@
 #              reaches its peers at 127.0.0.1, through loopback-mode groupwire
 #   haproxy    the same loopback scheme through a mesh of haproxy mTLS tunnels
 #              (TLS 1.3, the same CA, certificates and CRL)
+#   gw-dropin-p1, gw-loopback-p1  the same with the sidecars at GOMAXPROCS=1
+#              (not in the default set)
 #
 # Environment: ROUNDS (2), DURATION (10, seconds), THREADS (8), CONFIGS,
-# OUT, GW_BIN, GW_TREE (as bench/run.sh). PERF=1 records g1's sidecar with
+# RATIOS (the report's PAIR/REF tables, comma-separated), OUT, GW_BIN,
+# GW_TREE (as bench/run.sh). PERF=1 records g1's sidecar with
 # perf (999 Hz, call graphs) during the first round of each groupwire
 # configuration and writes the top of the profile to
 # bench/PROFILE-galera-CONFIG.txt.
@@ -152,11 +155,13 @@ wait_status() {
 start_config() {
 	local cfg=$1 n
 	new_topology
+	local gwenv=() # gw-*-p1: the same, with the sidecars at GOMAXPROCS=1
+	[[ $cfg == *-p1 ]] && gwenv=(env GOMAXPROCS=1) cfg=${cfg%-p1}
 	case $cfg in
 	gw-dropin | gw-loopback)
 		gw_file "$cfg" >"$WORK/gw.yaml"
 		for n in "${MEMBERS[@]}"; do
-			start "gw-$n" ip netns exec "$NS-$n" "$GW" run --config "$WORK/gw.yaml" --member "$n" --log-level warn --log-format json
+			start "gw-$n" ip netns exec "$NS-$n" "${gwenv[@]}" "$GW" run --config "$WORK/gw.yaml" --member "$n" --log-level warn --log-format json
 		done
 		for n in "${MEMBERS[@]}"; do # the capture listener, or the outbound listener of a peer
 			if [[ $cfg == gw-dropin ]]; then wait_listen "$n" 24901; else wait_listen "$n" "$(port "$([[ $n == g1 ]] && echo g2 || echo g1)" gcomm)"; fi
@@ -241,4 +246,4 @@ alternate "$CONFIGS" sysbench_run
 	echo "- haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p'), a mesh of mTLS tunnels (TLS 1.3, the same CA, certificates and CRL) in the loopback scheme"
 } >"$WORK/notes.md"
 report "$CONFIGS" "groupwire group-workload benchmark: MariaDB Galera" bench/galera.sh \
-	"gw-dropin/galera-ssl,gw-loopback/galera-ssl,haproxy/galera-ssl,galera-ssl/plain,gw-dropin/haproxy"
+	"${RATIOS:-gw-dropin/galera-ssl,gw-loopback/galera-ssl,haproxy/galera-ssl,galera-ssl/plain,gw-dropin/haproxy}"

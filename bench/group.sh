@@ -13,9 +13,11 @@
 #   gw-loopback  etcd's peers on 127.0.0.1:238N, groupwire in loopback mode
 #   haproxy      the same loopback scheme with a mesh of haproxy mTLS tunnels
 #                (verify required, verifyhost, CRL): the best peer's mesh
+#   gw-dropin-p1, gw-loopback-p1  the same with the sidecars at GOMAXPROCS=1
+#                (not in the default set)
 #
 # Environment: ROUNDS (2), DURATION (10s), WRITERS (8), CONFIGS (a subset),
-# OUT, GW_BIN, GW_TREE (as bench/run.sh); BASE (a git revision) builds
+# RATIOS (the report's PAIR/REF tables, comma-separated), OUT, GW_BIN, GW_TREE (as bench/run.sh); BASE (a git revision) builds
 # groupwire at it too, and adds gw-dropin-base and gw-loopback-base: an A/B
 # in one run.
 set -euo pipefail
@@ -113,11 +115,13 @@ start_config() {
 	new_topology
 	local bin=$GW
 	[[ $cfg == *-base ]] && bin=$GW_BASE cfg=${cfg%-base}
+	local gwenv=() # gw-*-p1: the same, with the sidecars at GOMAXPROCS=1
+	[[ $cfg == *-p1 ]] && gwenv=(env GOMAXPROCS=1) cfg=${cfg%-p1}
 	case $cfg in
 	gw-dropin | gw-loopback)
 		gw_file "$cfg" >"$WORK/$cfg.yaml"
 		for m in "${MEMBERS[@]}"; do
-			start "gw-$m" ip netns exec "$NS-$m" "$bin" run --config "$WORK/$cfg.yaml" --member "$m" --log-level warn --log-format json
+			start "gw-$m" ip netns exec "$NS-$m" "${gwenv[@]}" "$bin" run --config "$WORK/$cfg.yaml" --member "$m" --log-level warn --log-format json
 		done
 		for m in "${MEMBERS[@]}"; do wait_listen "$m" 24900; done
 		;;
@@ -167,4 +171,4 @@ alternate "$CONFIGS" put
 	echo "- groupwire: ${GW_BIN:-$REV}, VERIFY_IDENTITY with a CRL, at warn"
 } >"$WORK/notes.md"
 report "$CONFIGS" "groupwire group-workload benchmark: etcd" bench/group.sh \
-	"gw-dropin/etcd-tls,gw-loopback/etcd-tls,haproxy/etcd-tls,gw-dropin/haproxy"
+	"${RATIOS:-gw-dropin/etcd-tls,gw-loopback/etcd-tls,haproxy/etcd-tls,gw-dropin/haproxy}"
