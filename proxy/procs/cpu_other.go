@@ -1,0 +1,8 @@
+//go:build !unix
+
+package procs
+
+import "time"
+
+// cpuTime is not measured here: only handshakes raise the count.
+func cpuTime() time.Duration { return 0 }
