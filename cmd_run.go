@@ -37,7 +37,8 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	sc, err := proxy.New(plan, proxy.Options{Logger: log})
+	_, fixedProcs := os.LookupEnv("GOMAXPROCS") // the operator's choice stands
+	sc, err := proxy.New(plan, proxy.Options{Logger: log, AdaptiveProcs: !fixedProcs})
 	if err != nil {
 		return fmt.Errorf("member %s: %w", *member, err)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"maps"
+	"runtime"
 	"sync"
 	"time"
 
@@ -87,6 +88,10 @@ func newMetrics(s *Sidecar) *metrics {
 	}
 	m.configReloadOK.Set(1)
 	m.registry.MustRegister(m.links, m.refused, m.outboundRefused, m.cut, m.direct, m.aborts, m.reloads, m.configReloads, m.configReloadOK, m.linkSetup, m.probeSeconds,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "groupwire_gomaxprocs",
+			Help: "The Go runtime's processor count (GOMAXPROCS) now: 1 while the sidecar only relays, more during handshake bursts and busy relaying (see the README's Performance section); fixed when GOMAXPROCS is set in the environment.",
+		}, func() float64 { return float64(runtime.GOMAXPROCS(0)) }),
 		&stateCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

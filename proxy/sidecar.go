@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/groupwire/groupwire/certs"
 	"github.com/groupwire/groupwire/proxy/cluster"
+	"github.com/groupwire/groupwire/proxy/procs"
 	"github.com/groupwire/groupwire/proxy/relay"
 	"github.com/groupwire/groupwire/transport"
 )
@@ -35,6 +37,12 @@ type Options struct {
 	// Run waits for live links to end after its context is cancelled
 	// before it cuts them. Zero takes the plan's (default 10s).
 	DrainTimeout time.Duration
+	// AdaptiveProcs lets the sidecar set the process's GOMAXPROCS from its
+	// load while it runs (package procs): one P while it only relays, all
+	// of them for handshake bursts and busy relaying. `groupwire run` sets
+	// it unless GOMAXPROCS is in the environment; leave it off where
+	// several sidecars share a process.
+	AdaptiveProcs bool
 }
 
 // Sidecar is one member's groupwire. Create it with New, start it with Run.
@@ -164,6 +172,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	s.wg.Go(func() { s.housekeeping(serveCtx) })
 	s.startACME(serveCtx)
 	s.startSPIFFE(serveCtx)
+	s.startProcs(serveCtx)
 	s.serving.Store(true)
 	close(s.ready)
 	s.log.Info().Str("listen", g.plan.Listen).Int("routes", len(g.routes)).Str("admin", g.plan.Admin).Msg("sidecar running")
@@ -178,6 +187,27 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	s.log.Info().Msg("sidecar stopped")
 	return nil
 }
+
+// startProcs, with Options.AdaptiveProcs, sets GOMAXPROCS from the load
+// until ctx ends, between 1 and the count the process started with.
+func (s *Sidecar) startProcs(ctx context.Context) {
+	high := runtime.GOMAXPROCS(0)
+	if !s.opts.AdaptiveProcs || high <= 1 {
+		return
+	}
+	gov := procs.Governor{Low: 1, High: high, Quiet: procsQuiet, Handshakes: s.admit.inFlight,
+		Changed: func(from, to int, l procs.Load) {
+			s.log.Debug().Int("from", from).Int("to", to).Float64("cpu", l.CPU).Int("handshakes", l.Handshakes).Msg("GOMAXPROCS changed")
+		}}
+	s.wg.Go(func() { gov.Run(ctx, procsPeriod) })
+}
+
+// How often the processor count is looked at, and how long the load must
+// stay light before it goes back to one.
+const (
+	procsPeriod = 250 * time.Millisecond
+	procsQuiet  = 5 * time.Second
+)
 
 // listenFixed binds what a reload cannot move: the inbound listener and
 // the admin listener (nil when off).

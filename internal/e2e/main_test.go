@@ -238,9 +238,16 @@ func startProcess(t *testing.T, args ...string) *process {
 // when the test ends.
 func startProcessWith(t *testing.T, attr *syscall.SysProcAttr, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(groupwireBinary(t), args...), logs: &testutil.LockedBuffer{}, done: make(chan error, 1)}
+	cmd := exec.Command(groupwireBinary(t), args...)
+	cmd.SysProcAttr = attr
+	return startCmd(t, cmd)
+}
+
+// startCmd starts cmd, its output kept, and stops it when the test ends.
+func startCmd(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{cmd: cmd, logs: &testutil.LockedBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	p.cmd.SysProcAttr = attr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -312,17 +319,9 @@ func startProcessGroup(t *testing.T) (*localgroup.Group, map[string]*process) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	startEchoes(t, g)
 	procs := map[string]*process{}
 	for _, m := range g.Members {
-		for _, ch := range g.Channels {
-			echo, err := localgroup.ListenEcho(ctx, m.Name, g.ServiceAddr(m.Name, ch))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(echo.Close)
-		}
 		procs[m.Name] = startProcess(t, "run", "--config", g.ConfigPath, "--member", m.Name, "--log-format", "json")
 	}
 	for _, m := range g.Members {
@@ -334,13 +333,30 @@ func startProcessGroup(t *testing.T) (*localgroup.Group, map[string]*process) {
 				if from.Name == to.Name {
 					continue
 				}
-				if _, err := g.Ping(ctx, from.Name, to.Name, ch, "hi"); err != nil {
+				if _, err := g.Ping(t.Context(), from.Name, to.Name, ch, "hi"); err != nil {
 					t.Fatalf("%s → %s [%s]: %v\n%s", from.Name, to.Name, ch, err, procs[from.Name].logs)
 				}
 			}
 		}
 	}
 	return g, procs
+}
+
+// startEchoes runs an echo service on every member's service port of
+// every channel, until the test ends.
+func startEchoes(t *testing.T, g *localgroup.Group) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for _, m := range g.Members {
+		for _, ch := range g.Channels {
+			echo, err := localgroup.ListenEcho(ctx, m.Name, g.ServiceAddr(m.Name, ch))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(echo.Close)
+		}
+	}
 }
 
 // killedSidecarCutsLinks: a sidecar that dies cuts its links at once on
