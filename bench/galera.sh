@@ -15,7 +15,7 @@
 #              reaches its peers at 127.0.0.1, through loopback-mode groupwire
 #   haproxy    the same loopback scheme through a mesh of haproxy mTLS tunnels
 #              (TLS 1.3, the same CA, certificates and CRL)
-#   gw-dropin-p1, gw-loopback-p1  the same with the sidecars at GOMAXPROCS=1
+#   gw-dropin-pN, gw-loopback-pN  the same with the sidecars at GOMAXPROCS=N
 #              (not in the default set)
 #
 # Environment: ROUNDS (2), DURATION (10, seconds), THREADS (8), CONFIGS,
@@ -155,8 +155,8 @@ wait_status() {
 start_config() {
 	local cfg=$1 n
 	new_topology
-	local gwenv=() # gw-*-p1: the same, with the sidecars at GOMAXPROCS=1
-	[[ $cfg == *-p1 ]] && gwenv=(env GOMAXPROCS=1) cfg=${cfg%-p1}
+	local gwenv=() # gw-*-pN: the same, with the sidecars at GOMAXPROCS=N
+	[[ $cfg =~ -p([0-9]+)$ ]] && gwenv=(env "GOMAXPROCS=${BASH_REMATCH[1]}") cfg=${cfg%-p*}
 	case $cfg in
 	gw-dropin | gw-loopback)
 		gw_file "$cfg" >"$WORK/gw.yaml"

@@ -13,7 +13,7 @@
 #   gw-loopback  etcd's peers on 127.0.0.1:238N, groupwire in loopback mode
 #   haproxy      the same loopback scheme with a mesh of haproxy mTLS tunnels
 #                (verify required, verifyhost, CRL): the best peer's mesh
-#   gw-dropin-p1, gw-loopback-p1  the same with the sidecars at GOMAXPROCS=1
+#   gw-dropin-pN, gw-loopback-pN  the same with the sidecars at GOMAXPROCS=N
 #                (not in the default set)
 #
 # Environment: ROUNDS (2), DURATION (10s), WRITERS (8), CONFIGS (a subset),
@@ -115,8 +115,8 @@ start_config() {
 	new_topology
 	local bin=$GW
 	[[ $cfg == *-base ]] && bin=$GW_BASE cfg=${cfg%-base}
-	local gwenv=() # gw-*-p1: the same, with the sidecars at GOMAXPROCS=1
-	[[ $cfg == *-p1 ]] && gwenv=(env GOMAXPROCS=1) cfg=${cfg%-p1}
+	local gwenv=() # gw-*-pN: the same, with the sidecars at GOMAXPROCS=N
+	[[ $cfg =~ -p([0-9]+)$ ]] && gwenv=(env "GOMAXPROCS=${BASH_REMATCH[1]}") cfg=${cfg%-p*}
 	case $cfg in
 	gw-dropin | gw-loopback)
 		gw_file "$cfg" >"$WORK/$cfg.yaml"
