@@ -49,12 +49,11 @@ func ParseFetchedCRL(data []byte, url string, issuer *x509.Certificate, now time
 		return nil, fmt.Errorf("CRL signature does not verify with the key of its issuer %q: %w", issuer.Subject, err)
 	}
 	switch {
-	case rl.NextUpdate.IsZero():
-		return nil, errors.New("CRL has no nextUpdate, so it cannot be cached or known to be current")
 	case rl.ThisUpdate.After(now.Add(maxClockSkew)):
 		return nil, fmt.Errorf("CRL thisUpdate %s is in the future", rl.ThisUpdate.UTC().Format(time.RFC3339))
-	case !rl.NextUpdate.After(rl.ThisUpdate):
-		return nil, fmt.Errorf("CRL nextUpdate %s is not after its thisUpdate", rl.NextUpdate.UTC().Format(time.RFC3339))
+	case !rl.NextUpdate.After(rl.ThisUpdate): // an absent nextUpdate (zero) too
+		return nil, fmt.Errorf("CRL has no nextUpdate after its thisUpdate %s (nextUpdate %q), so it cannot be cached or known to be current",
+			rl.ThisUpdate.UTC().Format(time.RFC3339), nextUpdateText(rl.NextUpdate))
 	}
 	exts, err := withoutPlainIDP(rl.Extensions)
 	if err != nil {
@@ -137,4 +136,12 @@ func withoutPlainIDP(exts []pkix.Extension) ([]pkix.Extension, error) {
 		}
 	}
 	return out, nil
+}
+
+// nextUpdateText is a CRL's nextUpdate for an error: "" when it has none.
+func nextUpdateText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -293,11 +293,16 @@ func TestFetchedCRLHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stale, err := p.root.CRLFrom(&x509.RevocationList{ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		setup func()
 		want  string
 	}{
+		{"no nextUpdate after its thisUpdate", func() { p.dp.serve(stale) }, "has no nextUpdate after its thisUpdate"},
 		{"signed by another key", func() { p.dp.serve(wrongKey) }, "signature does not verify"},
 		{"of another issuer", func() { p.dp.serve(otherIssuer) }, `CRL issuer "CN=another CA" is not the certificate's issuer`},
 		{"issued in the future", func() { p.dp.serve(future) }, "is in the future"},
