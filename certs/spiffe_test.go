@@ -17,17 +17,6 @@ import (
 
 const memberID = "spiffe://prod.example/galera/node-1"
 
-// svidFrom issues an SVID for id from ca and makes the Workload API's
-// answer with bundle.
-func svidFrom(t *testing.T, ca *devpki.CA, id string, bundle ...*x509.Certificate) (*workload.X509SVIDResponse, *devpki.Leaf) {
-	t.Helper()
-	resp, leaf, err := spiffetest.Issue(ca, id, bundle...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, leaf
-}
-
 func newCA(t *testing.T, name string) *devpki.CA {
 	t.Helper()
 	ca, err := devpki.NewRootCA(name)
@@ -67,7 +56,7 @@ func TestSPIFFEFetchWaitsForTheAgent(t *testing.T) {
 	}
 	src := certs.NewSPIFFE(certs.SPIFFEConfig{Socket: "unix://" + path, ID: memberID}, store)
 	ca := newCA(t, "spire ca")
-	resp, leaf := svidFrom(t, ca, memberID, ca.Cert)
+	resp, leaf := spiffetest.Issue(t, ca, memberID, ca.Cert)
 	retried := make(chan error, 10)
 	var once sync.Once
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second) // generous: the agent is up after the first retry
@@ -102,7 +91,7 @@ func TestSPIFFEFetchWaitsForTheAgent(t *testing.T) {
 func TestSPIFFEWatch(t *testing.T) {
 	srv := listen(t)
 	ca := newCA(t, "spire ca")
-	resp, _ := svidFrom(t, ca, memberID, ca.Cert)
+	resp, _ := spiffetest.Issue(t, ca, memberID, ca.Cert)
 	srv.Set(resp)
 	store, err := certs.NewStore("channel group", certs.Source{})
 	if err != nil {
@@ -118,7 +107,7 @@ func TestSPIFFEWatch(t *testing.T) {
 	go func() { done <- src.Watch(ctx, func() { trust <- struct{}{} }, func(err error) { errs <- err }) }()
 	defer func() { cancel(); <-done }()
 
-	resp, rotated := svidFrom(t, ca, memberID, ca.Cert)
+	resp, rotated := spiffetest.Issue(t, ca, memberID, ca.Cert)
 	srv.Set(resp)
 	waitLeaf(t, store, rotated.Cert)
 	select {
@@ -128,7 +117,7 @@ func TestSPIFFEWatch(t *testing.T) {
 	}
 
 	other := newCA(t, "spire ca 2")
-	resp, _ = svidFrom(t, ca, memberID, ca.Cert, other.Cert)
+	resp, _ = spiffetest.Issue(t, ca, memberID, ca.Cert, other.Cert)
 	srv.Set(resp)
 	select {
 	case <-trust:
@@ -139,9 +128,9 @@ func TestSPIFFEWatch(t *testing.T) {
 	}
 
 	held := store.Current().Cert.Leaf
-	wrongID, _ := svidFrom(t, ca, "spiffe://prod.example/galera/node-2", ca.Cert)
-	foreign, _ := svidFrom(t, other, memberID, ca.Cert)
-	otherDomain, _ := svidFrom(t, ca, "spiffe://evil.example/galera/node-1", ca.Cert)
+	wrongID, _ := spiffetest.Issue(t, ca, "spiffe://prod.example/galera/node-2", ca.Cert)
+	foreign, _ := spiffetest.Issue(t, other, memberID, ca.Cert)
+	otherDomain, _ := spiffetest.Issue(t, ca, "spiffe://evil.example/galera/node-1", ca.Cert)
 	garbage := &workload.X509SVIDResponse{Svids: []*workload.X509SVID{{SpiffeId: memberID, X509Svid: []byte("garbage"), X509SvidKey: []byte("x"), Bundle: ca.Cert.Raw}}}
 	for _, c := range []struct {
 		name string

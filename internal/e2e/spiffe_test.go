@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/x509"
 	"os"
 	"regexp"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/groupwire/groupwire/internal/localgroup"
 	"github.com/groupwire/groupwire/internal/spiffetest"
 	"github.com/groupwire/groupwire/internal/testutil"
-	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 )
 
 // spiffeID is a member's SPIFFE ID in the tests' trust domain.
@@ -24,17 +22,6 @@ type spiffeGroup struct {
 	g      *localgroup.Group
 	ca     *devpki.CA
 	agents map[string]*spiffetest.Server
-}
-
-// svid issues an X.509-SVID for id from ca and returns the Workload API's
-// answer with bundle, and the leaf.
-func svid(t *testing.T, ca *devpki.CA, id string, bundle ...*x509.Certificate) (*workload.X509SVIDResponse, *devpki.Leaf) {
-	t.Helper()
-	resp, leaf, err := spiffetest.Issue(ca, id, bundle...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, leaf
 }
 
 // spiffeConfig is member's cluster file: no certificate file at all, the
@@ -85,7 +72,7 @@ func TestSPIFFEGroup(t *testing.T) {
 	waitLog(t, p3, "waiting for the SPIFFE Workload API")
 	for _, m := range members {
 		sg.agents[m] = listenAgent(t, paths[m])
-		resp, _ := svid(t, ca, spiffeID(m), ca.Cert)
+		resp, _ := spiffetest.Issue(t, ca, spiffeID(m), ca.Cert)
 		sg.agents[m].Set(resp)
 	}
 	out, err := runCmd(t, "check", "--config", memberConfig(sg.g, "mysql-1"), "--member", "mysql-1")
@@ -122,7 +109,7 @@ func TestSPIFFEGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, _ := svid(t, ca2, spiffeID("mysql-1"), ca2.Cert)
+	resp, _ := spiffetest.Issue(t, ca2, spiffeID("mysql-1"), ca2.Cert)
 	cut := metricSum(t, adminURL(sg.g, "mysql-1", "/metrics"), `groupwire_links_cut_total{channel="group",reason="untrusted"}`)
 	sg.agents["mysql-1"].Set(resp)
 	if err := to2.cut(); err != nil {
@@ -147,7 +134,7 @@ func listenAgent(t *testing.T, path string) *spiffetest.Server {
 // handshake, and the held link carries on.
 func svidRotationKeepsLinks(t *testing.T, sg *spiffeGroup, held *heldLink) {
 	t.Helper()
-	resp, leaf := svid(t, sg.ca, spiffeID("mysql-2"), sg.ca.Cert)
+	resp, leaf := spiffetest.Issue(t, sg.ca, spiffeID("mysql-2"), sg.ca.Cert)
 	sg.agents["mysql-2"].Set(resp)
 	want := leaf.Cert.SerialNumber.Text(16)
 	waitStatus(t, sg.g, "mysql-2", `"serial": "`+want+`"`)
@@ -161,7 +148,7 @@ func svidRotationKeepsLinks(t *testing.T, sg *spiffeGroup, held *heldLink) {
 // SPIFFE ID; the sidecar refuses it, says why, and keeps its own.
 func wrongIDFromAgentIsRefused(t *testing.T, sg *spiffeGroup, p3 *process) {
 	t.Helper()
-	resp, _ := svid(t, sg.ca, spiffeID("intruder"), sg.ca.Cert)
+	resp, _ := spiffetest.Issue(t, sg.ca, spiffeID("intruder"), sg.ca.Cert)
 	sg.agents["mysql-3"].Set(resp)
 	waitLog(t, p3, "offers an SVID for "+spiffeID("intruder")+", not for this member's identity "+spiffeID("mysql-3"))
 	waitStatus(t, sg.g, "mysql-3", `"spiffe_id": "`+spiffeID("mysql-3")+`"`)
@@ -182,7 +169,7 @@ func impostorIsRefused(t *testing.T, sg *spiffeGroup, p3, p1 *process) {
 	if err := os.WriteFile(memberConfig(sg.g, "mysql-3"), []byte(sg.config("mysql-3", other)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	resp, _ := svid(t, sg.ca, other, sg.ca.Cert)
+	resp, _ := spiffetest.Issue(t, sg.ca, other, sg.ca.Cert)
 	sg.agents["mysql-3"].Set(resp)
 	runFrom(t, sg.g, "mysql-3")
 	if _, err := sg.g.Ping(t.Context(), "mysql-3", "mysql-1", "group", "hi"); err == nil {

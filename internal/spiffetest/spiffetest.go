@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"testing"
 
 	"github.com/groupwire/groupwire/certs/devpki"
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
@@ -105,18 +106,23 @@ func (s *Server) FetchX509SVID(_ *workload.X509SVIDRequest, stream workload.Spif
 }
 
 // Issue issues an X.509-SVID for id from ca and returns the Workload
-// API's answer holding it with bundle, and the leaf.
-func Issue(ca *devpki.CA, id string, bundle ...*x509.Certificate) (*workload.X509SVIDResponse, *devpki.Leaf, error) {
+// API's answer holding it with bundle, and the leaf; it fails tb when it
+// cannot.
+func Issue(tb testing.TB, ca *devpki.CA, id string, bundle ...*x509.Certificate) (*workload.X509SVIDResponse, *devpki.Leaf) {
+	tb.Helper()
 	u, err := url.Parse(id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("spiffetest: %w", err)
+		tb.Fatalf("spiffetest: %v", err)
 	}
 	leaf, err := ca.Issue(devpki.LeafTemplate{URIs: []*url.URL{u}})
 	if err != nil {
-		return nil, nil, err
+		tb.Fatalf("spiffetest: issue %s: %v", id, err)
 	}
 	resp, err := Response(id, leaf, bundle...)
-	return resp, leaf, err
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, leaf
 }
 
 // Response is a Workload API answer holding one X.509-SVID for id: the
