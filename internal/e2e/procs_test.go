@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/groupwire/groupwire/internal/localgroup"
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 // TestProcessCountFollowsLoad runs two sidecars as processes: mysql-1 as
@@ -29,13 +31,13 @@ func TestProcessCountFollowsLoad(t *testing.T) {
 	startEchoes(t, g)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	p1 := startSidecarEnv(t, g, "mysql-1", "")
+	startSidecarEnv(t, g, "mysql-1", "")
 	p2 := startSidecarEnv(t, g, "mysql-2", "GOMAXPROCS=2")
 	metrics := func(m string) string { return "http://" + g.Member(m).IP + ":9900/metrics" }
 	const name = "groupwire_gomaxprocs"
 	// The bounds below are generous: the count is looked at every 250 ms
 	// and goes back to one after 5 s of light load.
-	waitMetric(t, metrics("mysql-1"), name, 1, 20*time.Second, p1)
+	waitMetric(t, metrics("mysql-1"), name, 1, 20*time.Second)
 	if got := metricSum(t, metrics("mysql-2"), name); got != 2 {
 		t.Fatalf("mysql-2, started with GOMAXPROCS=2: %s %v, want 2", name, got)
 	}
@@ -50,10 +52,10 @@ func TestProcessCountFollowsLoad(t *testing.T) {
 		})
 	}
 	high := float64(runtime.NumCPU())
-	waitMetric(t, metrics("mysql-1"), name, high, 30*time.Second, p1)
+	waitMetric(t, metrics("mysql-1"), name, high, 30*time.Second)
 	stop()
 	wg.Wait()
-	waitMetric(t, metrics("mysql-1"), name, 1, 30*time.Second, p1)
+	waitMetric(t, metrics("mysql-1"), name, 1, 30*time.Second)
 	if got := metricSum(t, metrics("mysql-2"), name); got != 2 {
 		t.Fatalf("mysql-2, started with GOMAXPROCS=2, after the burst: %s %v, want 2\n%s", name, got, p2.logs)
 	}
@@ -78,17 +80,7 @@ func startSidecarEnv(t *testing.T, g *localgroup.Group, member, env string) *pro
 }
 
 // waitMetric waits until the metric's samples sum to want, within bound.
-func waitMetric(t *testing.T, url, name string, want float64, bound time.Duration, p *process) {
+func waitMetric(t *testing.T, url, name string, want float64, bound time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for {
-		got := metricSum(t, url, name)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s = %v after %v, want %v\n%s", url, name, got, bound, want, p.logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.WaitFor(t, bound, fmt.Sprintf("%s %s = %v", url, name, want), func() bool { return metricSum(t, url, name) == want })
 }

@@ -3,10 +3,9 @@
 package relay
 
 import (
-	"os"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 // TestSmallMessageReadsPerLeg counts the read(2) calls of the process
@@ -26,32 +25,12 @@ func TestSmallMessageReadsPerLeg(t *testing.T) {
 	pingPong := echoThroughLink(t)
 	pingPong(t, 100) // warm up: pools, TCP windows
 	const n = 2000
-	before := readCalls(t)
+	before := testutil.ProcIO(t, "syscr")
 	pingPong(t, n)
-	perMessage := float64(readCalls(t)-before) / n
+	perMessage := float64(testutil.ProcIO(t, "syscr")-before) / n
 	t.Logf("read(2) calls per round trip: %.2f", perMessage)
 	// The slack is for the odd wake-up that finds nothing.
 	if perMessage >= 11.5 {
 		t.Fatalf("%.2f read(2) calls per round trip through the four relay legs, want 10: a leg reads more than twice per message", perMessage)
 	}
-}
-
-// readCalls returns the read(2) calls the process has made.
-func readCalls(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		t.Fatalf("read syscall count: %v", err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatalf("syscr %q: %v", v, err)
-			}
-			return n
-		}
-	}
-	t.Fatal("/proc/self/io has no syscr line")
-	return 0
 }
