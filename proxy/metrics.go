@@ -90,7 +90,7 @@ func newMetrics(s *Sidecar) *metrics {
 	m.registry.MustRegister(m.links, m.refused, m.outboundRefused, m.cut, m.direct, m.aborts, m.reloads, m.configReloads, m.configReloadOK, m.linkSetup, m.probeSeconds,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "groupwire_gomaxprocs",
-			Help: "The Go runtime's processor count (GOMAXPROCS) now: 1 while the sidecar only relays, more during handshake bursts and busy relaying (see the README's Performance section); fixed when GOMAXPROCS is set in the environment.",
+			Help: "The Go runtime's processor count (GOMAXPROCS) now: 1 while the sidecar only relays, more while links are set up in a burst or relaying keeps a core busy (see the README's Performance section); fixed when GOMAXPROCS is set in the environment.",
 		}, func() float64 { return float64(runtime.GOMAXPROCS(0)) }),
 		&stateCollector{s: s},
 		collectors.NewGoCollector(),

@@ -39,7 +39,8 @@ type Options struct {
 	DrainTimeout time.Duration
 	// AdaptiveProcs lets the sidecar set the process's GOMAXPROCS from its
 	// load while it runs (package procs): one P while it only relays, all
-	// of them for handshake bursts and busy relaying. `groupwire run` sets
+	// of them while links are set up in a burst or relaying keeps a core
+	// busy. `groupwire run` sets
 	// it unless GOMAXPROCS is in the environment; leave it off where
 	// several sidecars share a process.
 	AdaptiveProcs bool
@@ -195,9 +196,9 @@ func (s *Sidecar) startProcs(ctx context.Context) {
 	if !s.opts.AdaptiveProcs || high <= 1 {
 		return
 	}
-	gov := procs.Governor{Low: 1, High: high, Quiet: procsQuiet, Handshakes: s.admit.inFlight,
+	gov := procs.Governor{Low: 1, High: high, Quiet: procsQuiet, Setups: s.admit.inFlight,
 		Changed: func(from, to int, l procs.Load) {
-			s.log.Debug().Int("from", from).Int("to", to).Float64("cpu", l.CPU).Int("handshakes", l.Handshakes).Msg("GOMAXPROCS changed")
+			s.log.Debug().Int("from", from).Int("to", to).Float64("cpu", l.CPU).Int("setups", l.Setups).Msg("GOMAXPROCS changed")
 		}}
 	s.wg.Go(func() { gov.Run(ctx, procsPeriod) })
 }

@@ -4,5 +4,5 @@ package procs
 
 import "time"
 
-// cpuTime is not measured here: only handshakes raise the count.
+// cpuTime is not measured here: only links being set up raise the count.
 func cpuTime() time.Duration { return 0 }

@@ -1,7 +1,7 @@
 // Package procs owns a sidecar process's processor count (GOMAXPROCS):
 // one while the sidecar only relays, all of them while its load needs
-// more than one core (a burst of handshakes, or relaying that keeps one
-// core busy).
+// more than one core (a burst of new links, whose TLS handshakes are
+// CPU-bound, or relaying that keeps one core busy).
 //
 // A sidecar mostly moves small messages on a few long-lived links. Each
 // message wakes a goroutine, and with more than one P the runtime wakes a
@@ -23,8 +23,10 @@ type Load struct {
 	// CPU is the cores the process used since the last look (1.0 is one
 	// core busy the whole time).
 	CPU float64
-	// Handshakes is the TLS handshakes in flight.
-	Handshakes int
+	// Setups is the links being set up: connections accepted or
+	// captured that are not links yet (their dial, TLS handshake and
+	// HELLO still running).
+	Setups int
 }
 
 // Governor sets GOMAXPROCS from the load. Its zero value is not usable;
@@ -32,8 +34,8 @@ type Load struct {
 type Governor struct {
 	Low, High int           // the processor counts it moves between
 	Quiet     time.Duration // how long the load stays light before it goes back to Low
-	// Handshakes returns the handshakes in flight.
-	Handshakes func() int
+	// Setups returns the links being set up.
+	Setups func() int
 	// Changed, if set, is told of every change, with the load that caused it.
 	Changed func(from, to int, load Load)
 }
@@ -43,7 +45,7 @@ type Governor struct {
 const busyCPU = 0.75
 
 // busy reports whether the load needs more than one P.
-func busy(l Load) bool { return l.Handshakes >= 2 || l.CPU >= busyCPU }
+func busy(l Load) bool { return l.Setups >= 2 || l.CPU >= busyCPU }
 
 // next returns the processor count for load, at current, with the load
 // light for quietFor so far.
@@ -58,7 +60,9 @@ func (g *Governor) next(current int, l Load, quietFor time.Duration) int {
 }
 
 // Run looks at the load every period and sets GOMAXPROCS, until ctx ends;
-// then it puts back the count it found.
+// then it puts back the count it found. Once it has set the count the Go
+// runtime no longer follows a change of the container's CPU limit by
+// itself, and High stays what it was at the start.
 func (g *Governor) Run(ctx context.Context, period time.Duration) {
 	found := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(found)
@@ -73,7 +77,7 @@ func (g *Governor) Run(ctx context.Context, period time.Duration) {
 			return
 		case now := <-t.C:
 			cpu := cpuTime()
-			l := Load{CPU: (cpu - lastCPU).Seconds() / now.Sub(lastAt).Seconds(), Handshakes: g.Handshakes()}
+			l := Load{CPU: (cpu - lastCPU).Seconds() / now.Sub(lastAt).Seconds(), Setups: g.Setups()}
 			lastCPU, lastAt = cpu, now
 			if busy(l) {
 				lightSince = now
@@ -85,11 +89,12 @@ func (g *Governor) Run(ctx context.Context, period time.Duration) {
 
 // set moves GOMAXPROCS from current to n and returns n.
 func (g *Governor) set(current, n int, l Load) int {
-	if n != current || runtime.GOMAXPROCS(0) != n {
-		runtime.GOMAXPROCS(n)
-		if g.Changed != nil {
-			g.Changed(current, n, l)
-		}
+	if n == current {
+		return n
+	}
+	runtime.GOMAXPROCS(n)
+	if g.Changed != nil {
+		g.Changed(current, n, l)
 	}
 	return n
 }

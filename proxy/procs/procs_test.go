@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestNext: two handshakes in flight or three-quarters of a core busy
+// TestNext: two links being set up or three-quarters of a core busy
 // raise the count to High at once; it goes back to Low only once the load
 // has been light for Quiet.
 func TestNext(t *testing.T) {
@@ -21,8 +21,8 @@ func TestNext(t *testing.T) {
 		want     int
 	}{
 		{"idle stays low", 1, Load{CPU: 0.1}, time.Hour, 1},
-		{"one handshake is not a burst", 1, Load{Handshakes: 1}, 0, 1},
-		{"two handshakes raise", 1, Load{Handshakes: 2}, 0, 4},
+		{"one link set up is not a burst", 1, Load{Setups: 1}, 0, 1},
+		{"two links set up at once raise", 1, Load{Setups: 2}, 0, 4},
 		{"a busy core raises", 1, Load{CPU: 0.8}, 0, 4},
 		{"just under busy stays", 1, Load{CPU: 0.7}, 0, 1},
 		{"light, not for long: stays high", 4, Load{CPU: 0.2}, 4 * time.Second, 4},
@@ -36,15 +36,15 @@ func TestNext(t *testing.T) {
 }
 
 // TestRunSetsTheRuntimesCount runs a Governor on this process: it starts
-// at Low, a burst of handshakes takes GOMAXPROCS to High, a quiet spell
+// at Low, a burst of link set-ups takes GOMAXPROCS to High, a quiet spell
 // back to Low, and when it stops the count it found is put back.
 func TestRunSetsTheRuntimesCount(t *testing.T) {
 	found := runtime.GOMAXPROCS(2) // so that the first move, to Low, is a change
 	defer runtime.GOMAXPROCS(found)
-	var handshakes atomic.Int64
+	var setups atomic.Int64
 	changes := make(chan int, 16)
 	g := &Governor{Low: 1, High: 3, Quiet: 100 * time.Millisecond,
-		Handshakes: func() int { return int(handshakes.Load()) },
+		Setups: func() int { return int(setups.Load()) },
 		Changed:    func(_, to int, _ Load) { changes <- to }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -61,9 +61,9 @@ func TestRunSetsTheRuntimesCount(t *testing.T) {
 		}
 	}
 	want(1)
-	handshakes.Store(2)
+	setups.Store(2)
 	want(3)
-	handshakes.Store(0)
+	setups.Store(0)
 	want(1)
 	cancel()
 	<-done
