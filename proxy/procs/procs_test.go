@@ -44,8 +44,8 @@ func TestRunSetsTheRuntimesCount(t *testing.T) {
 	var setups atomic.Int64
 	changes := make(chan int, 16)
 	g := &Governor{Low: 1, High: 3, Quiet: 100 * time.Millisecond,
-		Setups: func() int { return int(setups.Load()) },
-		Changed:    func(_, to int, _ Load) { changes <- to }}
+		Setups:  func() int { return int(setups.Load()) },
+		Changed: func(_, to int, _ Load) { changes <- to }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { g.Run(ctx, 10*time.Millisecond); close(done) }()
