@@ -2,8 +2,12 @@
 # bench/galera.sh: what groupwire costs MariaDB Galera against Galera's own
 # TLS. Three nodes in network namespaces on a bridge, data on tmpfs, formed
 # afresh for each configuration and round (rounds alternate); sysbench
-# oltp_write_only with 8 threads on g1. Writes bench/RESULTS-galera.md.
-# Needs root.
+# oltp_write_only with 8 threads on g1, twice: as fast as the group commits
+# (on this one host that measures CPU: the whole group and its tunnels
+# share it), then paced at RATE transactions/s (the latency at a load the
+# host carries with CPU to spare, as a group's own machines do). Both
+# report the host's and the tunnels' CPU per transaction. Writes
+# bench/RESULTS-galera.md. Needs root.
 #
 # Configurations:
 #   plain      gcomm in plaintext: the floor
@@ -18,7 +22,8 @@
 #   gw-dropin-pN, gw-loopback-pN  the same with the sidecars at GOMAXPROCS=N
 #              (not in the default set)
 #
-# Environment: ROUNDS (2), DURATION (10, seconds), THREADS (8), CONFIGS,
+# Environment: ROUNDS (2), DURATION (10, seconds), THREADS (8), RATE (300;
+# 0 skips the paced load), CONFIGS,
 # RATIOS (the report's PAIR/REF tables, comma-separated), OUT, GW_BIN,
 # GW_TREE (as bench/run.sh). PERF=1 records g1's sidecar with
 # perf (999 Hz, call graphs) during the first round of each groupwire
@@ -29,6 +34,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-8}
+RATE=${RATE:-300}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/bench/RESULTS-galera.md}
 CONFIGS=${CONFIGS:-"plain galera-ssl gw-dropin gw-loopback haproxy"}
@@ -203,13 +209,33 @@ sysbench_run() {
 		perf record -q -F 999 -g -p "$(pid_of gw-g1)" -o "$WORK/perf-$1.data" -- sleep $((DURATION - 2)) 2>/dev/null &
 		perf=$!
 	fi
-	"${sb[@]}" --time="$DURATION" --report-interval=0 run >"$WORK/run-$1-$2.log" 2>&1
+	sysbench_measure "$1" "$2" galera-oltp "${sb[@]}" || return 1
 	[[ -n $perf ]] && wait "$perf" && perf_top "$1"
+	((RATE == 0)) || sysbench_measure "$1" "$2" galera-oltp-paced "${sb[@]}" --rate="$RATE"
+}
+
+# sysbench_measure CONFIG ROUND TEST SYSBENCH...: one sysbench run, printed
+# as one JSON result with the host's and the tunnels' CPU per transaction.
+sysbench_measure() {
+	local cfg=$1 round=$2 test=$3 log=$WORK/run-$1-$2-$3.log pids
+	shift 3
+	read -r -a pids <<<"$(tunnel_pids "$cfg" | tr , ' ')"
+	local before after
+	before=$(cpu_ticks "${pids[@]}")
+	"$@" --time="$DURATION" --report-interval=0 run >"$log" 2>&1
+	after=$(cpu_ticks "${pids[@]}")
 	local tps p95
-	tps=$(sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.).*/\1/p' "$WORK/run-$1-$2.log")
-	p95=$(sed -n 's/.*95th percentile: *\([0-9.]*\).*/\1/p' "$WORK/run-$1-$2.log")
-	[[ -n $tps && -n $p95 ]] || { log "sysbench via $1: no result"; cat "$WORK/run-$1-$2.log" >&2; return 1; }
-	printf '{"pair":"%s","round":%d,"test":"galera-oltp","metrics":{"tps":%s,"p95_ms":%s}}\n' "$1" "$2" "$tps" "$p95"
+	tps=$(sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.).*/\1/p' "$log")
+	p95=$(sed -n 's/.*95th percentile: *\([0-9.]*\).*/\1/p' "$log")
+	[[ -n $tps && -n $p95 ]] || { log "sysbench via $cfg: no result"; cat "$log" >&2; return 1; }
+	# a tick is 10,000 µs; the transactions are tps × DURATION
+	awk -v b="$before" -v a="$after" -v tps="$tps" -v d="$DURATION" -v n="$(nproc)" -v tun="${#pids[@]}" \
+		-v head="{\"pair\":\"$cfg\",\"round\":$round,\"test\":\"$test\",\"metrics\":{\"tps\":$tps,\"p95_ms\":$p95" 'BEGIN {
+		split(b, x, " "); split(a, y, " "); tx = tps * d
+		printf "%s,\"host_cpu_us_per_tx\":%.1f,\"host_busy\":%.3f", head, (y[1] - x[1]) * 10000 / tx, (y[1] - x[1]) / (d * 100 * n)
+		if (tun > 0) printf ",\"tunnel_cpu_us_per_tx\":%.1f", (y[2] - x[2]) * 10000 / tx
+		print "}}"
+	}'
 }
 
 # perf_top CONFIG: g1's sidecar's samples under the load, by the system
@@ -239,7 +265,7 @@ log "$ROUNDS round(s) of ${DURATION}s, $THREADS threads; configurations: $CONFIG
 alternate "$CONFIGS" sysbench_run
 
 {
-	echo "- $ROUNDS round(s) of sysbench oltp_write_only, ${DURATION}s, $THREADS threads on g1 (4 tables of 10,000 rows), data on tmpfs"
+	echo "- $ROUNDS round(s) of sysbench oltp_write_only, ${DURATION}s, $THREADS threads on g1 (4 tables of 10,000 rows), data on tmpfs; then the same paced at $RATE transactions/s (sysbench --rate; rows marked paced)"
 	echo "- three nodes in network namespaces on a bridge (veth, MTU 1500), rsync SST"
 	echo "- MariaDB: $(mariadbd --version 2>/dev/null | head -1); sysbench: $(sysbench --version)"
 	echo "- groupwire: ${GW_BIN:-$REV}, drop-in and loopback mode, VERIFY_IDENTITY with a CRL, at warn; galera-ssl: socket.ssl with the same CA and certificates"

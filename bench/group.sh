@@ -3,7 +3,12 @@
 # own TLS. A three-member etcd cluster (Debian's etcd 3.4) runs in network
 # namespaces on a bridge, data on tmpfs, once per configuration and round
 # (rounds alternate), and bench/cmd/gwetcd puts 256-byte values with 8
-# writers through the leader; writes bench/RESULTS-group.md. Needs root.
+# writers through the leader, twice: as fast as the cluster acknowledges
+# (on this one host that measures CPU: the whole group and its tunnels
+# share it), then paced at RATE puts/s (the latency at a load the host
+# carries with CPU to spare, as a group's own machines do). Both report the
+# host's and the tunnels' CPU per put. Writes bench/RESULTS-group.md.
+# Needs root.
 #
 # Configurations:
 #   plain        etcd's peer URLs in http, no TLS: the floor
@@ -16,7 +21,8 @@
 #   gw-dropin-pN, gw-loopback-pN  the same with the sidecars at GOMAXPROCS=N
 #                (not in the default set)
 #
-# Environment: ROUNDS (2), DURATION (10s), WRITERS (8), CONFIGS (a subset),
+# Environment: ROUNDS (2), DURATION (10s), WRITERS (8), RATE (500; 0 skips
+# the paced load), CONFIGS (a subset),
 # RATIOS (the report's PAIR/REF tables, comma-separated), OUT, GW_BIN, GW_TREE (as bench/run.sh); BASE (a git revision) builds
 # groupwire at it too, and adds gw-dropin-base and gw-loopback-base: an A/B
 # in one run.
@@ -25,6 +31,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-10s}
 WRITERS=${WRITERS:-8}
+RATE=${RATE:-500}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/bench/RESULTS-group.md}
 CONFIGS=${CONFIGS:-"plain etcd-tls gw-dropin gw-loopback haproxy"}
@@ -161,11 +168,18 @@ lead_from() { # make member $1 the leader: the writers put through it
 
 RESULTS=$WORK/results.jsonl
 log "$ROUNDS round(s) of $DURATION, $WRITERS writers; configurations: $CONFIGS"
-put() { ip netns exec "$NS-e1" "$WORK/gwetcd" -pair "$1" -round "$2" -duration "$DURATION" -writers "$WRITERS"; }
+# put CONFIG ROUND: the writers as fast as they are acknowledged, then paced
+# at RATE (0 skips the paced load).
+put() {
+	local load=(ip netns exec "$NS-e1" "$WORK/gwetcd" -pair "$1" -round "$2" -duration "$DURATION"
+		-writers "$WRITERS" -tunnels "$(tunnel_pids "$1")")
+	"${load[@]}" || return 1
+	((RATE == 0)) || "${load[@]}" -rate "$RATE"
+}
 alternate "$CONFIGS" put
 
 {
-	echo "- $ROUNDS round(s) of $DURATION, $WRITERS writers putting 256-byte values through the leader (e1), data on tmpfs"
+	echo "- $ROUNDS round(s) of $DURATION, $WRITERS writers putting 256-byte values through the leader (e1), data on tmpfs; then the same paced at $RATE puts/s in all (rows marked paced), each put timed from when it was due"
 	echo "- three members in network namespaces on a bridge (veth, MTU 1500); heartbeat 100 ms, election timeout 1 s"
 	echo "- etcd: $(etcd --version 2>/dev/null | head -1); haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p')"
 	echo "- groupwire: ${GW_BIN:-$REV}, VERIFY_IDENTITY with a CRL, at warn"

@@ -31,6 +31,31 @@ start() {
 
 pid_of() { local v="PID_${1//[-+]/_}"; echo "${!v}"; }
 
+# tunnel_pids CONFIG: the pids of CONFIG's tunnel processes (gw-M or
+# haproxy-M for each of MEMBERS), comma-separated; empty for the others.
+tunnel_pids() {
+	local m pids=()
+	for m in "${MEMBERS[@]}"; do
+		case $1 in
+		gw-*) pids+=("$(pid_of "gw-$m")") ;;
+		haproxy) pids+=("$(pid_of "haproxy-$m")") ;;
+		esac
+	done
+	(IFS=,; echo "${pids[*]}")
+}
+
+# cpu_ticks [PID...]: "HOST TUNNELS": the host's busy CPU time (every CPU,
+# from /proc/stat: all but idle and iowait) and that of PIDs (user and
+# system), in clock ticks (1/100 s).
+cpu_ticks() {
+	local host tunnels=0 pid
+	host=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)
+	for pid in "$@"; do
+		tunnels=$((tunnels + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12+$13}')))
+	done
+	echo "$host $tunnels"
+}
+
 need() { # need CMD PACKAGE
 	command -v "$1" >/dev/null && return 0
 	log "installing $2 (apt-get)"

@@ -1,7 +1,14 @@
 // Command gwetcd is the load of groupwire's group-workload benchmark
 // (bench/group.sh): N concurrent writers put fresh keys through one etcd
-// member for a while, and it prints one JSON result (puts/s, p50, p99) in
-// the format gwload report reads.
+// member for a while, and it prints one JSON result (puts/s, p50, p99, and
+// the CPU the host and the tunnels spent per put) in the format gwload
+// report reads.
+//
+// Without -rate the writers put as fast as the cluster acknowledges: on a
+// host that runs the whole group, that finds where its CPU runs out. With
+// -rate they put at that total rate, each put timed from when it was due
+// (so a put that waited behind a slow one counts its wait): the latency a
+// group pays at a load its hosts carry.
 package main
 
 import (
@@ -11,7 +18,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,35 +43,84 @@ func main() {
 	size := flag.Int("value", 256, "value size in bytes")
 	pair := flag.String("pair", "", "the configuration under test, for the report")
 	round := flag.Int("round", 1, "round number, for the report")
+	rate := flag.Float64("rate", 0, "total puts per second, paced (0: as fast as they are acknowledged)")
+	tunnels := flag.String("tunnels", "", "comma-separated pids of the tunnel processes (sidecars, haproxy), whose CPU per put is reported")
 	flag.Parse()
-	m, err := run(*endpoint, *writers, *duration, *size)
-	if err != nil {
+	if err := measure(load{*endpoint, *writers, *duration, *size, *rate}, *tunnels, *pair, *round); err != nil {
 		fmt.Fprintln(os.Stderr, "gwetcd:", err)
 		os.Exit(1)
 	}
-	_ = json.NewEncoder(os.Stdout).Encode(result{Pair: *pair, Round: *round, Test: "etcd-put", Metrics: m})
 }
 
-// run puts for duration with writers concurrent clients and returns the
-// rate and latency quantiles of the acknowledged puts.
-func run(endpoint string, writers int, duration time.Duration, size int) (map[string]float64, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+// measure runs l and prints its result, with the CPU the host and the
+// tunnel processes spent per put.
+func measure(l load, tunnels, pair string, round int) error {
+	pids, err := parsePids(tunnels)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", endpoint, err)
+		return err
+	}
+	before, err := sampleCPU(pids)
+	if err != nil {
+		return err
+	}
+	m, err := run(l)
+	if err != nil {
+		return err
+	}
+	after, err := sampleCPU(pids)
+	if err != nil {
+		return err
+	}
+	puts := m["puts_s"] * l.duration.Seconds()
+	m["host_cpu_us_per_put"] = (after.host - before.host).Seconds() * 1e6 / puts
+	m["host_busy"] = (after.host - before.host).Seconds() / after.wall.Sub(before.wall).Seconds() / float64(runtime.NumCPU())
+	if len(pids) > 0 {
+		m["tunnel_cpu_us_per_put"] = (after.tunnels - before.tunnels).Seconds() * 1e6 / puts
+	}
+	test := "etcd-put"
+	if l.rate > 0 {
+		test = "etcd-put-paced"
+	}
+	return json.NewEncoder(os.Stdout).Encode(result{Pair: pair, Round: round, Test: test, Metrics: m})
+}
+
+// load is what the writers do.
+type load struct {
+	endpoint string
+	writers  int
+	duration time.Duration
+	size     int
+	rate     float64 // total puts/s; 0 for as fast as acknowledged
+}
+
+// run puts for l.duration with l.writers concurrent clients and returns
+// the rate and latency quantiles of the acknowledged puts.
+func run(l load) (map[string]float64, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{l.endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", l.endpoint, err)
 	}
 	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), duration+30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), l.duration+30*time.Second)
 	defer cancel()
 	if _, err := cli.Put(ctx, "gwetcd/warmup", "x"); err != nil {
 		return nil, fmt.Errorf("warm-up put: %w", err)
 	}
-	value := strings.Repeat("v", size)
-	end := time.Now().Add(duration)
-	lat := make([][]time.Duration, writers)
-	errs := make([]error, writers)
+	value := strings.Repeat("v", l.size)
+	start := time.Now()
+	end := start.Add(l.duration)
+	lat := make([][]time.Duration, l.writers)
+	errs := make([]error, l.writers)
 	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() { lat[w], errs[w] = putUntil(ctx, cli, w, value, end) })
+	for w := range l.writers {
+		var s schedule // as fast as acknowledged
+		if l.rate > 0 {
+			// writer w's puts are due every writers/rate, offset so
+			// that the writers take turns
+			s = schedule{start: start, every: time.Duration(float64(l.writers) / l.rate * float64(time.Second))}
+			s.start = s.start.Add(time.Duration(w) * s.every / time.Duration(l.writers))
+		}
+		wg.Go(func() { lat[w], errs[w] = putUntil(ctx, cli, w, value, s, end) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -74,24 +132,128 @@ func run(endpoint string, writers int, duration time.Duration, size int) (map[st
 		return nil, errors.New("no put was acknowledged")
 	}
 	return map[string]float64{
-		"puts_s": float64(len(all)) / duration.Seconds(),
+		"puts_s": float64(len(all)) / l.duration.Seconds(),
 		"p50_ms": ms(all[len(all)/2]),
 		"p99_ms": ms(all[min(len(all)-1, len(all)*99/100)]),
 	}, nil
 }
 
-// putUntil puts fresh keys one after another until end, and returns each
-// put's latency.
-func putUntil(ctx context.Context, cli *clientv3.Client, writer int, value string, end time.Time) ([]time.Duration, error) {
+// schedule is when a paced writer's puts are due: the i-th at
+// start + i*every. Its zero value is no pacing.
+type schedule struct {
+	start time.Time
+	every time.Duration
+}
+
+// due returns when put i is due, and whether the writer waits for it.
+func (s schedule) due(i int) (time.Time, bool) {
+	if s.every == 0 {
+		return time.Now(), false
+	}
+	return s.start.Add(time.Duration(i) * s.every), true
+}
+
+// putUntil puts fresh keys, one after another or as s paces them, until
+// end, and returns each put's latency: from when it was due, if paced.
+func putUntil(ctx context.Context, cli *clientv3.Client, writer int, value string, s schedule, end time.Time) ([]time.Duration, error) {
 	var lat []time.Duration
-	for i := 0; time.Now().Before(end); i++ {
-		start := time.Now()
+	for i := 0; ; i++ {
+		due, paced := s.due(i)
+		if !due.Before(end) {
+			return lat, nil
+		}
+		if paced {
+			time.Sleep(time.Until(due))
+		}
 		if _, err := cli.Put(ctx, fmt.Sprintf("gwetcd/%d/%d", writer, i), value); err != nil {
 			return lat, fmt.Errorf("writer %d, put %d: %w", writer, i, err)
 		}
-		lat = append(lat, time.Since(start))
+		lat = append(lat, time.Since(due))
 	}
-	return lat, nil
+}
+
+// cpuSample is the host's busy CPU time (every CPU, from /proc/stat), the
+// tunnel processes' CPU time, and when they were read.
+type cpuSample struct {
+	host, tunnels time.Duration
+	wall          time.Time
+}
+
+// clockTick is USER_HZ, the unit of /proc's CPU times: 100 on every Linux
+// this runs on.
+const clockTick = 10 * time.Millisecond
+
+// sampleCPU reads the host's busy time and that of pids.
+func sampleCPU(pids []int) (cpuSample, error) {
+	s := cpuSample{wall: time.Now()}
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	// cpu user nice system idle iowait irq softirq steal, then guest
+	// times, which user already counts
+	f := strings.Fields(line)
+	if len(f) < 9 {
+		return s, fmt.Errorf("/proc/stat: %q: too few fields", line)
+	}
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return s, fmt.Errorf("/proc/stat: %q: %w", line, err)
+		}
+		if i != 3 && i != 4 { // idle and iowait are not busy
+			s.host += time.Duration(n) * clockTick
+		}
+	}
+	for _, pid := range pids {
+		t, err := processCPU(pid)
+		if err != nil {
+			return s, err
+		}
+		s.tunnels += t
+	}
+	return s, nil
+}
+
+// processCPU is pid's user and system time.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("tunnel process %d: %w", pid, err)
+	}
+	// the fields after the command's closing parenthesis: state is the
+	// first, utime and stime the 12th and 13th
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var t time.Duration
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		t += time.Duration(n) * clockTick
+	}
+	return t, nil
+}
+
+// parsePids parses -tunnels.
+func parsePids(list string) ([]int, error) {
+	var pids []int
+	for _, v := range strings.Split(list, ",") {
+		if v == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("-tunnels: %q is not a pid", v)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

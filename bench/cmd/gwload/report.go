@@ -19,10 +19,11 @@ type row struct {
 }
 
 // scored says whether a row is a score to compare pairs on; the kernel
-// share, the RSS left after closing and the syscall and wake-up counts
+// share, the RSS left after closing, how busy the host was and the syscall
+// and wake-up counts
 // describe where a cost lies, and the best peer is not chosen by them.
 func (r row) scored() bool {
-	return r.metric != "cpu_sys_share" && r.metric != "rss_after_close_kib" &&
+	return r.metric != "cpu_sys_share" && r.metric != "rss_after_close_kib" && r.metric != "host_busy" &&
 		!strings.HasPrefix(r.metric, "sc_") && !strings.HasPrefix(r.metric, "wakeups")
 }
 
@@ -61,8 +62,25 @@ var rows = []row{
 	{"etcd-put", "puts_s", "etcd puts/s (256 B values, through the leader)", true},
 	{"etcd-put", "p50_ms", "etcd put p50 (ms)", false},
 	{"etcd-put", "p99_ms", "etcd put p99 (ms)", false},
+	{"etcd-put", "host_cpu_us_per_put", "host CPU µs per put (the whole group, its tunnels and the load)", false},
+	{"etcd-put", "tunnel_cpu_us_per_put", "tunnels' CPU µs per put (3 sidecars or haproxies)", false},
+	{"etcd-put", "host_busy", "host CPU busy (share of all CPUs)", false},
+	{"etcd-put-paced", "puts_s", "paced: etcd puts/s (the rate asked for, if kept up)", true},
+	{"etcd-put-paced", "p50_ms", "paced: etcd put p50 (ms, from when due)", false},
+	{"etcd-put-paced", "p99_ms", "paced: etcd put p99 (ms, from when due)", false},
+	{"etcd-put-paced", "host_cpu_us_per_put", "paced: host CPU µs per put", false},
+	{"etcd-put-paced", "tunnel_cpu_us_per_put", "paced: tunnels' CPU µs per put", false},
+	{"etcd-put-paced", "host_busy", "paced: host CPU busy (share of all CPUs)", false},
 	{"galera-oltp", "tps", "Galera sysbench oltp_write_only TPS", true},
 	{"galera-oltp", "p95_ms", "Galera sysbench p95 latency (ms)", false},
+	{"galera-oltp", "host_cpu_us_per_tx", "host CPU µs per transaction (the whole group, its tunnels and sysbench)", false},
+	{"galera-oltp", "tunnel_cpu_us_per_tx", "tunnels' CPU µs per transaction (3 sidecars or haproxies)", false},
+	{"galera-oltp", "host_busy", "host CPU busy (share of all CPUs)", false},
+	{"galera-oltp-paced", "tps", "paced: Galera TPS (the rate asked for, if kept up)", true},
+	{"galera-oltp-paced", "p95_ms", "paced: Galera p95 latency (ms)", false},
+	{"galera-oltp-paced", "host_cpu_us_per_tx", "paced: host CPU µs per transaction", false},
+	{"galera-oltp-paced", "tunnel_cpu_us_per_tx", "paced: tunnels' CPU µs per transaction", false},
+	{"galera-oltp-paced", "host_busy", "paced: host CPU busy (share of all CPUs)", false},
 }
 
 // syscallKinds are the syscalls broken down per test in the profile table.
