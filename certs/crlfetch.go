@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -33,6 +34,7 @@ const (
 	maxFetchBackoff         = 5 * time.Minute
 	minRefreshGap           = time.Second // a CRL valid for less is not refreshed more often
 	maxFetchEntries         = 1024        // distribution point and issuer pairs remembered
+	refreshParallel         = 8           // fetches at once on SIGHUP
 )
 
 // CRLFetchOptions tunes ssl_crl_fetch; zero fields take the defaults.
@@ -364,14 +366,21 @@ func (f *crlFetcher) snapshotEntries() []*fetchEntry {
 	return out
 }
 
-// refreshAll fetches every entry now (SIGHUP) and returns the failures.
+// refreshAll fetches every entry now (SIGHUP), up to refreshParallel at
+// once so that one distribution point that hangs until its timeout does
+// not hold the others up, and returns the failures.
 func (f *crlFetcher) refreshAll(ctx context.Context) error {
-	var errs []error
-	for _, e := range f.snapshotEntries() {
-		if _, err := f.refresh(ctx, e); err != nil {
-			errs = append(errs, err)
-		}
+	entries := f.snapshotEntries()
+	errs := make([]error, len(entries))
+	var g errgroup.Group
+	g.SetLimit(refreshParallel)
+	for i, e := range entries {
+		g.Go(func() error {
+			_, errs[i] = f.refresh(ctx, e)
+			return nil
+		})
 	}
+	_ = g.Wait() // the goroutines return no error: each keeps its own
 	return errors.Join(errs...)
 }
 

@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +27,10 @@ type dpServer struct {
 	status   int           // 0 means 200
 	delay    time.Duration // before answering
 	redirect string        // answer 302 to this
-	hits     atomic.Int64
+	// arrived, if set, is sent on as a request comes in, which then waits
+	// for release to close before it answers
+	arrived, release chan struct{}
+	hits             atomic.Int64
 }
 
 func newDPServer(t *testing.T) *dpServer {
@@ -34,7 +39,12 @@ func newDPServer(t *testing.T) *dpServer {
 		d.hits.Add(1)
 		d.mu.Lock()
 		body, status, delay, redirect := d.body, d.status, d.delay, d.redirect
+		arrived, release := d.arrived, d.release
 		d.mu.Unlock()
+		if arrived != nil {
+			arrived <- struct{}{}
+			<-release
+		}
 		time.Sleep(delay)
 		switch {
 		case redirect != "":
@@ -446,5 +456,70 @@ func TestFetchedCRLEveryCertificateOfTheChain(t *testing.T) {
 	var revoked *RevokedError
 	if err := verify(); !errors.As(err, &revoked) || revoked.Subject != inter.Cert.Subject.String() {
 		t.Fatalf("leaf under a revoked intermediate: %v, want the intermediate revoked", err)
+	}
+}
+
+// TestFetchedCRLEntriesAreBounded: the distribution points a fetcher
+// tracks are bounded (certificates a peer makes up could otherwise name
+// new URLs without end); the one past the bound is refused, naming its
+// URL, and those already tracked are still served.
+func TestFetchedCRLEntriesAreBounded(t *testing.T) {
+	root, err := devpki.NewRootCA("groupwire bound test root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newCRLFetcher(CRLFetchOptions{}, false)
+	key := func(i int) fetchKey {
+		return fetchKey{fmt.Sprintf("http://dp.invalid/%d.crl", i), string(root.Cert.RawSubjectPublicKeyInfo)}
+	}
+	for i := range maxFetchEntries {
+		if _, err := f.entry(key(i), root.Cert); err != nil {
+			t.Fatalf("distribution point %d of %d refused: %v", i+1, maxFetchEntries, err)
+		}
+	}
+	_, err = f.entry(key(maxFetchEntries), root.Cert)
+	if err == nil || !strings.Contains(err.Error(), key(maxFetchEntries).url) || !strings.Contains(err.Error(), "already tracked") {
+		t.Fatalf("distribution point past the bound: err = %v, want a refusal naming its URL", err)
+	}
+	if e, err := f.entry(key(7), root.Cert); err != nil || e.key != key(7) {
+		t.Fatalf("a tracked distribution point after the bound was hit: %v, %v", e, err)
+	}
+}
+
+// TestFetchedCRLRefreshesTogether: SIGHUP refreshes the distribution
+// points together, not one after another, so that one that hangs until its
+// timeout does not hold the others up. The server answers only once both
+// requests are in flight; fetched one after another, the second never
+// comes while the first waits. The 20 s bound is for a loaded machine:
+// both requests leave at once when it works.
+func TestFetchedCRLRefreshesTogether(t *testing.T) {
+	p := newFetchPKI(t, false, CRLFetchOptions{Timeout: time.Minute})
+	p.dp.serve(p.crl(t, time.Hour))
+	for _, path := range []string{"/a.crl", "/b.crl"} {
+		l, err := p.root.Issue(devpki.LeafTemplate{CommonName: "peer" + path, CRLDistributionPoints: []string{p.dp.URL + path}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.verify(l.Cert); err != nil {
+			t.Fatalf("peer naming %s: %v", path, err)
+		}
+	}
+	arrived, release := make(chan struct{}, 2), make(chan struct{})
+	p.dp.set(func() { p.dp.arrived, p.dp.release = arrived, release })
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	done := make(chan error, 1)
+	go func() { done <- p.store.RefreshCRLs(context.Background()) }()
+	for i := range 2 {
+		select {
+		case <-arrived:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of 2 refreshes in flight after 20 s: SIGHUP fetches one distribution point after another", i)
+		}
+	}
+	unblock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
