@@ -299,3 +299,69 @@ func TestDropInExternalRules(t *testing.T) {
 		return strings.Contains(p.out.String(), `"message":"sidecar running"`), p.out.String()
 	}, func() string { return netnsDump([]*netnsProc{p}) })
 }
+
+// TestDropInGuardsIPv6: the member's channel ports are closed to other
+// hosts over IPv6 as well as IPv4 (guard_in matches TCP of either family).
+// m1 gets an IPv6 address beside its IPv4 one and echo services at it on
+// its channel port and on a port that is not a channel's; a host without
+// groupwire reaches the second and is reset at the first, which m1 itself
+// still reaches.
+func TestDropInGuardsIPv6(t *testing.T) {
+	ipPath := netnsIPCommand(t)
+	t.Parallel()
+	top := newNetnsTopology(t, ipPath, []string{"m1", "m2", "outsider"})
+	prefix := "fd00:231:" + top.subnet[strings.LastIndex(top.subnet, ".")+1:] + "::"
+	for n, h := range map[int]string{1: "m1", 3: "outsider"} {
+		if err := top.run("-n", top.host(h).NS, "addr", "add", fmt.Sprintf("%s%d/64", prefix, n), "dev", "e0", "nodad"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	yaml := "group: guard6\ncapture: transparent\ntls: {ssl_mode: DISABLED}\nchannels: {peer: {}}\nmembers:\n" +
+		"  m1: {address: \"m1:24900\", ports: {peer: 2380}}\n  m2: {address: \"m2:24900\", ports: {peer: 2380}}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin, m1 := testutil.Groupwire(t), top.host("m1").NS
+	sidecar := startNetnsProc(t, ipPath, m1, "sidecar m1", bin, "run", "--config", file, "--member", "m1", "--log-format", "json")
+	procs := []*netnsProc{sidecar}
+	dump := func() string { return netnsDump(procs) }
+	netnsWaitUntil(t, 15*time.Second, "m1's sidecar to install its rules and serve", func() (bool, string) {
+		return strings.Contains(sidecar.out.String(), `"message":"sidecar running"`), "not yet"
+	}, dump)
+	channel, other := "["+prefix+"1]:2380", "["+prefix+"1]:2390"
+	for _, addr := range []string{channel, other} {
+		procs = append(procs, startNetnsProc(t, ipPath, m1, "echo "+addr, bin, "member", "--name", "m1", "--listen", addr))
+	}
+	dialFrom := func(host, addr string) error {
+		return dialInNetns(ipPath, top.host(host).NS, addr)
+	}
+	netnsWaitUntil(t, 15*time.Second, "the outsider to reach m1's echo service on "+other+" over IPv6", func() (bool, string) {
+		err := dialFrom("outsider", other)
+		return err == nil, fmt.Sprint(err)
+	}, dump)
+	netnsWaitUntil(t, 15*time.Second, "m1 to reach its own echo service on "+channel, func() (bool, string) {
+		err := dialFrom("m1", channel)
+		return err == nil, fmt.Sprint(err)
+	}, dump)
+	if err := dialFrom("outsider", channel); err == nil {
+		t.Fatalf("a host without groupwire reached m1's channel port over IPv6 at %s", channel)
+	}
+}
+
+// dialInNetns opens a TCP connection to addr ([v6]:port or v4:port) from
+// namespace ns and closes it; bash's /dev/tcp does the connect.
+func dialInNetns(ipPath, ns, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, ipPath, "netns", "exec", ns, "bash", "-c",
+		fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", host, port)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("connect to %s from %s: %w: %s", addr, ns, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
