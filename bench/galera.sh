@@ -272,4 +272,4 @@ alternate "$CONFIGS" sysbench_run
 	echo "- haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p'), a mesh of mTLS tunnels (TLS 1.3, the same CA, certificates and CRL) in the loopback scheme"
 } >"$WORK/notes.md"
 report "$CONFIGS" "groupwire group-workload benchmark: MariaDB Galera" bench/galera.sh \
-	"${RATIOS:-gw-dropin/galera-ssl,gw-loopback/galera-ssl,haproxy/galera-ssl,galera-ssl/plain,gw-dropin/haproxy}"
+	"${RATIOS:-gw-dropin/galera-ssl,gw-loopback/galera-ssl,haproxy/galera-ssl,galera-ssl/plain,gw-dropin/haproxy,gw-loopback/haproxy}"

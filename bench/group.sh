@@ -185,4 +185,4 @@ alternate "$CONFIGS" put
 	echo "- groupwire: ${GW_BIN:-$REV}, VERIFY_IDENTITY with a CRL, at warn"
 } >"$WORK/notes.md"
 report "$CONFIGS" "groupwire group-workload benchmark: etcd" bench/group.sh \
-	"${RATIOS:-gw-dropin/etcd-tls,gw-loopback/etcd-tls,haproxy/etcd-tls,gw-dropin/haproxy}"
+	"${RATIOS:-gw-dropin/etcd-tls,gw-loopback/etcd-tls,haproxy/etcd-tls,gw-dropin/haproxy,gw-loopback/haproxy}"
