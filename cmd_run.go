@@ -22,6 +22,7 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("run", stderr)
 	configPath := fs.String("config", envOr("GROUPWIRE_CONFIG", ""), "cluster file (env GROUPWIRE_CONFIG)")
 	member := fs.String("member", envOr("GROUPWIRE_MEMBER", ""), "the member this sidecar runs beside (env GROUPWIRE_MEMBER)")
+	pprofOn := fs.Bool("pprof", envOr("GROUPWIRE_PPROF", "") == "1", "serve the Go runtime's profiles on the admin listener under /debug/pprof/ (env GROUPWIRE_PPROF=1)")
 	logOpts := addLogFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -38,7 +39,10 @@ func runSidecar(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	_, fixedProcs := os.LookupEnv("GOMAXPROCS") // the operator's choice stands
-	sc, err := proxy.New(plan, proxy.Options{Logger: log, AdaptiveProcs: !fixedProcs})
+	if *pprofOn && plan.Admin == "" {
+		return usageError{"run: --pprof serves the profiles on the admin listener, and this member has none (set admin in the cluster file)"}
+	}
+	sc, err := proxy.New(plan, proxy.Options{Logger: log, AdaptiveProcs: !fixedProcs, Pprof: *pprofOn})
 	if err != nil {
 		return fmt.Errorf("member %s: %w", *member, err)
 	}

@@ -21,8 +21,10 @@
 #   gw-dropin-pN, gw-loopback-pN  the same with the sidecars at GOMAXPROCS=N
 #                (not in the default set)
 #
-# Environment: ROUNDS (2), DURATION (10s), WRITERS (8), RATE (500; 0 skips
-# the paced load), CONFIGS (a subset),
+# Environment: ROUNDS (2), DURATION (10s, in seconds), WRITERS (8), RATE (500;
+# 0 skips the paced load), PPROF (1: e1's sidecar serves /debug/pprof/ and
+# round 1 of each groupwire configuration writes go tool pprof's top of it,
+# flat out, to bench/PROFILE-etcd-CONFIG.txt), CONFIGS (a subset),
 # RATIOS (the report's PAIR/REF tables, comma-separated), OUT, GW_BIN, GW_TREE (as bench/run.sh); BASE (a git revision) builds
 # groupwire at it too, and adds gw-dropin-base and gw-loopback-base: an A/B
 # in one run.
@@ -92,6 +94,7 @@ start_etcd() {
 gw_file() {
 	echo "group: bench-etcd"
 	[[ $1 == gw-dropin ]] && echo "capture: transparent"
+	[[ ${PPROF:-} == 1 ]] && echo 'admin: "127.0.0.1:9900"' # in each member's namespace
 	gw_tls
 	printf 'channels: {peer: {}}\nmembers:\n'
 	local m
@@ -122,8 +125,9 @@ start_config() {
 	new_topology
 	local bin=$GW
 	[[ $cfg == *-base ]] && bin=$GW_BASE cfg=${cfg%-base}
-	local gwenv=() # gw-*-pN: the same, with the sidecars at GOMAXPROCS=N
-	[[ $cfg =~ -p([0-9]+)$ ]] && gwenv=(env "GOMAXPROCS=${BASH_REMATCH[1]}") cfg=${cfg%-p*}
+	local gwenv=(env) # gw-*-pN: the same, with the sidecars at GOMAXPROCS=N
+	[[ $cfg =~ -p([0-9]+)$ ]] && gwenv+=("GOMAXPROCS=${BASH_REMATCH[1]}") cfg=${cfg%-p*}
+	[[ ${PPROF:-} == 1 ]] && gwenv+=(GROUPWIRE_PPROF=1)
 	case $cfg in
 	gw-dropin | gw-loopback)
 		gw_file "$cfg" >"$WORK/$cfg.yaml"
@@ -173,8 +177,26 @@ log "$ROUNDS round(s) of $DURATION, $WRITERS writers; configurations: $CONFIGS"
 put() {
 	local load=(ip netns exec "$NS-e1" "$WORK/gwetcd" -pair "$1" -round "$2" -duration "$DURATION"
 		-writers "$WRITERS" -tunnels "$(tunnel_pids "$1")")
+	local prof=""
+	if [[ ${PPROF:-} == 1 && $1 == gw-* && $2 == 1 ]]; then
+		ip netns exec "$NS-e1" go tool pprof -top -nodecount 45 -seconds $((${DURATION%s} - 2)) \
+			http://127.0.0.1:9900/debug/pprof/profile >"$WORK/pprof-$1.txt" 2>&1 &
+		prof=$!
+	fi
 	"${load[@]}" || return 1
+	[[ -z $prof ]] || pprof_top "$1" "$prof"
 	((RATE == 0)) || "${load[@]}" -rate "$RATE"
+}
+
+# pprof_top CONFIG PID: wait for the profile of e1's sidecar (the leader's)
+# that PID fetches, and write it to bench/PROFILE-etcd-CONFIG.txt.
+pprof_top() {
+	wait "$2" || log "pprof of e1's sidecar ($1) failed: $(tail -n 3 "$WORK/pprof-$1.txt")"
+	{
+		echo "# go tool pprof -top of e1's sidecar (the leader's; $1), flat out, $WRITERS writers, $((${DURATION%s} - 2)) s; groupwire $REV"
+		cat "$WORK/pprof-$1.txt"
+	} >"$ROOT/bench/PROFILE-etcd-$1.txt"
+	log "wrote bench/PROFILE-etcd-$1.txt"
 }
 alternate "$CONFIGS" put
 

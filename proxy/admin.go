@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -26,6 +27,7 @@ import (
 //	/readyz   200 once every listener is bound, 503 while draining
 //	/status   JSON: member, channels, pairs, live links, certificate expiry;
 //	          a page for a person with Accept: text/html (and at /)
+//	/debug/pprof/  the Go runtime's profiles, with Options.Pprof only
 func (s *Sidecar) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
@@ -50,7 +52,22 @@ func (s *Sidecar) adminHandler() http.Handler {
 		_ = enc.Encode(s.Status())
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { s.serveStatusPage(w) })
+	if s.opts.Pprof {
+		handlePprof(mux)
+	}
 	return mux
+}
+
+// handlePprof serves net/http/pprof's handlers on mux: the index (and
+// every named profile under it), the command line, a CPU profile, symbol
+// lookup and an execution trace.
+func handlePprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // wantsHTML reports a request for the status page rather than its JSON: a

@@ -44,6 +44,12 @@ type Options struct {
 	// it unless GOMAXPROCS is in the environment; leave it off where
 	// several sidecars share a process.
 	AdaptiveProcs bool
+	// Pprof serves the Go runtime's profiles (net/http/pprof) on the admin
+	// listener under /debug/pprof/. It is off unless asked for: a profile
+	// shows the process's internals (its command line, its goroutines'
+	// stacks), and a CPU profile costs CPU while it runs. `groupwire run
+	// --pprof` sets it; keep such an admin listener on loopback.
+	Pprof bool
 }
 
 // Sidecar is one member's groupwire. Create it with New, start it with Run.

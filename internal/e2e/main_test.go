@@ -291,6 +291,7 @@ func waitReady(t *testing.T, url string, p *process) {
 		}
 		select {
 		case err := <-p.done:
+			p.done <- err // for the cleanup, which waits for it
 			t.Fatalf("sidecar exited: %v\n%s", err, p.logs)
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -467,10 +468,10 @@ func sigtermDrains(t *testing.T, g *localgroup.Group, p1 *process) {
 	c.Close()
 	select {
 	case err := <-p1.done:
+		p1.done <- err // for the cleanup
 		if err != nil {
 			t.Fatalf("sidecar exit: %v\n%s", err, p1.logs)
 		}
-		p1.done <- err // for the cleanup
 	case <-time.After(8 * time.Second):
 		t.Fatalf("sidecar did not exit after its last link closed\n%s", p1.logs)
 	}
