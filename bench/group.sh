@@ -170,6 +170,8 @@ lead_from() { # make member $1 the leader: the writers put through it
 	log "could not make $1 the leader"; exit 1
 }
 
+# go tool pprof is built on first use: not while a load runs
+[[ ${PPROF:-} != 1 ]] || go tool pprof -h >/dev/null 2>&1 || true
 RESULTS=$WORK/results.jsonl
 log "$ROUNDS round(s) of $DURATION, $WRITERS writers; configurations: $CONFIGS"
 # put CONFIG ROUND: the writers as fast as they are acknowledged, then paced
@@ -201,7 +203,9 @@ pprof_top() {
 alternate "$CONFIGS" put
 
 {
-	echo "- $ROUNDS round(s) of $DURATION, $WRITERS writers putting 256-byte values through the leader (e1), data on tmpfs; then the same paced at $RATE puts/s in all (rows marked paced), each put timed from when it was due"
+	paced="; then the same paced at $RATE puts/s in all (rows marked paced), each put timed from when it was due"
+	((RATE != 0)) || paced=""
+	echo "- $ROUNDS round(s) of $DURATION, $WRITERS writers putting 256-byte values through the leader (e1), data on tmpfs$paced"
 	echo "- three members in network namespaces on a bridge (veth, MTU 1500); heartbeat 100 ms, election timeout 1 s"
 	echo "- etcd: $(etcd --version 2>/dev/null | head -1); haproxy: $(haproxy -v 2>&1 | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p')"
 	echo "- groupwire: ${GW_BIN:-$REV}, VERIFY_IDENTITY with a CRL, at warn"
