@@ -221,19 +221,19 @@ sysbench_measure() {
 	shift 3
 	read -r -a pids <<<"$(tunnel_pids "$cfg" | tr , ' ')"
 	local before after
-	before=$(cpu_ticks "${pids[@]}")
+	before=$(cpu_seconds "${pids[@]}")
 	"$@" --time="$DURATION" --report-interval=0 run >"$log" 2>&1
-	after=$(cpu_ticks "${pids[@]}")
+	after=$(cpu_seconds "${pids[@]}")
 	local tps p95
 	tps=$(sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.).*/\1/p' "$log")
 	p95=$(sed -n 's/.*95th percentile: *\([0-9.]*\).*/\1/p' "$log")
 	[[ -n $tps && -n $p95 ]] || { log "sysbench via $cfg: no result"; cat "$log" >&2; return 1; }
-	# a tick is 10,000 µs; the transactions are tps × DURATION
+	# per transaction: CPU seconds × 1e6 ÷ (tps × DURATION)
 	awk -v b="$before" -v a="$after" -v tps="$tps" -v d="$DURATION" -v n="$(nproc)" -v tun="${#pids[@]}" \
 		-v head="{\"pair\":\"$cfg\",\"round\":$round,\"test\":\"$test\",\"metrics\":{\"tps\":$tps,\"p95_ms\":$p95" 'BEGIN {
 		split(b, x, " "); split(a, y, " "); tx = tps * d
-		printf "%s,\"host_cpu_us_per_tx\":%.1f,\"host_busy\":%.3f", head, (y[1] - x[1]) * 10000 / tx, (y[1] - x[1]) / (d * 100 * n)
-		if (tun > 0) printf ",\"tunnel_cpu_us_per_tx\":%.1f", (y[2] - x[2]) * 10000 / tx
+		printf "%s,\"host_cpu_us_per_tx\":%.1f,\"host_busy\":%.3f", head, (y[1] - x[1]) * 1e6 / tx, (y[1] - x[1]) / (d * n)
+		if (tun > 0) printf ",\"tunnel_cpu_us_per_tx\":%.1f", (y[2] - x[2]) * 1e6 / tx
 		print "}}"
 	}'
 }

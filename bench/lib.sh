@@ -44,17 +44,9 @@ tunnel_pids() {
 	(IFS=,; echo "${pids[*]}")
 }
 
-# cpu_ticks [PID...]: "HOST TUNNELS": the host's busy CPU time (every CPU,
-# from /proc/stat: all but idle and iowait) and that of PIDs (user and
-# system), in clock ticks (1/100 s).
-cpu_ticks() {
-	local host tunnels=0 pid
-	host=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)
-	for pid in "$@"; do
-		tunnels=$((tunnels + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12+$13}')))
-	done
-	echo "$host $tunnels"
-}
+# cpu_seconds [SESSION...]: "HOST TUNNELS": the host's busy CPU seconds
+# (every CPU) and those of the given process sessions (gwload cpu).
+cpu_seconds() { "$WORK/gwload" cpu "$@"; }
 
 need() { # need CMD PACKAGE
 	command -v "$1" >/dev/null && return 0

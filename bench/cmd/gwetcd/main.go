@@ -26,6 +26,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/groupwire/groupwire/bench/internal/procstat"
 )
 
 // result is one measurement, as gwload prints it.
@@ -44,7 +46,7 @@ func main() {
 	pair := flag.String("pair", "", "the configuration under test, for the report")
 	round := flag.Int("round", 1, "round number, for the report")
 	rate := flag.Float64("rate", 0, "total puts per second, paced (0: as fast as they are acknowledged)")
-	tunnels := flag.String("tunnels", "", "comma-separated pids of the tunnel processes (sidecars, haproxy), whose CPU per put is reported")
+	tunnels := flag.String("tunnels", "", "comma-separated session ids of the tunnel processes (sidecars, haproxy: the scripts start each with setsid, so its pid), whose CPU per put is reported")
 	flag.Parse()
 	if err := measure(load{*endpoint, *writers, *duration, *size, *rate}, *tunnels, *pair, *round); err != nil {
 		fmt.Fprintln(os.Stderr, "gwetcd:", err)
@@ -75,7 +77,7 @@ func measure(l load, tunnels, pair string, round int) error {
 	m["host_cpu_us_per_put"] = (after.host - before.host).Seconds() * 1e6 / puts
 	m["host_busy"] = (after.host - before.host).Seconds() / after.wall.Sub(before.wall).Seconds() / float64(runtime.NumCPU())
 	if len(pids) > 0 {
-		m["tunnel_cpu_us_per_put"] = (after.tunnels - before.tunnels).Seconds() * 1e6 / puts
+		m["tunnel_cpu_us_per_put"] = (after.tunnels - before.tunnels) * 1e6 / puts
 	}
 	test := "etcd-put"
 	if l.rate > 0 {
@@ -172,72 +174,27 @@ func putUntil(ctx context.Context, cli *clientv3.Client, writer int, value strin
 	}
 }
 
-// cpuSample is the host's busy CPU time (every CPU, from /proc/stat), the
-// tunnel processes' CPU time, and when they were read.
+// cpuSample is the host's busy CPU time (every CPU), the tunnel
+// sessions' CPU seconds, and when they were read.
 type cpuSample struct {
-	host, tunnels time.Duration
-	wall          time.Time
+	host    time.Duration
+	tunnels float64
+	wall    time.Time
 }
 
-// clockTick is USER_HZ, the unit of /proc's CPU times: 100 on every Linux
-// this runs on.
-const clockTick = 10 * time.Millisecond
-
-// sampleCPU reads the host's busy time and that of pids.
-func sampleCPU(pids []int) (cpuSample, error) {
+// sampleCPU reads the host's busy time and that of the sessions sids.
+func sampleCPU(sids []int) (cpuSample, error) {
 	s := cpuSample{wall: time.Now()}
-	stat, err := os.ReadFile("/proc/stat")
+	var err error
+	if s.host, err = procstat.HostBusy(); err != nil {
+		return s, err
+	}
+	us, err := procstat.UsageOf(sids)
 	if err != nil {
-		return s, fmt.Errorf("read /proc/stat: %w", err)
+		return s, fmt.Errorf("-tunnels: %w", err)
 	}
-	line, _, _ := strings.Cut(string(stat), "\n")
-	// cpu user nice system idle iowait irq softirq steal, then guest
-	// times, which user already counts
-	f := strings.Fields(line)
-	if len(f) < 9 {
-		return s, fmt.Errorf("/proc/stat: %q: too few fields", line)
-	}
-	for i, v := range f[1:9] {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return s, fmt.Errorf("/proc/stat: %q: %w", line, err)
-		}
-		if i != 3 && i != 4 { // idle and iowait are not busy
-			s.host += time.Duration(n) * clockTick
-		}
-	}
-	for _, pid := range pids {
-		t, err := processCPU(pid)
-		if err != nil {
-			return s, err
-		}
-		s.tunnels += t
-	}
+	s.tunnels, _, _ = procstat.SumCPU(us)
 	return s, nil
-}
-
-// processCPU is pid's user and system time.
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("tunnel process %d: %w", pid, err)
-	}
-	// the fields after the command's closing parenthesis: state is the
-	// first, utime and stime the 12th and 13th
-	_, rest, _ := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	var t time.Duration
-	for _, v := range f[11:13] {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-		}
-		t += time.Duration(n) * clockTick
-	}
-	return t, nil
 }
 
 // parsePids parses -tunnels.
@@ -249,7 +206,7 @@ func parsePids(list string) ([]int, error) {
 		}
 		pid, err := strconv.Atoi(v)
 		if err != nil {
-			return nil, fmt.Errorf("-tunnels: %q is not a pid", v)
+			return nil, fmt.Errorf("-tunnels: %q is not a session id", v)
 		}
 		pids = append(pids, pid)
 	}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestQuantileNearestRank(t *testing.T) {
@@ -42,28 +40,6 @@ func TestMedianAndRatio(t *testing.T) {
 	}
 	if _, ok := tb.median("gw", "connect", "links_s"); ok {
 		t.Error("median of a metric never measured reported ok")
-	}
-}
-
-// TestSessionUsageOfThisProcess reads this test's own session from /proc.
-func TestSessionUsageOfThisProcess(t *testing.T) {
-	sid, err := unix.Getsid(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := sessionUsage(sid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rss, err := vmRSS(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.Procs < 1 || u.RSSKiB < rss || rss <= 0 {
-		t.Errorf("session %d: %+v, own RSS %d KiB", sid, u, rss)
-	}
-	if _, err := sessionUsage(1 << 30); err == nil {
-		t.Error("a session with no process was not an error")
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/groupwire/groupwire/bench/internal/procstat"
 )
 
 // idleSettle is how long the sidecars get to settle before RSS is read.
@@ -19,7 +21,7 @@ func idleMemory(ctx context.Context, cfg runConfig) (map[string]float64, error) 
 	if len(cfg.sids) == 0 {
 		return map[string]float64{}, nil // nothing to measure for direct
 	}
-	base, err := usageOf(cfg.sids)
+	base, err := procstat.UsageOf(cfg.sids)
 	if err != nil {
 		return nil, err
 	}
@@ -28,13 +30,13 @@ func idleMemory(ctx context.Context, cfg runConfig) (map[string]float64, error) 
 		return nil, err
 	}
 	time.Sleep(idleSettle)
-	hold, err := usageOf(cfg.sids)
+	hold, err := procstat.UsageOf(cfg.sids)
 	closeAll(conns)
 	if err != nil {
 		return nil, err
 	}
 	time.Sleep(idleSettle + time.Second)
-	after, err := usageOf(cfg.sids)
+	after, err := procstat.UsageOf(cfg.sids)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/groupwire/groupwire/bench/internal/procstat"
 )
 
 // perfEvents are the syscalls perf counts: the total, and the ones a relay
@@ -37,7 +39,7 @@ type perfCounter struct {
 func startPerf(sids []int) (*perfCounter, error) {
 	var pids []string
 	for _, sid := range sids {
-		ps, err := sessionPids(sid)
+		ps, err := procstat.SessionPids(sid)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/groupwire/groupwire/bench/internal/procstat"
 )
 
 // result is one measurement: one test through one pair in one round.
@@ -117,11 +119,11 @@ func startCPU(cfg runConfig) (*cpuMeter, error) {
 		}
 		m.perf = p
 	}
-	us, err := usageOf(cfg.sids)
+	us, err := procstat.UsageOf(cfg.sids)
 	if err != nil {
 		return nil, err
 	}
-	m.before, m.beforeSys, m.beforeWake = sumCPU(us)
+	m.before, m.beforeSys, m.beforeWake = procstat.SumCPU(us)
 	return m, nil
 }
 
@@ -131,11 +133,11 @@ func (m *cpuMeter) seconds() (float64, bool, error) {
 	if len(m.sids) == 0 {
 		return 0, false, nil
 	}
-	us, err := usageOf(m.sids)
+	us, err := procstat.UsageOf(m.sids)
 	if err != nil {
 		return 0, false, err
 	}
-	total, sys, wake := sumCPU(us)
+	total, sys, wake := procstat.SumCPU(us)
 	if d := total - m.before; d > 0 {
 		m.sysShare = (sys - m.beforeSys) / d
 	}

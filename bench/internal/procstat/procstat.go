@@ -1,4 +1,7 @@
-package main
+// Package procstat reads what the benchmark tools measure from /proc: the
+// CPU time, memory and wake-ups of a proxy's process session, and the
+// host's busy CPU time. It is Linux's; the tools run nowhere else.
+package procstat
 
 import (
 	"bufio"
@@ -7,16 +10,17 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times; 100 on every
 // Linux this tool runs on.
 const clockTicks = 100
 
-// procUsage is what one proxy process group used: CPU seconds (its own
+// Usage is what one proxy process group used: CPU seconds (its own
 // and its reaped children's, so socat's per-link forks count) and resident
 // memory summed over every live process of its session.
-type procUsage struct {
+type Usage struct {
 	CPUSeconds float64 // user + system
 	SysSeconds float64 // system (kernel) only
 	RSSKiB     int64
@@ -26,10 +30,10 @@ type procUsage struct {
 	Wakeups int64
 }
 
-// sessionUsage sums the usage of every process whose session id is sid
+// SessionUsage sums the usage of every process whose session id is sid
 // (the script starts each proxy with setsid, so sid is the proxy's pid).
-func sessionUsage(sid int) (procUsage, error) {
-	var u procUsage
+func SessionUsage(sid int) (Usage, error) {
+	var u Usage
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return u, fmt.Errorf("read /proc: %w", err)
@@ -48,7 +52,7 @@ func sessionUsage(sid int) (procUsage, error) {
 		u.Procs++
 		u.CPUSeconds += float64(st.utime+st.stime+st.cutime+st.cstime) / clockTicks
 		u.SysSeconds += float64(st.stime+st.cstime) / clockTicks
-		rss, err := vmRSS(pid)
+		rss, err := VMRSS(pid)
 		if err == nil {
 			u.RSSKiB += rss
 		}
@@ -88,8 +92,8 @@ func readStat(pid int) (stat, error) {
 	return s, nil
 }
 
-// sessionPids lists the processes of session sid.
-func sessionPids(sid int) ([]int, error) {
+// SessionPids lists the processes of session sid.
+func SessionPids(sid int) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("read /proc: %w", err)
@@ -127,8 +131,8 @@ func wakeups(pid int) int64 {
 	return n
 }
 
-// vmRSS reads VmRSS (KiB) from /proc/PID/status.
-func vmRSS(pid int) (int64, error) {
+// VMRSS reads VmRSS (KiB) from /proc/PID/status.
+func VMRSS(pid int) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -144,11 +148,11 @@ func vmRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
 }
 
-// usageOf samples every session in sids.
-func usageOf(sids []int) ([]procUsage, error) {
-	out := make([]procUsage, len(sids))
+// UsageOf samples every session in sids.
+func UsageOf(sids []int) ([]Usage, error) {
+	out := make([]Usage, len(sids))
 	for i, sid := range sids {
-		u, err := sessionUsage(sid)
+		u, err := SessionUsage(sid)
 		if err != nil {
 			return nil, err
 		}
@@ -157,13 +161,39 @@ func usageOf(sids []int) ([]procUsage, error) {
 	return out, nil
 }
 
-// sumCPU returns the total and the kernel CPU seconds of us, and the
+// SumCPU returns the total and the kernel CPU seconds of us, and the
 // wake-ups.
-func sumCPU(us []procUsage) (total, sys float64, wake int64) {
+func SumCPU(us []Usage) (total, sys float64, wake int64) {
 	for _, u := range us {
 		total += u.CPUSeconds
 		sys += u.SysSeconds
 		wake += u.Wakeups
 	}
 	return total, sys, wake
+}
+
+// HostBusy is the host's busy CPU time since boot, summed over every CPU:
+// all of /proc/stat's first line but idle and iowait (and the guest
+// times, which user already counts).
+func HostBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: %q: not the cpu line", line)
+	}
+	var ticks int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %q: %w", line, err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
