@@ -333,8 +333,12 @@ func TestDropInGuardsIPv6(t *testing.T) {
 	for _, addr := range []string{channel, other} {
 		procs = append(procs, startNetnsProc(t, ipPath, m1, "echo "+addr, bin, "member", "--name", "m1", "--listen", addr))
 	}
-	dialFrom := func(host, addr string) error {
-		return dialInNetns(ipPath, top.host(host).NS, addr)
+	dialFrom := func(host, addr string) error { // addr is [v6]:port
+		h, port, _ := net.SplitHostPort(addr)
+		if out, err := top.shell(host, fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", h, port)); err != nil {
+			return fmt.Errorf("connect to %s from %s: %w: %s", addr, host, err, out)
+		}
+		return nil
 	}
 	netnsWaitUntil(t, 15*time.Second, "the outsider to reach m1's echo service on "+other+" over IPv6", func() (bool, string) {
 		err := dialFrom("outsider", other)
@@ -347,21 +351,4 @@ func TestDropInGuardsIPv6(t *testing.T) {
 	if err := dialFrom("outsider", channel); err == nil {
 		t.Fatalf("a host without groupwire reached m1's channel port over IPv6 at %s", channel)
 	}
-}
-
-// dialInNetns opens a TCP connection to addr ([v6]:port or v4:port) from
-// namespace ns and closes it; bash's /dev/tcp does the connect.
-func dialInNetns(ipPath, ns, addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, ipPath, "netns", "exec", ns, "bash", "-c",
-		fmt.Sprintf("exec 3<>/dev/tcp/%s/%s", host, port)).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("connect to %s from %s: %w: %s", addr, ns, err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }

@@ -144,18 +144,14 @@ func (eg *etcdGroup) ctl(member string, args ...string) (string, error) {
 
 // shell runs a bash command inside member's host.
 func (eg *etcdGroup) shell(member, script string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, "bash", "-c", script).Run()
+	_, err := eg.top.shell(member, script)
+	return err
 }
 
 // shellOut runs a bash command inside member's host and returns its
 // output, trimmed.
 func (eg *etcdGroup) shellOut(member, script string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, eg.top.ip, "netns", "exec", eg.top.host(member).NS, "bash", "-c", script).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	return eg.top.shell(member, script)
 }
 
 // waitFor polls cond until it holds, failing the test after limit with

@@ -129,6 +129,15 @@ func newNetnsTopology(t *testing.T, ipPath string, members []string) *netnsTopol
 	return top
 }
 
+// shell runs a bash command inside member's host, bounded by 5 s, and
+// returns its output, trimmed.
+func (top *netnsTopology) shell(member, script string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, top.ip, "netns", "exec", top.host(member).NS, "bash", "-c", script).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
 // host returns the host that runs member.
 func (top *netnsTopology) host(member string) *netnsHost {
 	for _, h := range top.hosts {
