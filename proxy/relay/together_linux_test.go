@@ -8,6 +8,10 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/groupwire/groupwire/internal/testutil"
 )
 
 // TestPipeSeesTheEndThatCameWithTheData: the bytes of a message and the
@@ -20,7 +24,7 @@ func TestPipeSeesTheEndThatCameWithTheData(t *testing.T) {
 	t.Run("member FIN", func(t *testing.T) {
 		client, server := tlsPair(t)
 		memberFar, member := tcpPair(t)
-		sendThen(t, memberFar, memberFar.CloseWrite)
+		sendThen(t, memberFar, member, memberFar.CloseWrite)
 		err := pipeWithin(t, client, TCP(member))
 		if err != nil {
 			t.Fatalf("Pipe = %v, want a clean end", err)
@@ -33,7 +37,7 @@ func TestPipeSeesTheEndThatCameWithTheData(t *testing.T) {
 	t.Run("member reset", func(t *testing.T) {
 		client, _ := tlsPair(t)
 		memberFar, member := tcpPair(t)
-		sendThen(t, memberFar, func() error { return reset(memberFar) })
+		sendThen(t, memberFar, member, func() error { return reset(memberFar) })
 		if err := pipeWithin(t, client, TCP(member)); err == nil {
 			t.Fatal("Pipe = nil after the member reset its socket, want the reset")
 		}
@@ -41,16 +45,19 @@ func TestPipeSeesTheEndThatCameWithTheData(t *testing.T) {
 	t.Run("peer reset", func(t *testing.T) {
 		client, server := tlsPair(t)
 		member, _ := tcpPair(t)
-		sendThen(t, client.Conn, func() error { return reset(client.Raw) })
+		sendThen(t, client.Conn, server.Raw, func() error { return reset(client.Raw) })
 		if err := pipeWithin(t, TCP(member), server); err == nil {
 			t.Fatal("Pipe = nil after the peer reset the link, want the reset")
 		}
 	})
 }
 
-// sendThen writes a payload to c, ends the stream with end, and gives the
-// loopback a moment to queue both at the far end.
-func sendThen(t *testing.T, c net.Conn, end func() error) {
+// sendThen writes a payload to c, ends the stream with end, and waits
+// until both are queued at far, the socket the relay will read: bytes to
+// read, and the connection past ESTABLISHED (CLOSE_WAIT after a FIN, CLOSE
+// after a reset). So the relay starts on data and an end the kernel
+// already holds, and the case tests what it says.
+func sendThen(t *testing.T, c net.Conn, far *net.TCPConn, end func() error) {
 	t.Helper()
 	if _, err := c.Write([]byte("payload")); err != nil {
 		t.Fatal(err)
@@ -58,7 +65,32 @@ func sendThen(t *testing.T, c net.Conn, end func() error) {
 	if err := end(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // not an assertion: loopback delivers at once
+	testutil.WaitFor(t, 10*time.Second, "the payload and the end of the stream queued at the far socket", func() bool {
+		inq, state, err := queued(far)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inq > 0 && (state == unix.BPF_TCP_CLOSE_WAIT || state == unix.BPF_TCP_CLOSE)
+	})
+}
+
+// queued returns the bytes c's socket holds to be read (SIOCINQ) and its
+// TCP state (TCP_INFO).
+func queued(c *net.TCPConn) (inq int, state uint8, err error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	cerr := rc.Control(func(fd uintptr) {
+		if inq, err = unix.IoctlGetInt(int(fd), unix.SIOCINQ); err != nil {
+			return
+		}
+		var info *unix.TCPInfo
+		if info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			state = info.State
+		}
+	})
+	return inq, state, errors.Join(cerr, err)
 }
 
 // reset closes c with a reset (SO_LINGER 0) instead of a FIN.
