@@ -34,7 +34,7 @@ const (
 	maxFetchBackoff         = 5 * time.Minute
 	minRefreshGap           = time.Second // a CRL valid for less is not refreshed more often
 	maxFetchEntries         = 1024        // distribution point and issuer pairs remembered
-	refreshParallel         = 8           // fetches at once on SIGHUP
+	refreshParallel         = 8           // fetches at once, on SIGHUP and when due
 )
 
 // CRLFetchOptions tunes ssl_crl_fetch; zero fields take the defaults.
@@ -65,15 +65,16 @@ type fetchKey struct{ url, issuerKey string }
 
 // fetchEntry is one distribution point's state; guarded by crlFetcher.mu.
 type fetchEntry struct {
-	key       fetchKey
-	issuer    *x509.Certificate
-	crl       *FetchedCRL // in force; nil until a fetch succeeds
-	fetchedAt time.Time   // when crl was fetched
-	lastTry   time.Time
-	lastErr   error // of the latest fetch; nil after a success
-	failures  int   // consecutive failures, for the back-off
-	fetches   uint64
-	failed    uint64
+	key        fetchKey
+	issuer     *x509.Certificate
+	crl        *FetchedCRL // in force; nil until a fetch succeeds
+	fetchedAt  time.Time   // when crl was fetched
+	lastTry    time.Time
+	lastErr    error // of the latest fetch; nil after a success
+	failures   int   // consecutive failures, for the back-off
+	refreshing bool  // run has a refresh of it started or waiting for a slot
+	fetches    uint64
+	failed     uint64
 }
 
 func newCRLFetcher(opts CRLFetchOptions, failOpen bool) *crlFetcher {
@@ -306,14 +307,26 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // run refreshes every entry when it is due until ctx ends, calling
 // onChange after a CRL in force changed and onError with each failed
-// refresh.
+// refresh. Each refresh runs on its own, up to refreshParallel at once, so
+// that one distribution point that hangs until its timeout holds up no
+// other; run returns once they have all ended.
 func (f *crlFetcher) run(ctx context.Context, onChange func(), onError func(error)) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, refreshParallel)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		next := f.refreshDue(ctx, onError)
+		next := f.startDue(ctx, &wg, func(e *fetchEntry) { f.refreshDue(ctx, e, slots, onError) })
 		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
@@ -328,31 +341,45 @@ func (f *crlFetcher) run(ctx context.Context, onChange func(), onError func(erro
 	}
 }
 
-// refreshDue refreshes the entries that are due and returns when the
-// next one will be (at most a minute ahead, so new entries are seen).
-func (f *crlFetcher) refreshDue(ctx context.Context, onError func(error)) time.Time {
+// startDue starts refresh (in wg) for every entry that is due and not
+// already being refreshed, and returns when the next of the others falls
+// due (at most a minute ahead, so that new entries are seen).
+func (f *crlFetcher) startDue(ctx context.Context, wg *sync.WaitGroup, refresh func(*fetchEntry)) time.Time {
 	now := time.Now()
 	next := now.Add(time.Minute)
-	for _, e := range f.snapshotEntries() {
-		f.mu.Lock()
-		at := e.retryAt()
-		f.mu.Unlock()
-		if at.After(now) {
-			if at.Before(next) {
-				next = at
-			}
-			continue
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.entries {
+		switch at := e.retryAt(); {
+		case e.refreshing:
+		case at.After(now):
+			next = minTime(next, at)
+		case ctx.Err() == nil:
+			e.refreshing = true
+			wg.Go(func() { refresh(e) })
 		}
-		if _, err := f.refresh(ctx, e); err != nil && onError != nil && ctx.Err() == nil {
-			onError(err)
-		}
-		f.mu.Lock()
-		if at := e.retryAt(); at.Before(next) {
-			next = at
-		}
-		f.mu.Unlock()
 	}
 	return next
+}
+
+// refreshDue refreshes e once one of slots is free, reports a failure to
+// onError, and wakes run to schedule e's next refresh.
+func (f *crlFetcher) refreshDue(ctx context.Context, e *fetchEntry, slots chan struct{}, onError func(error)) {
+	defer func() {
+		f.mu.Lock()
+		e.refreshing = false
+		f.mu.Unlock()
+		signal(f.wake)
+	}()
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-ctx.Done():
+		return
+	}
+	if _, err := f.refresh(ctx, e); err != nil && onError != nil && ctx.Err() == nil {
+		onError(err)
+	}
 }
 
 // snapshotEntries returns the entries, for iterating without the lock.
@@ -380,7 +407,7 @@ func (f *crlFetcher) refreshAll(ctx context.Context) error {
 			return nil
 		})
 	}
-	_ = g.Wait() // the goroutines return no error: each keeps its own
+	_ = g.Wait() // the goroutines return no error: each keeps its own in errs
 	return errors.Join(errs...)
 }
 

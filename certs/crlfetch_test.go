@@ -38,13 +38,18 @@ func newDPServer(t *testing.T) *dpServer {
 	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.hits.Add(1)
 		d.mu.Lock()
-		body, status, delay, redirect := d.body, d.status, d.delay, d.redirect
 		arrived, release := d.arrived, d.release
 		d.mu.Unlock()
 		if arrived != nil {
-			arrived <- struct{}{}
+			select {
+			case arrived <- struct{}{}:
+			default: // the test counts the first ones only
+			}
 			<-release
 		}
+		d.mu.Lock()
+		body, status, delay, redirect := d.body, d.status, d.delay, d.redirect
+		d.mu.Unlock()
 		time.Sleep(delay)
 		switch {
 		case redirect != "":
@@ -486,40 +491,57 @@ func TestFetchedCRLEntriesAreBounded(t *testing.T) {
 	}
 }
 
-// TestFetchedCRLRefreshesTogether: SIGHUP refreshes the distribution
-// points together, not one after another, so that one that hangs until its
-// timeout does not hold the others up. The server answers only once both
-// requests are in flight; fetched one after another, the second never
-// comes while the first waits. The 20 s bound is for a loaded machine:
-// both requests leave at once when it works.
+// TestFetchedCRLRefreshesTogether: the distribution points are refreshed
+// together, not one after another, on SIGHUP and when they fall due, so
+// that one that hangs until its timeout does not hold the others up. The
+// server answers only once both requests are in flight; fetched one after
+// another, the second never comes while the first waits. The 20 s bound is
+// for a loaded machine: both requests leave at once when it works.
 func TestFetchedCRLRefreshesTogether(t *testing.T) {
-	p := newFetchPKI(t, false, CRLFetchOptions{Timeout: time.Minute})
-	p.dp.serve(p.crl(t, time.Hour))
-	for _, path := range []string{"/a.crl", "/b.crl"} {
-		l, err := p.root.Issue(devpki.LeafTemplate{CommonName: "peer" + path, CRLDistributionPoints: []string{p.dp.URL + path}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.verify(l.Cert); err != nil {
-			t.Fatalf("peer naming %s: %v", path, err)
-		}
-	}
-	arrived, release := make(chan struct{}, 2), make(chan struct{})
-	p.dp.set(func() { p.dp.arrived, p.dp.release = arrived, release })
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock)
-	done := make(chan error, 1)
-	go func() { done <- p.store.RefreshCRLs(context.Background()) }()
-	for i := range 2 {
-		select {
-		case <-arrived:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%d of 2 refreshes in flight after 20 s: SIGHUP fetches one distribution point after another", i)
-		}
-	}
-	unblock()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	for name, trigger := range map[string]func(*fetchPKI) <-chan error{
+		"SIGHUP": func(p *fetchPKI) <-chan error {
+			done := make(chan error, 1)
+			go func() { done <- p.store.RefreshCRLs(context.Background()) }()
+			return done
+		},
+		"due": func(p *fetchPKI) <-chan error {
+			go p.store.RunCRLFetch(t.Context(), nil, nil) // ends with the test
+			return nil
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := newFetchPKI(t, false, CRLFetchOptions{Timeout: time.Minute})
+			// issued a minute ago and valid for a minute and 4 s: due at once
+			p.dp.serve(p.crl(t, 4*time.Second))
+			for _, path := range []string{"/a.crl", "/b.crl"} {
+				l, err := p.root.Issue(devpki.LeafTemplate{CommonName: "peer" + path, CRLDistributionPoints: []string{p.dp.URL + path}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := p.verify(l.Cert); err != nil {
+					t.Fatalf("peer naming %s: %v", path, err)
+				}
+			}
+			arrived, release := make(chan struct{}, 2), make(chan struct{})
+			p.dp.set(func() { p.dp.arrived, p.dp.release = arrived, release })
+			p.dp.serve(p.crl(t, time.Hour)) // what the refreshes get: not due again
+			var once sync.Once
+			unblock := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(unblock)
+			done := trigger(p)
+			for i := range 2 {
+				select {
+				case <-arrived:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("%d of 2 refreshes in flight after 20 s: the distribution points are fetched one after another", i)
+				}
+			}
+			unblock()
+			if done != nil {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }

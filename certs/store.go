@@ -80,7 +80,8 @@ func (s *Store) FetchesCRLs() bool { return s.fetch != nil }
 // RunCRLFetch refreshes the fetched CRLs ahead of their nextUpdate until
 // ctx ends, calling onChange (when not nil) after a CRL in force changed,
 // so that live links can be checked again, and onError with each failed
-// refresh (the last good CRL stays in force). It returns at once without
+// refresh (the last good CRL stays in force), from several goroutines at
+// once when refreshes fail together. It returns at once without
 // ssl_crl_fetch.
 func (s *Store) RunCRLFetch(ctx context.Context, onChange func(), onError func(error)) {
 	if s.fetch != nil {
