@@ -40,9 +40,8 @@ type Options struct {
 	// AdaptiveProcs lets the sidecar set the process's GOMAXPROCS from its
 	// load while it runs (package procs): one P while it only relays, all
 	// of them while links are set up in a burst or relaying keeps a core
-	// busy. `groupwire run` sets
-	// it unless GOMAXPROCS is in the environment; leave it off where
-	// several sidecars share a process.
+	// busy. `groupwire run` sets it unless GOMAXPROCS is in the
+	// environment; leave it off where several sidecars share a process.
 	AdaptiveProcs bool
 	// Pprof serves the Go runtime's profiles (net/http/pprof) on the admin
 	// listener under /debug/pprof/. It is off unless asked for: a profile
