@@ -33,6 +33,8 @@ pid_of() { local v="PID_${1//[-+]/_}"; echo "${!v}"; }
 
 # tunnel_pids CONFIG: the pids of CONFIG's tunnel processes (gw-M or
 # haproxy-M for each of MEMBERS), comma-separated; empty for the others.
+# start runs each with setsid, so each pid is also its session id, which
+# gwetcd -tunnels and gwload cpu take.
 tunnel_pids() {
 	local m pids=()
 	for m in "${MEMBERS[@]}"; do
